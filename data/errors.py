@@ -1,0 +1,29 @@
+"""Domain errors raised by the data layer; api/errors.py maps each to an HTTP status."""
+
+
+class DataError(Exception):
+    """Base class for data-layer errors."""
+
+
+class EmbeddedDatabaseError(DataError):
+    """The embedded PostgreSQL cluster cannot be created, started or reached."""
+
+
+class ImportFileError(DataError):
+    """An input file cannot be read or holds unusable features; names the file and feature."""
+
+
+class NotFoundError(DataError):
+    """A requested record does not exist."""
+
+
+class ConflictError(DataError):
+    """The request conflicts with the current state (illegal transition, duplicate code)."""
+
+
+class PreconditionFailedError(DataError):
+    """An If-Match / ETag precondition did not hold."""
+
+
+class PreconditionRequiredError(DataError):
+    """A write that needs If-Match arrived without it."""

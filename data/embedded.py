@@ -25,8 +25,8 @@ from data.errors import EmbeddedDatabaseError
 PG_VERSION = "15"
 DEFAULT_PORT = 54329
 INSTALL_HINT = (
-    "sudo apt-get update && sudo apt-get install -y postgresql-15 postgresql-15-postgis-3 "
-    "postgresql-15-pgrouting"
+    f"sudo apt-get update && sudo apt-get install -y postgresql-{PG_VERSION} "
+    f"postgresql-{PG_VERSION}-postgis-3 postgresql-{PG_VERSION}-pgrouting"
 )
 _DB_NAME = "gridmap"
 _SUPERUSER = "gridmap"
@@ -47,23 +47,16 @@ def default_home() -> Path:
 
 
 def _bindir() -> Path:
-    for candidate in (Path(f"/usr/lib/postgresql/{PG_VERSION}/bin"),):
-        if (candidate / "initdb").exists():
-            return candidate
-    found = shutil.which("pg_ctl")
-    if found:
-        return Path(found).resolve().parent
-    raise EmbeddedDatabaseError(f"PostgreSQL {PG_VERSION} is not installed; run: {INSTALL_HINT}")
+    bindir = Path(f"/usr/lib/postgresql/{PG_VERSION}/bin")
+    if not (bindir / "initdb").exists():
+        raise EmbeddedDatabaseError(
+            f"PostgreSQL {PG_VERSION} is not installed; run: {INSTALL_HINT}"
+        )
+    return bindir
 
 
-def _check_postgis(bindir: Path) -> None:
-    share = Path(
-        subprocess.run(
-            [str(bindir / "pg_config"), "--sharedir"], capture_output=True, text=True
-        ).stdout.strip()
-        or f"/usr/share/postgresql/{PG_VERSION}"
-    )
-    if not (share / "extension" / "postgis.control").exists():
+def _check_postgis() -> None:
+    if not Path(f"/usr/share/postgresql/{PG_VERSION}/extension/postgis.control").exists():
         raise EmbeddedDatabaseError(f"PostGIS 3 is not installed; run: {INSTALL_HINT}")
 
 
@@ -108,8 +101,8 @@ class Cluster:
 
     def start(self, *, timeout_s: float = 60.0) -> str:
         """Create the cluster if needed and start it; a no-op when it already runs."""
-        bindir = _bindir()
-        _check_postgis(bindir)
+        _bindir()
+        _check_postgis()
         if not (self.datadir / "PG_VERSION").exists():
             self._init()
         if not self.is_running():
@@ -122,8 +115,19 @@ class Cluster:
                 "-c fsync=on -c max_connections=200"
             )
             self._run(
-                ["pg_ctl", "start", "-w", "-t", str(int(timeout_s)), "-D", str(self.datadir),
-                 "-l", str(self.logfile), "-o", opts]
+                [
+                    "pg_ctl",
+                    "start",
+                    "-w",
+                    "-t",
+                    str(int(timeout_s)),
+                    "-D",
+                    str(self.datadir),
+                    "-l",
+                    str(self.logfile),
+                    "-o",
+                    opts,
+                ]
             )
         self._ensure_database()
         return self.url()
@@ -153,8 +157,18 @@ class Cluster:
         self._hand_over(self.home)
         try:
             self._run(
-                ["initdb", "-D", str(self.datadir), "-U", _SUPERUSER, "--auth=scram-sha-256",
-                 f"--pwfile={pw_for_initdb}", "-E", "UTF8", "--locale=C.UTF-8"]
+                [
+                    "initdb",
+                    "-D",
+                    str(self.datadir),
+                    "-U",
+                    _SUPERUSER,
+                    "--auth=scram-sha-256",
+                    f"--pwfile={pw_for_initdb}",
+                    "-E",
+                    "UTF8",
+                    "--locale=C.UTF-8",
+                ]
             )
         finally:
             pw_for_initdb.unlink(missing_ok=True)
@@ -165,18 +179,31 @@ class Cluster:
         env = {**os.environ, "PGPASSWORD": self.pwfile.read_text().strip()}
         base = ["psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", _SUPERUSER, "-tAq"]
         exists = subprocess.run(
-            [*base, "-d", "postgres", "-c",
-             f"SELECT 1 FROM pg_database WHERE datname = '{_DB_NAME}'"],
-            capture_output=True, text=True, env=env,
+            [
+                *base,
+                "-d",
+                "postgres",
+                "-c",
+                f"SELECT 1 FROM pg_database WHERE datname = '{_DB_NAME}'",
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
         )
         if exists.returncode != 0:
             raise EmbeddedDatabaseError(f"cannot reach the embedded database: {exists.stderr}")
         if exists.stdout.strip() != "1":
-            subprocess.run([*base, "-d", "postgres", "-c", f"CREATE DATABASE {_DB_NAME}"],
-                           check=True, env=env, capture_output=True)
+            subprocess.run(
+                [*base, "-d", "postgres", "-c", f"CREATE DATABASE {_DB_NAME}"],
+                check=True,
+                env=env,
+                capture_output=True,
+            )
         subprocess.run(
             [*base, "-d", _DB_NAME, "-c", "CREATE EXTENSION IF NOT EXISTS postgis"],
-            check=True, env=env, capture_output=True,
+            check=True,
+            env=env,
+            capture_output=True,
         )
 
     def _hand_over(self, path: Path) -> None:
@@ -217,4 +244,3 @@ def free_port() -> int:
 def default_cluster() -> Cluster:
     port = int(os.environ.get("GRIDMAP_DB_PORT", DEFAULT_PORT))
     return Cluster(default_home(), port)
-

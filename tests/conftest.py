@@ -13,8 +13,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Connection, Engine
+from sqlalchemy.orm import Session, sessionmaker
 
+from api.app import create_app
+from api.settings import Settings
+from data.db import make_engine, migrate, transaction
 from data.embedded import Cluster, free_port
+from data.keys import create_key
 
 
 @pytest.fixture(scope="session")
@@ -36,3 +43,58 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if os.environ.get("CI") and skipped:
         terminalreporter.write_line(f"FAIL: {len(skipped)} tests skipped in CI", red=True)
         terminalreporter._session.exitstatus = 1  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="session")
+def engine(pg_url: str) -> Iterator[Engine]:
+    """The migrated test database with the sample city loaded once (committed)."""
+    from data.sample_loader import load_sample  # the sample is package data built separately
+
+    migrate(pg_url)
+    eng = make_engine(pg_url)
+    with transaction(eng) as session:
+        load_sample(session=session)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture()
+def connection(engine: Engine) -> Iterator[Connection]:
+    """A connection inside a transaction that is rolled back after the test."""
+    with engine.connect() as conn:
+        outer = conn.begin()
+        yield conn
+        outer.rollback()
+
+
+@pytest.fixture()
+def session(connection: Connection) -> Iterator[Session]:
+    """A session whose commits become savepoints of the rolled-back test transaction."""
+    with Session(bind=connection, join_transaction_mode="create_savepoint") as s:
+        yield s
+
+
+@pytest.fixture()
+def client(pg_url: str, connection: Connection, engine: Engine) -> Iterator[TestClient]:
+    """The real app on the test database; everything it writes is rolled back after."""
+    app = create_app(Settings(database_url=pg_url))
+    with TestClient(app) as test_client:
+        app.state.sessionmaker = sessionmaker(
+            bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+        )
+        yield test_client
+
+
+@pytest.fixture()
+def admin_key(session: Session) -> str:
+    return create_key(session=session, role="admin")
+
+
+@pytest.fixture()
+def reporter_key(session: Session) -> str:
+    return create_key(session=session, role="reporter")
+
+
+@pytest.fixture()
+def viewer_key(session: Session) -> str:
+    return create_key(session=session, role="viewer")

@@ -1,0 +1,47 @@
+"""The FastAPI application factory. Nothing is created at import time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api.errors import add_exception_handlers
+from api.limits import BodyLimit
+from api.routes import grids, health
+from api.settings import Settings
+from data.db import make_engine, make_sessionmaker
+from data.embedded import default_cluster
+
+
+def database_url(settings: Settings) -> str:
+    """The configured server, or the embedded cluster (started on demand)."""
+    return settings.database_url or default_cluster().start()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(database_url(settings), pool_size=settings.pool_size)
+        app.state.engine = engine
+        app.state.sessionmaker = make_sessionmaker(engine)
+        try:
+            yield
+        finally:
+            engine.dispose()
+
+    app = FastAPI(
+        title="gridmap",
+        version="1.0",
+        summary="Grid management: point→grid, 15-minute service circles, maps, redraws",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    add_exception_handlers(app)
+    app.include_router(health.router)
+    app.include_router(grids.router)
+    return app

@@ -1,0 +1,264 @@
+"""The ``gridmap`` command (typer). Errors are one readable line and a non-zero exit."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from api.settings import Settings
+from data.db import make_engine, migrate, transaction
+from data.embedded import default_cluster
+from data.errors import DataError
+from geo.errors import GeoError
+
+app = typer.Typer(help="gridmap: grid management for community governance", no_args_is_help=True)
+db_app = typer.Typer(help="The database (embedded PostGIS unless GRIDMAP_DATABASE_URL is set)")
+import_app = typer.Typer(help="Load data into the database (one transaction per file)")
+keys_app = typer.Typer(help="API keys")
+app.add_typer(db_app, name="db")
+app.add_typer(import_app, name="import")
+app.add_typer(keys_app, name="keys")
+
+err = Console(stderr=True)
+out = Console()
+
+CrsOpt = Annotated[
+    str | None, typer.Option(help="source CRS: wgs84|cgcs2000|gcj02|bd09 or EPSG:xxxx")
+]
+
+
+class CliError(Exception):
+    """A user-facing failure reported as one line."""
+
+
+def _url() -> str:
+    """The database URL, starting the embedded cluster when none is configured."""
+    return Settings().database_url or default_cluster().start()
+
+
+def _ready_url() -> str:
+    url = _url()
+    migrate(url)
+    return url
+
+
+@contextmanager
+def progress_bar(label: str, total: int | None = None) -> Iterator[Callable[[int], None]]:
+    """A rich progress bar on stderr; yields ``advance(n)``."""
+    columns = [
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    ]
+    with Progress(*columns, console=err, transient=False) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+# --- db -----------------------------------------------------------------------------
+
+
+@db_app.command("start")
+def db_start() -> None:
+    """Start the embedded cluster (creating it on first use)."""
+    out.print(default_cluster().start(), highlight=False)
+
+
+@db_app.command("stop")
+def db_stop() -> None:
+    """Stop the embedded cluster."""
+    default_cluster().stop()
+
+
+@db_app.command("url")
+def db_url() -> None:
+    """Print the libpq URL (postgresql://…) of the database in use."""
+    print(_url())
+
+
+@db_app.command("migrate")
+def db_migrate() -> None:
+    """Apply the schema migrations."""
+    _ready_url()
+    err.print("schema up to date")
+
+
+# --- import -------------------------------------------------------------------------
+
+
+def _run_import(label: str, run: Callable[..., int], **kwargs: object) -> None:
+    engine = make_engine(_ready_url(), pool_size=1)
+    try:
+        with progress_bar(label) as advance, transaction(engine) as session:
+            count = run(session=session, progress=advance, **kwargs)
+    finally:
+        engine.dispose()
+    err.print(f"imported {count} {label}")
+
+
+FileArg = Annotated[Path, typer.Argument(help="GeoJSON, GPKG, Shapefile, …")]
+
+
+@import_app.command("sample")
+def import_sample() -> None:
+    """Load the bundled sample city (Nanjing, from OpenStreetMap), replacing what is there."""
+    from data.sample_loader import load_sample
+
+    _run_import("sample features", load_sample)
+
+
+@import_app.command("grids")
+def import_grids(
+    file: FileArg,
+    code_field: Annotated[str, typer.Option(help="field holding the grid code")] = "code",
+    name_field: Annotated[str | None, typer.Option(help="field holding the name")] = None,
+    community_field: Annotated[str | None, typer.Option(help="field of the community code")] = None,
+    crs: CrsOpt = None,
+    replace: Annotated[bool, typer.Option(help="retire every grid not in the file")] = False,
+) -> None:
+    """Load grid polygons as a new grid version."""
+    from data.importers import import_grids as run
+
+    _run_import(
+        "grids",
+        run,
+        path=file,
+        code_field=code_field,
+        name_field=name_field,
+        community_field=community_field,
+        crs=crs,
+        replace=replace,
+    )
+
+
+@import_app.command("buildings")
+def import_buildings(
+    file: FileArg,
+    name_field: Annotated[str, typer.Option()] = "name",
+    crs: CrsOpt = None,
+) -> None:
+    """Load buildings (points or footprints) and assign them to grids."""
+    from data.importers import import_buildings as run
+
+    _run_import("buildings", run, path=file, name_field=name_field, crs=crs)
+
+
+@import_app.command("stations")
+def import_stations(
+    file: FileArg,
+    name_field: Annotated[str, typer.Option()] = "name",
+    kind_field: Annotated[str, typer.Option()] = "kind",
+    crs: CrsOpt = None,
+) -> None:
+    """Load service stations (field ``level``: 5, 10 or 15 minutes)."""
+    from data.importers import import_stations as run
+
+    _run_import("stations", run, path=file, name_field=name_field, kind_field=kind_field, crs=crs)
+
+
+# --- keys ---------------------------------------------------------------------------
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[str, typer.Option(help="viewer | reporter | admin")],
+    label: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Create an API key and print it (only here, only once)."""
+    from data.keys import ROLES, create_key
+
+    if role not in ROLES:
+        raise CliError(f"--role must be one of {', '.join(ROLES)}")
+    engine = make_engine(_ready_url(), pool_size=1)
+    try:
+        with transaction(engine) as session:
+            key = create_key(session=session, role=role, label=label)
+    finally:
+        engine.dispose()
+    print(key)
+
+
+# --- serving ------------------------------------------------------------------------
+
+
+def _serve(host: str, port: int, workers: int) -> None:
+    import uvicorn
+
+    os.environ["GRIDMAP_DATABASE_URL"] = _ready_url()  # workers share one resolved URL
+    uvicorn.run(
+        "api.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="info"
+    )
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+    workers: Annotated[int, typer.Option(min=1)] = 1,
+) -> None:
+    """Serve the HTTP API."""
+    _serve(host, port, workers)
+
+
+@app.command()
+def demo(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+) -> None:
+    """Start the embedded database, load the sample city, print an admin key, serve."""
+    from data.keys import create_key
+    from data.sample_loader import load_sample, sample_loaded
+
+    url = _ready_url()
+    engine = make_engine(url, pool_size=1)
+    try:
+        with transaction(engine) as session:
+            if not sample_loaded(session=session):
+                with progress_bar("loading the sample city") as advance:
+                    load_sample(session=session, progress=advance)
+            key = create_key(session=session, role="admin", label="demo")
+    finally:
+        engine.dispose()
+    base = f"http://{host}:{port}"
+    out.print(f"\n[bold]gridmap demo[/bold] on {base}  (Ctrl-C stops)\n")
+    for path in (
+        "/docs",
+        "/health",
+        "/api/v1/grids",
+        "/maps/grids",
+        "/maps/coverage?minutes=15",
+        "/maps/incidents",
+        "/api/v1/coverage?minutes=15",
+    ):
+        out.print(f"  {base}{path}", highlight=False)
+    out.print(f"\n  admin API key (X-API-Key): {key}\n", highlight=False)
+    _serve(host, port, 1)
+
+
+def main() -> None:
+    """Console entry point: domain errors become one line on stderr and exit code 1."""
+    try:
+        app(standalone_mode=False)
+    except (CliError, DataError, GeoError, OSError, ValueError) as exc:
+        err.print(f"error: {exc}", highlight=False, markup=False)
+        sys.exit(1)
+    except (typer.Abort, KeyboardInterrupt):
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # click usage errors and the like
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise

@@ -1,0 +1,94 @@
+"""Every error the API returns is RFC 9457 problem+json; this is the one table mapping
+domain exceptions to statuses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from data.errors import (
+    ConflictError,
+    EmbeddedDatabaseError,
+    ImportFileError,
+    NotFoundError,
+    PreconditionFailedError,
+    PreconditionRequiredError,
+)
+from geo.errors import GeoError
+
+PROBLEM = "application/problem+json"
+
+
+class AuthError(Exception):
+    """No API key, or an unknown one."""
+
+
+class ForbiddenError(Exception):
+    """The key's role is below what the route needs."""
+
+
+class PayloadTooLargeError(Exception):
+    """The request body exceeds the configured limit."""
+
+
+DEFAULT_STATUS_CODES: dict[type[Exception], tuple[int, str]] = {
+    AuthError: (401, "unauthorized"),
+    ForbiddenError: (403, "forbidden"),
+    NotFoundError: (404, "not-found"),
+    ConflictError: (409, "conflict"),
+    PreconditionFailedError: (412, "precondition-failed"),
+    PayloadTooLargeError: (413, "payload-too-large"),
+    GeoError: (422, "invalid-geometry"),
+    ImportFileError: (422, "invalid-file"),
+    PreconditionRequiredError: (428, "precondition-required"),
+    OperationalError: (503, "database-unavailable"),
+    EmbeddedDatabaseError: (503, "database-unavailable"),
+}
+
+
+def problem(status: int, kind: str, title: str, detail: str, **extra: Any) -> JSONResponse:
+    body = {"type": f"/problems/{kind}", "title": title, "status": status, "detail": detail}
+    headers = {"WWW-Authenticate": "X-API-Key"} if status == 401 else None
+    return JSONResponse({**body, **extra}, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def _title(kind: str) -> str:
+    return kind.replace("-", " ").capitalize()
+
+
+def _domain_handler(request: Request, exc: Exception) -> JSONResponse:
+    for cls in type(exc).__mro__:
+        if cls in DEFAULT_STATUS_CODES:
+            status, kind = DEFAULT_STATUS_CODES[cls]
+            detail = "the database is unreachable" if status == 503 else str(exc)
+            return problem(status, kind, _title(kind), detail)
+    raise exc
+
+
+def _validation_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"loc": [str(part) for part in err.get("loc", ())], "msg": err.get("msg", "")}
+        for err in exc.errors()
+    ]
+    first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+    detail = f"{'.'.join(first['loc'])}: {first['msg']}" if first["loc"] else str(first["msg"])
+    return problem(422, "validation-error", "Validation error", detail, errors=errors)
+
+
+def _http_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    kind = str(exc.detail).lower().replace(" ", "-")
+    return problem(exc.status_code, kind, str(exc.detail), str(exc.detail))
+
+
+def add_exception_handlers(app: FastAPI) -> None:
+    for cls in DEFAULT_STATUS_CODES:
+        app.add_exception_handler(cls, _domain_handler)
+    app.add_exception_handler(RequestValidationError, _validation_handler)
+    app.add_exception_handler(StarletteHTTPException, _http_handler)

@@ -1,0 +1,71 @@
+"""Grid boundaries as GeoJSON: list, one grid with its ETag, history."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+
+from api.deps import SessionDep, Viewer
+from api.geojson import collection, feature, geojson_response
+from api.schemas.common import parse_bbox
+from data import grids as grid_repo
+from data.grids import GridRow
+
+router = APIRouter(prefix="/api/v1/grids", tags=["grids"])
+
+
+def grid_properties(row: GridRow) -> dict[str, Any]:
+    return {
+        "code": row.code,
+        "name": row.name,
+        "community": row.community,
+        "households": row.households,
+        "worker_name": row.worker_name,
+        "worker_phone": row.worker_phone,
+        "version": row.version,
+        "valid_from": row.valid_from.isoformat(),
+        "valid_to": row.valid_to.isoformat() if row.valid_to else None,
+    }
+
+
+@router.get("", summary="Grids as a GeoJSON FeatureCollection")
+def list_grids(
+    session: SessionDep,
+    community: str | None = None,
+    bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat")] = None,
+    limit: Annotated[int, Query(ge=1, le=100_000)] = 1000,
+    at: Annotated[datetime | None, Query(description="grids valid at this time")] = None,
+) -> Response:
+    rows = grid_repo.list_grids(
+        session=session, community=community, bbox=parse_bbox(bbox), limit=limit, at=at
+    )
+    body = collection(feature(r.geometry, grid_properties(r), id_=r.code) for r in rows)
+    return geojson_response(body)
+
+
+@router.api_route("/{code}", methods=["GET", "HEAD"], summary="One grid, with its ETag")
+def get_grid(
+    code: str, request: Request, session: SessionDep, at: datetime | None = None
+) -> Response:
+    row = grid_repo.get_grid(session=session, code=code, at=at)
+    headers = {"ETag": row.etag}
+    if request.headers.get("if-none-match") == row.etag:
+        return Response(status_code=304, headers=headers)
+    body = feature(row.geometry, grid_properties(row), id_=row.code)
+    if request.method == "HEAD":
+        return Response(headers={**headers, "Content-Type": "application/geo+json"})
+    return geojson_response(body, headers=headers)
+
+
+@router.get("/{code}/history", summary="Every version of a grid")
+def grid_history(code: str, session: SessionDep, _: Viewer) -> dict[str, Any]:
+    versions = grid_repo.grid_history(session=session, code=code)
+    return {
+        "code": code,
+        "versions": [
+            {**grid_properties(row), "author": author, "reason": reason, "etag": row.etag}
+            for row, author, reason in versions
+        ],
+    }

@@ -1,0 +1,220 @@
+"""Importers behind ``gridmap import …``: vector files (via pyogrio), OSM extracts, CSV.
+
+Each importer works inside the caller's transaction, so a file that fails half-way leaves
+the database unchanged. ``progress`` is called with the number of features just written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Table, delete
+from sqlalchemy.orm import Session
+
+from data import grids as grid_repo
+from data.errors import ImportFileError
+from data.models import Building, Region, Station
+from data.vector import field, points, polygons, read_vector
+
+Progress = Callable[[int], None] | None
+CHUNK = 5000
+
+
+def _optional(frame: pd.DataFrame, name: str | None, default: Any = None) -> list[Any]:
+    """Column values as Python objects (None for missing), or ``default`` everywhere."""
+    if name is None or name not in frame.columns:
+        return [default] * len(frame)
+    return [None if pd.isna(v) else v for v in frame[name].tolist()]
+
+
+def _int_or(value: Any, default: int | None) -> int | None:
+    try:
+        return int(float(value))
+    except (TypeError, ValueError):
+        return default
+
+
+def _bulk_insert(
+    session: Session, table: Table, rows: Sequence[dict[str, Any]], progress: Progress
+) -> int:
+    for start in range(0, len(rows), CHUNK):
+        chunk = rows[start : start + CHUNK]
+        session.execute(table.insert(), chunk)
+        if progress:
+            progress(len(chunk))
+    return len(rows)
+
+
+def _ewkt(geoms: Iterable[Any]) -> list[str]:
+    return [f"SRID=4326;{g.wkt}" for g in geoms]
+
+
+def import_grids(
+    *,
+    session: Session,
+    path: str | Path,
+    code_field: str = "code",
+    name_field: str | None = None,
+    community_field: str | None = None,
+    crs: str | None = None,
+    author: str = "import",
+    replace: bool = False,
+    progress: Progress = None,
+) -> int:
+    """Load grid polygons as a new grid version.
+
+    Grids whose code is already current are superseded (history kept); with ``replace``
+    every other current grid is retired too, so the file becomes the whole city.
+    """
+    frame = read_vector(path, crs=crs)
+    source = str(path)
+    codes = field(frame, code_field, source=source)
+    duplicates = pd.Series(codes)[pd.Series(codes).duplicated()].unique().tolist()
+    if duplicates:
+        raise ImportFileError(f"{source}: duplicate codes {duplicates[:5]} in {code_field!r}")
+    geoms = polygons(frame, labels=[f"{code_field}={c}" for c in codes], source=source)
+    names = field(frame, name_field, source=source) if name_field else codes
+    communities = (
+        field(frame, community_field, source=source)
+        if community_field
+        else _optional(frame, "community")
+    )
+    has_households = "households" in frame.columns
+    households = _optional(frame, "households", 0)
+    version = grid_repo.new_version(
+        session=session, author=author, reason=f"import {Path(path).name}"
+    )
+    if replace:
+        current, _ = grid_repo.current_geometries(session=session)
+        grid_repo.retire(session=session, codes=current)
+    else:
+        grid_repo.retire(session=session, codes=codes)
+    rows = [
+        {
+            "code": code,
+            "name": name,
+            "community": community,
+            "geom": geom,
+            "households": _int_or(hh, 0),
+            "worker_name": worker,
+            "worker_phone": phone,
+        }
+        for code, name, community, geom, hh, worker, phone in zip(
+            codes,
+            names,
+            communities,
+            geoms,
+            households,
+            _optional(frame, "worker_name"),
+            _optional(frame, "worker_phone"),
+            strict=True,
+        )
+    ]
+    for start in range(0, len(rows), CHUNK):
+        grid_repo.insert(session=session, rows=rows[start : start + CHUNK], version=version)
+        if progress:
+            progress(len(rows[start : start + CHUNK]))
+    grid_repo.reassign_buildings(session=session, households=not has_households)
+    return len(rows)
+
+
+def import_regions(*, session: Session, path: str | Path, crs: str | None = None) -> int:
+    """Load district/street/community polygons (fields code, level, name, parent)."""
+    frame = read_vector(path, crs=crs)
+    source = str(path)
+    codes = field(frame, "code", source=source)
+    geoms = polygons(frame, labels=codes, source=source)
+    rows = [
+        {
+            "code": c,
+            "level": lv,
+            "name": n,
+            "parent": p,
+            "geom": f"SRID=4326;{grid_repo.as_multi(g).wkt}",
+        }
+        for c, lv, n, p, g in zip(
+            codes,
+            field(frame, "level", source=source),
+            field(frame, "name", source=source),
+            _optional(frame, "parent"),
+            geoms,
+            strict=True,
+        )
+    ]
+    session.execute(delete(Region).where(Region.code.in_(codes)))
+    return _bulk_insert(session, Region.__table__, rows, None)
+
+
+def import_buildings(
+    *,
+    session: Session,
+    path: str | Path,
+    name_field: str = "name",
+    crs: str | None = None,
+    progress: Progress = None,
+) -> int:
+    """Load buildings as points (polygons give their representative point) and assign
+    each to its grid. Optional fields: levels, households, population, source_id."""
+    frame = read_vector(path, crs=crs)
+    locations = points(frame, source=str(path))
+    rows = [
+        {
+            "geom": g,
+            "name": None if n is None else str(n),
+            "levels": _int_or(lv, None),
+            "households": _int_or(hh, 0),
+            "population": _int_or(pop, 0),
+            "source_id": None if sid is None else str(sid),
+        }
+        for g, n, lv, hh, pop, sid in zip(
+            _ewkt(locations),
+            _optional(frame, name_field),
+            _optional(frame, "levels"),
+            _optional(frame, "households", 0),
+            _optional(frame, "population", 0),
+            _optional(frame, "source_id"),
+            strict=True,
+        )
+    ]
+    count = _bulk_insert(session, Building.__table__, rows, progress)
+    grid_repo.reassign_buildings(session=session)
+    return count
+
+
+def import_stations(
+    *,
+    session: Session,
+    path: str | Path,
+    name_field: str = "name",
+    kind_field: str = "kind",
+    crs: str | None = None,
+    progress: Progress = None,
+) -> int:
+    """Load service stations as points; ``level`` (5/10/15 minutes) defaults to 15."""
+    frame = read_vector(path, crs=crs)
+    locations = points(frame, source=str(path))
+    levels = [_int_or(v, 15) for v in _optional(frame, "level", 15)]
+    bad = [i for i, v in enumerate(levels) if v not in (5, 10, 15)]
+    if bad:
+        raise ImportFileError(f"{path}: feature {bad[0]} has level {levels[bad[0]]}, not 5/10/15")
+    rows = [
+        {
+            "geom": g,
+            "name": None if n is None else str(n),
+            "kind": str(k),
+            "level": lv,
+            "source_id": None if sid is None else str(sid),
+        }
+        for g, n, k, lv, sid in zip(
+            _ewkt(locations),
+            _optional(frame, name_field),
+            _optional(frame, kind_field, "service"),
+            levels,
+            _optional(frame, "source_id"),
+            strict=True,
+        )
+    ]
+    return _bulk_insert(session, Station.__table__, rows, progress)

@@ -1,0 +1,219 @@
+"""The PostGIS schema as SQLAlchemy 2 / GeoAlchemy2 models (SRID 4326, GiST indexes).
+
+Grids are temporal: a redraw never updates a grid row in place, it closes the old row
+(``valid_to``) and inserts a new one, both tied to a ``grid_versions`` row saying who
+changed what and why. The current grids are those with ``valid_to IS NULL``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+SRID = 4326
+
+_NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=_NAMING)
+
+
+def _now() -> Any:
+    return mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+
+def _geom(kind: str) -> Any:
+    # spatial_index=False: the GiST indexes are declared explicitly so alembic sees them.
+    return mapped_column(Geometry(kind, srid=SRID, spatial_index=False), nullable=False)
+
+
+class Region(Base):
+    """District (区), street (街道) or community (社区) polygon."""
+
+    __tablename__ = "regions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    level: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(Text)
+    parent: Mapped[str | None] = mapped_column(String(64))
+    geom: Mapped[Any] = _geom("MULTIPOLYGON")
+    __table_args__ = (
+        CheckConstraint("level IN ('district', 'street', 'community')", name="level"),
+        Index("ix_regions_geom", "geom", postgresql_using="gist"),
+    )
+
+
+class GridVersion(Base):
+    """One change set of grid boundaries (an import or a redraw)."""
+
+    __tablename__ = "grid_versions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[datetime] = _now()
+    author: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+
+
+class Grid(Base):
+    """A grid (网格) as valid from ``valid_from`` until ``valid_to`` (NULL: current)."""
+
+    __tablename__ = "grids"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(Text)
+    community: Mapped[str | None] = mapped_column(String(64))
+    geom: Mapped[Any] = _geom("MULTIPOLYGON")
+    households: Mapped[int] = mapped_column(Integer, server_default="0")
+    worker_name: Mapped[str | None] = mapped_column(Text)
+    worker_phone: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(ForeignKey("grid_versions.id"))
+    valid_from: Mapped[datetime] = _now()
+    valid_to: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (
+        Index("ix_grids_geom", "geom", postgresql_using="gist"),
+        Index(
+            "uq_grids_current_code", "code", unique=True, postgresql_where=text("valid_to IS NULL")
+        ),
+        Index("ix_grids_code_valid", "code", "valid_from"),
+    )
+
+
+class Building(Base):
+    __tablename__ = "buildings"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    geom: Mapped[Any] = _geom("POINT")
+    name: Mapped[str | None] = mapped_column(Text)
+    levels: Mapped[int | None] = mapped_column(Integer)
+    households: Mapped[int] = mapped_column(Integer, server_default="0")
+    population: Mapped[int] = mapped_column(Integer, server_default="0")
+    source_id: Mapped[str | None] = mapped_column(Text)
+    grid_code: Mapped[str | None] = mapped_column(String(64), index=True)
+    __table_args__ = (Index("ix_buildings_geom", "geom", postgresql_using="gist"),)
+
+
+class Station(Base):
+    """A service station; ``level`` is its life-circle tier in minutes (5, 10 or 15)."""
+
+    __tablename__ = "stations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    geom: Mapped[Any] = _geom("POINT")
+    kind: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str | None] = mapped_column(Text)
+    level: Mapped[int] = mapped_column(Integer, server_default="15")
+    source_id: Mapped[str | None] = mapped_column(Text)
+    __table_args__ = (
+        CheckConstraint("level IN (5, 10, 15)", name="level"),
+        Index("ix_stations_geom", "geom", postgresql_using="gist"),
+    )
+
+
+class Incident(Base):
+    """A report; ``client_id`` makes retries idempotent (unique, not read-then-write)."""
+
+    __tablename__ = "incidents"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    client_id: Mapped[str | None] = mapped_column(String(128), unique=True)
+    category: Mapped[str] = mapped_column(String(128))
+    description: Mapped[str] = mapped_column(Text, server_default="")
+    priority: Mapped[str] = mapped_column(String(16), server_default="routine")
+    status: Mapped[str] = mapped_column(String(16), server_default="reported")
+    geom: Mapped[Any] = _geom("POINT")
+    grid_code: Mapped[str | None] = mapped_column(String(64))
+    reported_at: Mapped[datetime] = _now()
+    created_at: Mapped[datetime] = _now()
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reporter: Mapped[str | None] = mapped_column(Text)
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('reported', 'accepted', 'dispatched', 'resolved', 'closed', 'rejected')",
+            name="status",
+        ),
+        CheckConstraint("priority IN ('routine', 'complex', 'major')", name="priority"),
+        Index("ix_incidents_geom", "geom", postgresql_using="gist"),
+        Index("ix_incidents_grid_status", "grid_code", "status"),
+        Index("ix_incidents_reported", "reported_at", "id"),
+    )
+
+
+class IncidentEvent(Base):
+    """One lifecycle transition of an incident, with who did it and when."""
+
+    __tablename__ = "incident_events"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text)
+    actor: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = _now()
+
+
+class ApiKey(Base):
+    """An API key, stored only as its SHA-256 (keys are 256-bit random, so no slow hash)."""
+
+    __tablename__ = "api_keys"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    role: Mapped[str] = mapped_column(String(16))
+    label: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = _now()
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (CheckConstraint("role IN ('viewer', 'reporter', 'admin')", name="role"),)
+
+
+class AuditLog(Base):
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[datetime] = _now()
+    actor: Mapped[str | None] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(String(64))
+    entity: Mapped[str] = mapped_column(String(64))
+    entity_id: Mapped[str | None] = mapped_column(Text)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+
+
+class NetworkNode(Base):
+    __tablename__ = "network_nodes"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    geom: Mapped[Any] = _geom("POINT")
+    __table_args__ = (Index("ix_network_nodes_geom", "geom", postgresql_using="gist"),)
+
+
+class NetworkEdge(Base):
+    """A walkable edge; ``length_m`` is its length in the local UTM zone."""
+
+    __tablename__ = "network_edges"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    source: Mapped[int] = mapped_column(ForeignKey("network_nodes.id"))
+    target: Mapped[int] = mapped_column(ForeignKey("network_nodes.id"))
+    length_m: Mapped[float] = mapped_column(Float)
+    osm_id: Mapped[str | None] = mapped_column(Text)
+    highway: Mapped[str | None] = mapped_column(Text)
+    geom: Mapped[Any] = _geom("LINESTRING")
+    __table_args__ = (Index("ix_network_edges_geom", "geom", postgresql_using="gist"),)

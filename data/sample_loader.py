@@ -1,0 +1,40 @@
+"""Loading the bundled sample city (data/sample/nanjing, © OpenStreetMap contributors, ODbL)."""
+
+from __future__ import annotations
+
+from importlib.resources import as_file
+
+from sqlalchemy import delete, exists, select
+from sqlalchemy.orm import Session
+
+from data import importers
+from data.importers import Progress
+from data.models import Building, Grid, GridVersion, Region, Station
+from data.sample import sample_dir
+
+
+def sample_loaded(*, session: Session) -> bool:
+    return bool(session.execute(select(exists().where(Grid.valid_to.is_(None)))).scalar())
+
+
+def load_sample(*, session: Session, progress: Progress = None) -> int:
+    """Replace regions, grids, buildings and stations with the sample city's."""
+    for model in (Building, Station, Grid, GridVersion, Region):
+        session.execute(delete(model))
+    with as_file(sample_dir()) as folder:
+        count = importers.import_regions(session=session, path=folder / "regions.geojson")
+        count += importers.import_buildings(
+            session=session, path=folder / "buildings.geojson", progress=progress
+        )
+        count += importers.import_grids(
+            session=session,
+            path=folder / "grids.geojson",
+            community_field="community",
+            name_field="name",
+            author="gridmap",
+            progress=progress,
+        )
+        count += importers.import_stations(
+            session=session, path=folder / "stations.geojson", progress=progress
+        )
+    return count

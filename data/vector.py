@@ -1,0 +1,122 @@
+"""Reading vector files (GeoJSON, GPKG, Shapefile, … via pyogrio) into clean EPSG:4326 frames.
+
+Every importer and offline command goes through here, so CRS handling, Chinese offset
+systems and geometry repair behave the same everywhere.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import shapely
+from pyogrio.errors import DataLayerError, DataSourceError
+from shapely.geometry.base import BaseGeometry
+
+from data.errors import ImportFileError
+from geo.crs import to_wgs84
+
+POLYGONAL = ("Polygon", "MultiPolygon")
+LONLAT_SYSTEMS = ("wgs84", "cgcs2000", "gcj02", "bd09")
+
+
+def read_vector(path: str | Path, *, crs: str | None = None) -> gpd.GeoDataFrame:
+    """Read ``path`` and return it in EPSG:4326.
+
+    ``crs`` names the coordinates' system when the file does not say it or says it wrongly:
+    ``wgs84``, ``cgcs2000``, ``gcj02``, ``bd09`` or anything pyproj accepts (``EPSG:4547``).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ImportFileError(f"{path}: no such file")
+    try:
+        frame = gpd.read_file(path, engine="pyogrio")
+    except (DataSourceError, DataLayerError, ValueError) as exc:
+        raise ImportFileError(f"{path}: not a readable vector file ({exc})") from exc
+    if frame.geometry.name not in frame or len(frame) == 0:
+        raise ImportFileError(f"{path}: no features")
+    return to_4326(frame, crs=crs, source=str(path))
+
+
+def to_4326(frame: gpd.GeoDataFrame, *, crs: str | None, source: str) -> gpd.GeoDataFrame:
+    """Reproject ``frame`` to EPSG:4326, undoing GCJ-02/BD-09 offsets when ``crs`` says so."""
+    name = (crs or "").lower()
+    if name in LONLAT_SYSTEMS:
+        frame = frame.set_crs(4326, allow_override=True)
+        if name in ("gcj02", "bd09"):
+            frame = frame.set_geometry(
+                shapely.transform(frame.geometry.values, lambda xy: _unshift(xy, name))
+            )
+        return frame
+    try:
+        if crs:
+            frame = frame.set_crs(crs, allow_override=True)
+        elif frame.crs is None:
+            frame = frame.set_crs(4326)
+        return frame.to_crs(4326)
+    except Exception as exc:  # pyproj raises several unrelated types for a bad CRS
+        raise ImportFileError(f"{source}: cannot use CRS {crs or frame.crs}: {exc}") from exc
+
+
+def _unshift(xy: np.ndarray, crs: str) -> np.ndarray:
+    lon, lat = to_wgs84(xy[:, 0], xy[:, 1], crs)
+    return np.column_stack([lon, lat])
+
+
+def polygons(frame: gpd.GeoDataFrame, *, labels: list[str], source: str) -> list[BaseGeometry]:
+    """The frame's geometries as valid (Multi)Polygons; invalid ones repaired by make_valid.
+
+    Raises ImportFileError naming the first feature that is empty, not polygonal, or has
+    no area left after repair. ``labels`` name the features in messages (codes or rows).
+    """
+    out: list[BaseGeometry] = []
+    for label, geom in zip(labels, frame.geometry.values, strict=True):
+        if geom is None or geom.is_empty:
+            raise ImportFileError(f"{source}: feature {label} has no geometry")
+        if geom.geom_type not in POLYGONAL:
+            raise ImportFileError(f"{source}: feature {label} is a {geom.geom_type}, not a polygon")
+        if not geom.is_valid:
+            geom = _polygonal_part(shapely.make_valid(geom))
+            if geom.is_empty or geom.area == 0:
+                raise ImportFileError(
+                    f"{source}: feature {label} is invalid and cannot be repaired"
+                )
+        out.append(shapely.force_2d(geom))
+    return out
+
+
+def _polygonal_part(geom: BaseGeometry) -> BaseGeometry:
+    if geom.geom_type in POLYGONAL:
+        return geom
+    parts = [g for g in shapely.get_parts(geom) if g.geom_type in POLYGONAL]
+    return shapely.union_all(parts) if parts else shapely.Polygon()
+
+
+def points(frame: gpd.GeoDataFrame, *, source: str) -> gpd.GeoSeries:
+    """Point locations of the features: polygons give their representative point."""
+    geoms = frame.geometry
+    if geoms.isna().any() or geoms.is_empty.any():
+        bad = int(np.flatnonzero((geoms.isna() | geoms.is_empty).to_numpy())[0])
+        raise ImportFileError(f"{source}: feature {bad} has no geometry")
+    is_point = geoms.geom_type == "Point"
+    return geoms.where(is_point, geoms.representative_point())
+
+
+def field(frame: gpd.GeoDataFrame, name: str, *, source: str) -> list[str]:
+    """Column ``name`` as strings; a readable error listing the fields when it is missing."""
+    if name not in frame.columns:
+        fields = ", ".join(c for c in frame.columns if c != frame.geometry.name)
+        raise ImportFileError(f"{source}: no field {name!r} (fields: {fields})")
+    values = frame[name]
+    if values.isna().any():
+        row = int(np.flatnonzero(values.isna().to_numpy())[0])
+        raise ImportFileError(f"{source}: feature {row} has an empty {name!r}")
+    return [_text(v) for v in values]
+
+
+def _text(value: object) -> str:
+    """Field values as text; integral floats (shapefile codes) lose their '.0'."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)

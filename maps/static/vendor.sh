@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Re-fetch the vendored browser assets from the npm registry at the versions in SOURCES.md.
+# Only the files the maps load (and each package's licence) are kept; run it after changing a
+# version here and in maps/assets.py, then review the diff.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+
+# take NAME@VERSION DIR FILE...: copy FILEs (paths inside the npm package) to vendor/DIR/.
+take() {
+  local spec="$1" dest="$here/vendor/$2"
+  shift 2
+  local tgz
+  tgz="$(cd "$tmp" && npm pack --silent "$spec" | tail -n 1)"
+  rm -rf "$tmp/package" "$dest"
+  tar -xzf "$tmp/$tgz" -C "$tmp"
+  mkdir -p "$dest"
+  (cd "$tmp/package" && cp --parents "$@" "$dest/")
+}
+
+take leaflet@1.9.4 leaflet-1.9.4 LICENSE dist/leaflet.js dist/leaflet.css \
+  dist/images/layers.png dist/images/layers-2x.png dist/images/marker-icon.png \
+  dist/images/marker-icon-2x.png dist/images/marker-shadow.png
+take jquery@3.7.1 jquery-3.7.1 LICENSE.txt dist/jquery.min.js
+take bootstrap@5.2.2 bootstrap-5.2.2 LICENSE dist/js/bootstrap.bundle.min.js dist/css/bootstrap.min.css
+take @fortawesome/fontawesome-free@6.2.0 fontawesome-free-6.2.0 LICENSE.txt \
+  css/fontawesome.min.css css/solid.min.css webfonts/fa-solid-900.woff2
+take leaflet.awesome-markers@2.0.5 leaflet.awesome-markers-2.0.5 LICENSE \
+  dist/leaflet.awesome-markers.min.js dist/leaflet.awesome-markers.css \
+  dist/images/markers-soft.png dist/images/markers-soft@2x.png \
+  dist/images/markers-shadow.png dist/images/markers-shadow@2x.png
+take leaflet.markercluster@1.5.3 leaflet.markercluster-1.5.3 MIT-LICENCE.txt \
+  dist/leaflet.markercluster.js dist/MarkerCluster.css dist/MarkerCluster.Default.css
+take leaflet-search@2.9.7 leaflet-search-2.9.7 license.txt dist/leaflet-search.min.js \
+  dist/leaflet-search.min.css images/search-icon.png images/loader.gif
+take leaflet.heat@0.2.0 leaflet.heat-0.2.0 LICENSE dist/leaflet-heat.js

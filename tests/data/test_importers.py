@@ -1,0 +1,169 @@
+"""Importers against the real PostGIS: third-party files, CRS handling, broken files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from data import grids as grid_repo
+from data.errors import ImportFileError
+from data.importers import import_grids, import_stations
+from data.models import Station
+
+pytestmark = pytest.mark.postgis
+
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "boundaries"
+
+
+def _square(x: float, y: float, d: float = 0.01) -> list[list[list[float]]]:
+    return [[[x, y], [x + d, y], [x + d, y + d], [x, y + d], [x, y]]]
+
+
+def _write(path: Path, features: list[dict[str, object]]) -> Path:
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    return path
+
+
+def _poly(props: dict[str, object], rings: list[list[list[float]]]) -> dict[str, object]:
+    return {
+        "type": "Feature",
+        "properties": props,
+        "geometry": {"type": "Polygon", "coordinates": rings},
+    }
+
+
+def _state(session: Session) -> tuple[int, int]:
+    return grid_repo.grid_state(session=session)
+
+
+def test_third_party_file_with_its_own_code_field(session: Session) -> None:
+    count = import_grids(
+        session=session,
+        path=FIXTURES / "sf_block_groups.geojson",
+        code_field="GEO_ID",
+        name_field="NAME",
+        replace=True,
+    )
+    assert count == 579
+    codes, geoms = grid_repo.current_geometries(session=session)
+    assert len(codes) == 579 and codes[0].startswith("1500000US")
+    assert all(g.is_valid for g in geoms)
+
+
+def test_cgcs2000_file_is_taken_as_wgs84(session: Session) -> None:
+    import_grids(
+        session=session, path=FIXTURES / "cn_districts.geojson", code_field="gb", replace=True
+    )
+    row = grid_repo.list_grids(session=session, limit=1)[0]
+    lon = json.loads(row.geometry)["coordinates"][0][0][0][0]
+    assert 73 < lon < 135
+
+
+def test_invalid_polygon_is_repaired(session: Session, tmp_path: Path) -> None:
+    bowtie = [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]
+    path = _write(tmp_path / "bow.geojson", [_poly({"code": "BOW"}, bowtie)])
+    import_grids(session=session, path=path)
+    assert grid_repo.get_grid(session=session, code="BOW").geometry
+
+
+@pytest.mark.parametrize(
+    ("features", "message"),
+    [
+        (
+            [_poly({"code": "A"}, _square(0, 0)), _poly({"code": "A"}, _square(1, 1))],
+            "duplicate codes",
+        ),
+        ([_poly({"name": "x"}, _square(0, 0))], "no field 'code'"),
+        (
+            [
+                {
+                    "type": "Feature",
+                    "properties": {"code": "P"},
+                    "geometry": {"type": "Point", "coordinates": [0, 0]},
+                }
+            ],
+            "feature code=P is a Point",
+        ),
+        ([_poly({"code": "L"}, [[[0, 0], [1, 1], [0, 0], [0, 0]]])], "feature code=L"),
+    ],
+)
+def test_broken_file_is_one_readable_error_and_changes_nothing(
+    session: Session, tmp_path: Path, features: list[dict[str, object]], message: str
+) -> None:
+    before = _state(session)
+    path = _write(tmp_path / "bad.geojson", features)
+    with pytest.raises(ImportFileError, match=message) as info, session.begin_nested():
+        import_grids(session=session, path=path)
+    assert "\n" not in str(info.value)
+    assert _state(session) == before
+
+
+def test_unreadable_file(session: Session, tmp_path: Path) -> None:
+    path = tmp_path / "junk.geojson"
+    path.write_text("{ this is not json")
+    with pytest.raises(ImportFileError, match="not a readable vector file"):
+        import_grids(session=session, path=path)
+    with pytest.raises(ImportFileError, match="no such file"):
+        import_grids(session=session, path=tmp_path / "missing.gpkg")
+
+
+def test_reimport_supersedes_and_keeps_history(session: Session, tmp_path: Path) -> None:
+    path = _write(tmp_path / "g.geojson", [_poly({"code": "Z1"}, _square(10, 10))])
+    import_grids(session=session, path=path)
+    import_grids(session=session, path=path)
+    history = grid_repo.grid_history(session=session, code="Z1")
+    assert len(history) == 2
+    assert history[0][0].valid_to is not None and history[1][0].valid_to is None
+
+
+def test_gcj02_stations_are_unshifted(session: Session, tmp_path: Path) -> None:
+    from geo.crs import from_wgs84
+
+    lon, lat = from_wgs84([118.78], [32.05], "gcj02")
+    path = tmp_path / "s.geojson"
+    path.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": [
+                    {
+                        "type": "Feature",
+                        "properties": {"name": "站", "kind": "health", "level": 10},
+                        "geometry": {
+                            "type": "Point",
+                            "coordinates": [float(lon[0]), float(lat[0])],
+                        },
+                    }
+                ],
+            }
+        )
+    )
+    import_stations(session=session, path=path, crs="gcj02")
+    x, y = session.execute(
+        select(func.ST_X(Station.geom), func.ST_Y(Station.geom)).where(Station.name == "站")
+    ).one()
+    assert abs(x - 118.78) < 1e-7 and abs(y - 32.05) < 1e-7
+
+
+def test_sample_city_grids_partition_the_communities(session: Session) -> None:
+    """In PostGIS: each community equals the union of its grids; grids never overlap."""
+    worst_gap = session.execute(
+        text("""
+        SELECT max(ST_Area(ST_SymDifference(r.geom, u.geom)::geography))
+        FROM regions r
+        JOIN (SELECT community, ST_Union(geom) AS geom FROM grids
+              WHERE valid_to IS NULL GROUP BY community) u ON u.community = r.code
+        WHERE r.level = 'community'""")
+    ).scalar()
+    overlap = session.execute(
+        text("""
+        SELECT coalesce(sum(ST_Area(ST_Intersection(a.geom, b.geom)::geography)), 0)
+        FROM grids a JOIN grids b ON a.code < b.code AND ST_Intersects(a.geom, b.geom)
+        WHERE a.valid_to IS NULL AND b.valid_to IS NULL""")
+    ).scalar()
+    assert worst_gap is not None and worst_gap < 1.0
+    assert overlap < 1.0

@@ -9,7 +9,8 @@ from fastapi import FastAPI
 
 from api.errors import add_exception_handlers
 from api.limits import BodyLimit
-from api.routes import grids, health
+from api.locator import Locator
+from api.routes import grids, health, incidents, locate
 from api.settings import Settings
 from data.db import make_engine, make_sessionmaker
 from data.embedded import default_cluster
@@ -27,10 +28,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(database_url(settings), pool_size=settings.pool_size)
         app.state.engine = engine
-        app.state.sessionmaker = make_sessionmaker(engine)
+        sessions = make_sessionmaker(engine)
+        app.state.sessionmaker = sessions
+        app.state.locator = Locator(
+            sessions, tolerance_m=settings.tolerance_m, poll_s=settings.index_refresh_s
+        )
+        app.state.locator.start()
         try:
             yield
         finally:
+            app.state.locator.stop()
             engine.dispose()
 
     app = FastAPI(
@@ -43,5 +50,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     add_exception_handlers(app)
     app.include_router(health.router)
-    app.include_router(grids.router)
+    for module in (grids, locate, incidents):
+        app.include_router(module.router)
     return app

@@ -165,6 +165,29 @@ def import_stations(
     _run_import("stations", run, path=file, name_field=name_field, kind_field=kind_field, crs=crs)
 
 
+@import_app.command("incidents")
+def import_incidents(
+    file: Annotated[Path, typer.Argument(help="CSV with one report per row")],
+    lon_col: Annotated[str, typer.Option()] = "lon",
+    lat_col: Annotated[str, typer.Option()] = "lat",
+    crs: Annotated[str, typer.Option(help="wgs84|cgcs2000|gcj02|bd09")] = "wgs84",
+) -> None:
+    """Store reports in bulk, each assigned to its grid (category/description columns used)."""
+    from data.importers import import_incidents as run
+
+    settings = Settings()
+    _run_import(
+        "incidents",
+        run,
+        path=file,
+        lon_col=lon_col,
+        lat_col=lat_col,
+        crs=crs,
+        tolerance_m=settings.tolerance_m,
+        deadlines=settings.deadlines(),
+    )
+
+
 # --- keys ---------------------------------------------------------------------------
 
 

@@ -3,6 +3,8 @@ at import time."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -27,3 +29,11 @@ class Settings(BaseSettings):
     max_access_m: float = 300.0
     basemap: str = Field(default="osm", description="osm | tianditu | amap | none | a tile URL")
     tianditu_key: str | None = None
+
+    def deadlines(self) -> dict[str, timedelta]:
+        """Deadline per priority: routine 立即办, complex 限时办, major 跟踪办."""
+        return {
+            "routine": timedelta(hours=self.deadline_routine_hours),
+            "complex": timedelta(hours=self.deadline_complex_hours),
+            "major": timedelta(hours=self.deadline_major_hours),
+        }

@@ -8,12 +8,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from shapely import wkb
 from shapely.geometry import MultiPolygon
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import Row, func, select, text, update
+from sqlalchemy import Row, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from data.errors import NotFoundError
@@ -63,8 +63,11 @@ def _valid_at(at: datetime | None) -> Any:
     return (Grid.valid_from <= at) & ((Grid.valid_to.is_(None)) | (Grid.valid_to > at))
 
 
+_FIELDS = tuple(c.key for c in _COLUMNS)
+
+
 def _row(r: Row[Any]) -> GridRow:
-    return GridRow(**r._mapping)
+    return GridRow(**{name: r._mapping[name] for name in _FIELDS})
 
 
 def list_grids(
@@ -102,17 +105,31 @@ def grid_history(*, session: Session, code: str) -> list[tuple[GridRow, str, str
     rows = session.execute(query).all()
     if not rows:
         raise NotFoundError(f"no grid {code!r}")
-    return [(_row(r[:-2]), r.author, r.reason) for r in rows]
+    return [(_row(r), r.author, r.reason) for r in rows]
 
 
-def current_geometries(
-    *, session: Session, at: datetime | None = None
-) -> tuple[list[str], list[BaseGeometry]]:
-    """Codes and shapely geometries of the grids valid at ``at``, ordered by code."""
+class GridName(NamedTuple):
+    code: str
+    name: str
+    community: str | None
+
+
+@dataclass(frozen=True)
+class GridShape:
+    code: str
+    name: str
+    community: str | None
+    geom: BaseGeometry
+
+
+def current_grids(*, session: Session, at: datetime | None = None) -> list[GridShape]:
+    """The grids valid at ``at`` as shapely geometries, ordered by code."""
     rows = session.execute(
-        select(Grid.code, func.ST_AsBinary(Grid.geom)).where(_valid_at(at)).order_by(Grid.code)
+        select(Grid.code, Grid.name, Grid.community, func.ST_AsBinary(Grid.geom))
+        .where(_valid_at(at))
+        .order_by(Grid.code)
     ).all()
-    return [r[0] for r in rows], [wkb.loads(bytes(r[1])) for r in rows]
+    return [GridShape(r[0], r[1], r[2], wkb.loads(bytes(r[3]))) for r in rows]
 
 
 def grid_state(*, session: Session) -> tuple[int, int]:
@@ -128,19 +145,18 @@ def new_version(*, session: Session, author: str, reason: str) -> int:
     return version.id
 
 
-def retire(*, session: Session, codes: Sequence[str], at: datetime | None = None) -> None:
-    """Close the current rows of ``codes`` (their history stays)."""
-    session.execute(
-        update(Grid)
-        .where(Grid.code.in_(list(codes)), Grid.valid_to.is_(None))
-        .values(valid_to=at if at is not None else func.now())
-    )
+def retire(*, session: Session, codes: Sequence[str] | None, at: datetime | None = None) -> None:
+    """Close the current rows of ``codes``, or of every grid when None (history stays)."""
+    query = update(Grid).where(Grid.valid_to.is_(None))
+    if codes is not None:
+        query = query.where(Grid.code.in_(list(codes)))
+    session.execute(query.values(valid_to=at if at is not None else func.now()))
 
 
-def insert(*, session: Session, rows: Sequence[dict[str, Any]], version: int) -> None:
+def insert_grids(*, session: Session, rows: Sequence[dict[str, Any]], version: int) -> None:
     """Insert new current grids; each row holds the Grid columns and ``geom`` as shapely."""
     session.execute(
-        Grid.__table__.insert(),
+        insert(Grid),
         [
             {**row, "geom": f"SRID=4326;{as_multi(row['geom']).wkt}", "version": version}
             for row in rows
@@ -176,3 +192,33 @@ def reassign_buildings(*, session: Session, households: bool = True) -> None:
     session.execute(REASSIGN_BUILDINGS)
     if households:
         session.execute(REFRESH_HOUSEHOLDS)
+
+
+LOCATE_AT = text(
+    """
+    WITH p AS (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS pt)
+    SELECT g.code, g.name, g.community,
+           ST_Covers(g.geom, p.pt) AS covers,
+           ST_Intersects(ST_Boundary(g.geom), p.pt) AS on_edge,
+           ST_Distance(g.geom::geography, p.pt::geography) AS distance
+    FROM grids g, p
+    WHERE g.valid_from <= :at AND (g.valid_to IS NULL OR g.valid_to > :at)
+      AND ST_DWithin(g.geom::geography, p.pt::geography, :tol)
+    ORDER BY ST_Covers(g.geom, p.pt) DESC, distance, g.code
+    LIMIT 1
+    """
+)
+
+
+def locate_at(
+    *, session: Session, lon: float, lat: float, at: datetime, tolerance_m: float
+) -> tuple[GridName, str, float] | None:
+    """The point→grid rule evaluated by PostGIS on the grids valid at ``at`` (history
+    queries are rare, so they skip the in-memory index)."""
+    row = session.execute(LOCATE_AT, {"lon": lon, "lat": lat, "at": at, "tol": tolerance_m}).first()
+    if row is None:
+        return None
+    shape = GridName(row.code, row.name, row.community)
+    if row.covers:
+        return shape, "boundary" if row.on_edge else "inside", 0.0
+    return shape, "nearest", float(row.distance)

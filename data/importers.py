@@ -7,17 +7,22 @@ the database unchanged. ``progress`` is called with the number of features just 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Table, delete
+from geo.locate import GridIndex
+from sqlalchemy import delete, insert
 from sqlalchemy.orm import Session
 
 from data import grids as grid_repo
 from data.errors import ImportFileError
-from data.models import Building, Region, Station
+from data.incidents import PRIORITIES, NewIncident, insert_many
+from data.models import Base, Building, Region, Station
 from data.vector import field, points, polygons, read_vector
+from geo.crs import to_wgs84, validate_lonlat
+from geo.errors import InvalidCoordinatesError
 
 Progress = Callable[[int], None] | None
 CHUNK = 5000
@@ -38,11 +43,11 @@ def _int_or(value: Any, default: int | None) -> int | None:
 
 
 def _bulk_insert(
-    session: Session, table: Table, rows: Sequence[dict[str, Any]], progress: Progress
+    session: Session, model: type[Base], rows: Sequence[dict[str, Any]], progress: Progress
 ) -> int:
     for start in range(0, len(rows), CHUNK):
         chunk = rows[start : start + CHUNK]
-        session.execute(table.insert(), chunk)
+        session.execute(insert(model), chunk)
         if progress:
             progress(len(chunk))
     return len(rows)
@@ -87,11 +92,7 @@ def import_grids(
     version = grid_repo.new_version(
         session=session, author=author, reason=f"import {Path(path).name}"
     )
-    if replace:
-        current, _ = grid_repo.current_geometries(session=session)
-        grid_repo.retire(session=session, codes=current)
-    else:
-        grid_repo.retire(session=session, codes=codes)
+    grid_repo.retire(session=session, codes=None if replace else codes)
     rows = [
         {
             "code": code,
@@ -114,7 +115,7 @@ def import_grids(
         )
     ]
     for start in range(0, len(rows), CHUNK):
-        grid_repo.insert(session=session, rows=rows[start : start + CHUNK], version=version)
+        grid_repo.insert_grids(session=session, rows=rows[start : start + CHUNK], version=version)
         if progress:
             progress(len(rows[start : start + CHUNK]))
     grid_repo.reassign_buildings(session=session, households=not has_households)
@@ -145,7 +146,7 @@ def import_regions(*, session: Session, path: str | Path, crs: str | None = None
         )
     ]
     session.execute(delete(Region).where(Region.code.in_(codes)))
-    return _bulk_insert(session, Region.__table__, rows, None)
+    return _bulk_insert(session, Region, rows, None)
 
 
 def import_buildings(
@@ -179,7 +180,7 @@ def import_buildings(
             strict=True,
         )
     ]
-    count = _bulk_insert(session, Building.__table__, rows, progress)
+    count = _bulk_insert(session, Building, rows, progress)
     grid_repo.reassign_buildings(session=session)
     return count
 
@@ -217,4 +218,73 @@ def import_stations(
             strict=True,
         )
     ]
-    return _bulk_insert(session, Station.__table__, rows, progress)
+    return _bulk_insert(session, Station, rows, progress)
+
+
+def import_incidents(
+    *,
+    session: Session,
+    path: str | Path,
+    deadlines: dict[str, timedelta],
+    lon_col: str = "lon",
+    lat_col: str = "lat",
+    crs: str = "wgs84",
+    tolerance_m: float = 50.0,
+    progress: Progress = None,
+) -> int:
+    """Bulk intake of a CSV of reports: each row gets its grid by the point→grid rule.
+
+    Columns ``category``, ``description``, ``priority`` and ``reported_at`` are used when
+    present. A row with unusable coordinates rejects the whole file, naming its line.
+    """
+    grids = grid_repo.current_grids(session=session)
+    index = GridIndex([g.geom for g in grids], [g.code for g in grids], tolerance_m=tolerance_m)
+    now = datetime.now(UTC)
+    total = 0
+    try:
+        chunks = pd.read_csv(path, chunksize=CHUNK, dtype={lon_col: "float64", lat_col: "float64"})
+        for number, chunk in enumerate(chunks):
+            for col in (lon_col, lat_col):
+                if col not in chunk.columns:
+                    raise ImportFileError(
+                        f"{path}: no column {col!r} (columns: {', '.join(chunk.columns)})"
+                    )
+            lon = chunk[lon_col].to_numpy()
+            lat = chunk[lat_col].to_numpy()
+            try:
+                validate_lonlat(lon, lat)
+            except InvalidCoordinatesError as exc:
+                first_line = number * CHUNK + 2  # header is line 1
+                raise ImportFileError(
+                    f"{path}: bad coordinates in the chunk from line {first_line}: {exc}"
+                ) from exc
+            lon, lat = to_wgs84(lon, lat, crs)
+            found = index.locate(lon, lat).code_index
+            rows = [
+                NewIncident(
+                    category=str(cat or "unspecified"),
+                    description=str(desc or ""),
+                    lon=float(x),
+                    lat=float(y),
+                    grid_code=grids[i].code if i >= 0 else None,
+                    priority=pri if pri in PRIORITIES else "routine",
+                    reported_at=None if when is None else pd.Timestamp(when).to_pydatetime(),
+                )
+                for x, y, i, cat, desc, pri, when in zip(
+                    lon,
+                    lat,
+                    found,
+                    _optional(chunk, "category"),
+                    _optional(chunk, "description"),
+                    _optional(chunk, "priority"),
+                    _optional(chunk, "reported_at"),
+                    strict=True,
+                )
+            ]
+            insert_many(session=session, rows=rows, deadlines=deadlines, reporter="import", now=now)
+            total += len(rows)
+            if progress:
+                progress(len(rows))
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise ImportFileError(f"{path}: not a usable CSV ({exc})") from exc
+    return total

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import create_app
+from api.locator import Locator
 from api.settings import Settings
 from data.db import make_engine, migrate, transaction
 from data.embedded import Cluster, free_port
@@ -79,9 +80,12 @@ def client(pg_url: str, connection: Connection, engine: Engine) -> Iterator[Test
     """The real app on the test database; everything it writes is rolled back after."""
     app = create_app(Settings(database_url=pg_url))
     with TestClient(app) as test_client:
-        app.state.sessionmaker = sessionmaker(
+        sessions = sessionmaker(
             bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
         )
+        app.state.locator.stop()
+        app.state.sessionmaker = sessions
+        app.state.locator = Locator(sessions, tolerance_m=50.0, poll_s=3600)  # not started
         yield test_client
 
 

@@ -49,9 +49,9 @@ def test_third_party_file_with_its_own_code_field(session: Session) -> None:
         replace=True,
     )
     assert count == 579
-    codes, geoms = grid_repo.current_geometries(session=session)
-    assert len(codes) == 579 and codes[0].startswith("1500000US")
-    assert all(g.is_valid for g in geoms)
+    grids = grid_repo.current_grids(session=session)
+    assert len(grids) == 579 and grids[0].code.startswith("1500000US")
+    assert all(g.geom.is_valid for g in grids)
 
 
 def test_cgcs2000_file_is_taken_as_wgs84(session: Session) -> None:

@@ -1,0 +1,96 @@
+"""The in-memory point→grid index each worker serves from, kept in step with the database.
+
+A background thread polls the grid state (row count, newest row id) every few seconds; on a
+change it builds a fresh GridIndex off the request path and swaps the reference, so
+requests never wait for a rebuild. Writers that change grids call ``refresh()`` to see
+their own change at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+from geo.locate import GridIndex
+from numpy.typing import NDArray
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from data import grids as grid_repo
+
+MATCH_NAMES = {1: "inside", 2: "boundary", 3: "nearest"}
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One immutable generation of the index and the grid attributes it answers with."""
+
+    state: tuple[int, int]
+    index: GridIndex | None
+    codes: list[str]
+    names: list[str]
+    communities: list[str | None]
+
+    def codes_for(self, code_index: NDArray[np.int32]) -> list[str | None]:
+        table = np.array([*self.codes, None], dtype=object)
+        return table[code_index].tolist()  # -1 picks the trailing None
+
+
+def _build(session: Session, *, tolerance_m: float) -> Snapshot:
+    state = grid_repo.grid_state(session=session)
+    grids = grid_repo.current_grids(session=session)
+    codes = [g.code for g in grids]
+    index = GridIndex([g.geom for g in grids], codes, tolerance_m=tolerance_m) if grids else None
+    return Snapshot(
+        state=state,
+        index=index,
+        codes=codes,
+        names=[g.name for g in grids],
+        communities=[g.community for g in grids],
+    )
+
+
+class Locator:
+    """Holds the current Snapshot; state is real here (a reference swapped by a thread)."""
+
+    def __init__(
+        self, sessions: sessionmaker[Session], *, tolerance_m: float, poll_s: float
+    ) -> None:
+        self._sessions = sessions
+        self._tolerance_m = tolerance_m
+        self._poll_s = poll_s
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.snapshot = Snapshot(state=(-1, -1), index=None, codes=[], names=[], communities=[])
+        with contextlib.suppress(SQLAlchemyError):  # a database that is down now is polled
+            self.refresh()
+
+    def _load(self) -> Snapshot:
+        with self._sessions() as session:
+            return _build(session, tolerance_m=self._tolerance_m)
+
+    def refresh(self) -> Snapshot:
+        """Rebuild if the grids changed since the current snapshot; return the newest."""
+        with self._lock:
+            with self._sessions() as session:
+                state = grid_repo.grid_state(session=session)
+            if state != self.snapshot.state:
+                self.snapshot = self._load()
+            return self.snapshot
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._poll, name="grid-index", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _poll(self) -> None:
+        while not self._stop.wait(self._poll_s):
+            with contextlib.suppress(Exception):  # a blip must not kill the poller
+                self.refresh()

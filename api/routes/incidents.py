@@ -1,0 +1,109 @@
+"""Incident intake (idempotent by client_id, committed before the answer) and listing."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+from typing import Annotated
+
+import numpy as np
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+
+from api.deps import Reporter, SessionDep, SettingsDep, Viewer
+from api.routes.locate import locator
+from api.schemas.common import parse_bbox
+from api.schemas.incidents import IncidentCreate, IncidentPage, IncidentPublic, Status
+from data import incidents as repo
+from geo.crs import to_wgs84
+
+router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=IncidentPublic,
+    responses={200: {"model": IncidentPublic, "description": "a retry: the stored record"}},
+    summary="File a report; the grid is assigned from its location",
+)
+def create_incident(
+    body: IncidentCreate,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    actor: Reporter,
+) -> IncidentPublic:
+    lon, lat = to_wgs84(np.array([body.lon]), np.array([body.lat]), body.crs)
+    snapshot = locator(request).snapshot
+    grid_code = None
+    if snapshot.index is not None:
+        code_index, _, _ = snapshot.index.locate_one(float(lon[0]), float(lat[0]))
+        grid_code = snapshot.codes[code_index] if code_index >= 0 else None
+    new = repo.NewIncident(
+        category=body.category,
+        description=body.description,
+        lon=float(lon[0]),
+        lat=float(lat[0]),
+        grid_code=grid_code,
+        priority=body.priority,
+        reported_at=body.reported_at,
+        client_id=body.client_id,
+    )
+    record, created = repo.create_incident(
+        session=session,
+        new=new,
+        deadlines=settings.deadlines(),
+        reporter=actor,
+        now=datetime.now(UTC),
+    )
+    session.commit()  # durable before we acknowledge
+    if not created:
+        response.status_code = 200
+    return IncidentPublic.model_validate(record)
+
+
+def _cursor(last_id: int) -> str:
+    return base64.urlsafe_b64encode(str(last_id).encode()).decode().rstrip("=")
+
+
+def _after(cursor: str | None) -> int | None:
+    if cursor is None:
+        return None
+    try:
+        return int(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode())
+    except ValueError:
+        raise RequestValidationError(
+            [{"loc": ("query", "cursor"), "msg": "not a cursor from this API", "type": "value"}]
+        ) from None
+
+
+@router.get("", response_model=IncidentPage, summary="Incidents, filtered, in keyset pages")
+def list_incidents(
+    session: SessionDep,
+    _: Viewer,
+    grid: str | None = None,
+    community: str | None = None,
+    status: Status | None = None,
+    category: str | None = None,
+    bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat")] = None,
+    since: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: str | None = None,
+) -> IncidentPage:
+    rows = repo.list_incidents(
+        session=session,
+        grid=grid,
+        community=community,
+        status=status,
+        category=category,
+        bbox=parse_bbox(bbox),
+        since=since,
+        after_id=_after(cursor),
+        limit=limit,
+    )
+    next_cursor = _cursor(rows[-1]["id"]) if len(rows) == limit else None
+    return IncidentPage(
+        items=[IncidentPublic.model_validate(r) for r in rows], next_cursor=next_cursor
+    )

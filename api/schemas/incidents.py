@@ -1,0 +1,46 @@
+"""Incident schemas (Base/Create/Public)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.schemas.points import CrsName, Lat, Lon
+
+Priority = Literal["routine", "complex", "major"]
+Status = Literal["reported", "accepted", "dispatched", "resolved", "closed", "rejected"]
+
+
+class IncidentBase(BaseModel):
+    category: Annotated[str, Field(min_length=1, max_length=128)]
+    description: Annotated[str, Field(max_length=10_000)] = ""
+    priority: Priority = "routine"
+
+
+class IncidentCreate(IncidentBase):
+    model_config = ConfigDict(extra="forbid")
+    client_id: Annotated[str | None, Field(min_length=1, max_length=128)] = None
+    lon: Lon
+    lat: Lat
+    crs: CrsName = "wgs84"
+    reported_at: datetime | None = None
+
+
+class IncidentPublic(IncidentBase):
+    id: int
+    client_id: str | None
+    status: Status
+    lon: float = Field(description="WGS84")
+    lat: float = Field(description="WGS84")
+    grid_code: str | None
+    reported_at: datetime
+    created_at: datetime
+    due_at: datetime
+    closed_at: datetime | None
+
+
+class IncidentPage(BaseModel):
+    items: list[IncidentPublic]
+    next_cursor: str | None

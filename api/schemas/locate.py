@@ -1,0 +1,31 @@
+"""Schemas of the point→grid endpoints."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.schemas.points import CrsName, Lat, Lon
+
+
+class GridRef(BaseModel):
+    code: str
+    name: str
+    community: str | None
+
+
+class LocatePublic(BaseModel):
+    grid: GridRef
+    match: Literal["inside", "boundary", "nearest"]
+    distance_m: float
+
+
+class LocateBatchCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    points: list[tuple[Lon, Lat]] = Field(max_length=100_000)
+    crs: CrsName = "wgs84"
+
+
+class LocateBatchPublic(BaseModel):
+    codes: list[str | None]

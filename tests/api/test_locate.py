@@ -1,0 +1,152 @@
+"""/api/v1/locate against the sample city, checked against PostGIS ST_Covers + tie rule."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geo.crs import from_wgs84
+
+pytestmark = pytest.mark.postgis
+
+ORACLE = text(
+    """
+    SELECT g.code FROM grids g
+    WHERE g.valid_to IS NULL AND ST_Covers(g.geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))
+    ORDER BY g.code LIMIT 1
+    """
+)
+
+
+def _bounds(session: Session) -> tuple[float, float, float, float]:
+    row = session.execute(
+        text(
+            "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
+            "(SELECT ST_Extent(geom) AS e FROM grids WHERE valid_to IS NULL) s"
+        )
+    ).one()
+    return float(row[0]), float(row[1]), float(row[2]), float(row[3])
+
+
+def test_single_and_batch_equal_postgis(client: TestClient, session: Session) -> None:
+    x0, y0, x1, y1 = _bounds(session)
+    rng = np.random.default_rng(7)
+    lon = rng.uniform(x0, x1, 300)
+    lat = rng.uniform(y0, y1, 300)
+    expected = [
+        session.execute(ORACLE, {"lon": x, "lat": y}).scalar()
+        for x, y in zip(lon, lat, strict=True)
+    ]
+    batch = client.post(
+        "/api/v1/locate/batch", json={"points": np.column_stack([lon, lat]).tolist()}
+    )
+    assert batch.status_code == 200
+    got = batch.json()["codes"]
+    for e, g in zip(expected, got, strict=True):
+        if e is not None:
+            assert g == e
+    for x, y, e in list(zip(lon, lat, expected, strict=True))[:50]:
+        response = client.get("/api/v1/locate", params={"lon": x, "lat": y})
+        if e is not None:
+            assert response.status_code == 200
+            body = response.json()
+            assert body["grid"]["code"] == e and body["match"] in ("inside", "boundary")
+            assert body["distance_m"] == 0
+
+
+def test_gcj02_input_is_converted(client: TestClient, session: Session) -> None:
+    x0, y0, x1, y1 = _bounds(session)
+    lon, lat = (x0 + x1) / 2, (y0 + y1) / 2
+    plain = client.get("/api/v1/locate", params={"lon": lon, "lat": lat}).json()
+    glon, glat = from_wgs84(np.array([lon]), np.array([lat]), "gcj02")
+    shifted = client.get(
+        "/api/v1/locate", params={"lon": glon[0], "lat": glat[0], "crs": "gcj02"}
+    ).json()
+    assert shifted["grid"]["code"] == plain["grid"]["code"]
+
+
+def test_outside_every_grid_is_404(client: TestClient) -> None:
+    response = client.get("/api/v1/locate", params={"lon": 0.0, "lat": 0.0})
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"lon": "abc", "lat": 32},
+        {"lon": "nan", "lat": 32},
+        {"lon": "inf", "lat": 32},
+        {"lon": 181, "lat": 32},
+        {"lon": 118, "lat": -91},
+        {"lon": 118, "lat": 32, "crs": "epsg3857"},
+        {"lat": 32},
+    ],
+)
+def test_bad_points_are_422_naming_the_field(client: TestClient, params: dict[str, object]) -> None:
+    response = client.get("/api/v1/locate", params=params)
+    assert response.status_code == 422
+    body = response.json()
+    assert response.headers["content-type"] == "application/problem+json"
+    assert body["errors"] and body["errors"][0]["loc"][0] == "query"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"points": [[118.0, 91.0]]},
+        {"points": [[118.0]]},
+        {"points": "nope"},
+        {"points": [[118.0, 32.0]], "crs": "mars"},
+        {"points": [[118.0, 32.0]], "extra": 1},
+    ],
+)
+def test_bad_batches_are_422(client: TestClient, body: dict[str, object]) -> None:
+    response = client.post("/api/v1/locate/batch", json=body)
+    assert response.status_code == 422
+
+
+def test_batch_nan_and_malformed_json(client: TestClient) -> None:
+    nan = client.post(
+        "/api/v1/locate/batch",
+        content=b'{"points": [[NaN, 32.0]]}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert nan.status_code == 422
+    broken = client.post(
+        "/api/v1/locate/batch",
+        content=b'{"points": [[118',
+        headers={"Content-Type": "application/json"},
+    )
+    assert broken.status_code == 422
+
+
+def test_batch_size_limit(client: TestClient) -> None:
+    points = [[118.78, 32.05]] * 100_001
+    assert client.post("/api/v1/locate/batch", json={"points": points}).status_code in (413, 422)
+    ok = client.post("/api/v1/locate/batch", json={"points": points[:100_000]})
+    assert ok.status_code == 200 and len(ok.json()["codes"]) == 100_000
+
+
+def test_locate_at_a_past_time(client: TestClient) -> None:
+    grid = client.get("/api/v1/grids", params={"limit": 1}).json()["features"][0]
+    ring = grid["geometry"]["coordinates"][0][0]
+    lon = sum(p[0] for p in ring[:-1]) / (len(ring) - 1)
+    lat = sum(p[1] for p in ring[:-1]) / (len(ring) - 1)
+    now = client.get("/api/v1/locate", params={"lon": lon, "lat": lat})
+    then = client.get(
+        "/api/v1/locate", params={"lon": lon, "lat": lat, "at": "2100-01-01T00:00:00Z"}
+    )
+    assert then.status_code == now.status_code
+    if now.status_code == 200:
+        assert then.json()["grid"] == now.json()["grid"]
+    before = client.get(
+        "/api/v1/locate", params={"lon": lon, "lat": lat, "at": "1990-01-01T00:00:00Z"}
+    )
+    assert before.status_code == 404
+    assert math.isfinite(1.0)

@@ -27,7 +27,7 @@ MATCH_NAMES = {1: "inside", 2: "boundary", 3: "nearest"}
 class Snapshot:
     """One immutable generation of the index and the grid attributes it answers with."""
 
-    state: tuple[int, int]
+    state: int
     index: GridIndex | None
     codes: list[str]
     names: list[str]
@@ -64,7 +64,7 @@ class Locator:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.snapshot = Snapshot(state=(-1, -1), index=None, codes=[], names=[], communities=[])
+        self.snapshot = Snapshot(state=-1, index=None, codes=[], names=[], communities=[])
         with contextlib.suppress(SQLAlchemyError):  # a database that is down now is polled
             self.refresh()
 

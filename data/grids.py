@@ -17,7 +17,7 @@ from sqlalchemy import Row, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from data.errors import NotFoundError
-from data.models import Grid, GridVersion
+from data.models import DatasetVersion, Grid, GridVersion
 
 GEOJSON_DIGITS = 7
 
@@ -132,10 +132,16 @@ def current_grids(*, session: Session, at: datetime | None = None) -> list[GridS
     return [GridShape(r[0], r[1], r[2], wkb.loads(bytes(r[3]))) for r in rows]
 
 
-def grid_state(*, session: Session) -> tuple[int, int]:
-    """(number of grid rows, newest version id): changes whenever any grid changes."""
-    row = session.execute(select(func.count(Grid.id), func.coalesce(func.max(Grid.id), 0))).one()
-    return int(row[0]), int(row[1])
+def grid_state(*, session: Session) -> int:
+    """The grids' change counter (bumped by a trigger on every write to ``grids``)."""
+    return dataset_version(session=session, name="grids")
+
+
+def dataset_version(*, session: Session, name: str) -> int:
+    version = session.execute(
+        select(DatasetVersion.version).where(DatasetVersion.name == name)
+    ).scalar()
+    return int(version or 0)
 
 
 def new_version(*, session: Session, author: str, reason: str) -> int:

@@ -217,3 +217,38 @@ class NetworkEdge(Base):
     highway: Mapped[str | None] = mapped_column(Text)
     geom: Mapped[Any] = _geom("LINESTRING")
     __table_args__ = (Index("ix_network_edges_geom", "geom", postgresql_using="gist"),)
+
+
+class DatasetVersion(Base):
+    """Change counter per table, bumped by triggers on every write (migration 0002), so
+    derived results such as coverage runs know when they are stale."""
+
+    __tablename__ = "dataset_versions"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, server_default="0")
+
+
+class CoverageRun(Base):
+    """One walk-distance computation and the parameters and input versions it used."""
+
+    __tablename__ = "coverage_runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[datetime] = _now()
+    kind: Mapped[str | None] = mapped_column(String(64))
+    speed_m_per_min: Mapped[float] = mapped_column(Float)
+    max_access_m: Mapped[float] = mapped_column(Float)
+    inputs: Mapped[dict[str, Any]] = mapped_column(JSONB)
+
+
+class CoverageResult(Base):
+    """Per building: metres to the nearest station (NULL: unreachable) and which one."""
+
+    __tablename__ = "coverage_results"
+    run_id: Mapped[int] = mapped_column(
+        ForeignKey("coverage_runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    building_id: Mapped[int] = mapped_column(
+        ForeignKey("buildings.id", ondelete="CASCADE"), primary_key=True
+    )
+    walk_m: Mapped[float | None] = mapped_column(Float)
+    station_id: Mapped[int | None] = mapped_column(Integer)

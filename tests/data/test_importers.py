@@ -36,8 +36,15 @@ def _poly(props: dict[str, object], rings: list[list[list[float]]]) -> dict[str,
     }
 
 
-def _state(session: Session) -> tuple[int, int]:
-    return grid_repo.grid_state(session=session)
+def _state(session: Session) -> tuple[object, ...]:
+    """Everything an import may touch: row counts, newest ids, change counter."""
+    counts = session.execute(
+        text(
+            "SELECT (SELECT count(*) FROM grids), (SELECT max(id) FROM grids), "
+            "(SELECT count(*) FROM grid_versions), (SELECT count(*) FROM buildings)"
+        )
+    ).one()
+    return (*counts, grid_repo.grid_state(session=session))
 
 
 def test_third_party_file_with_its_own_code_field(session: Session) -> None:

@@ -1,0 +1,217 @@
+/* gridmap: the few Leaflet pieces folium lacks. Loaded after Leaflet (and MarkerCluster and
+ * leaflet.heat on incident maps); the Python builders in maps/ emit one call per element. */
+(function () {
+  "use strict";
+  var gridmap = (window.gridmap = window.gridmap || {});
+
+  function escapeHtml(value) {
+    return String(value).replace(/[&<>"']/g, function (c) {
+      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
+    });
+  }
+
+  // Wall-clock minutes (the data's local time written as if UTC) as "YYYY-MM-DD HH:MM".
+  function formatMinutes(minutes) {
+    return new Date(minutes * 60000).toISOString().slice(0, 16).replace("T", " ");
+  }
+
+  // A box in a map corner holding trusted HTML built by the Python side (legends, notes).
+  gridmap.info = function (map, html, options) {
+    var control = L.control({ position: options.position });
+    control.onAdd = function () {
+      var div = L.DomUtil.create("div", "gridmap-info " + (options.className || ""));
+      div.innerHTML = html;
+      L.DomEvent.disableClickPropagation(div);
+      L.DomEvent.disableScrollPropagation(div);
+      return div;
+    };
+    return control.addTo(map);
+  };
+
+  // Unpack {x0, y0, q, xy: [dx, dy, ...]}: integer offsets of q degrees from (x0, y0).
+  function unpack(data, i) {
+    return L.latLng(data.y0 + data.xy[2 * i + 1] * data.q, data.x0 + data.xy[2 * i] * data.q);
+  }
+
+  // Tens of thousands of points (buildings) painted onto canvas tiles instead of one DOM or
+  // vector object each. Points are projected once at zoom 0 and sorted by x, so a tile finds
+  // its points by binary search; data.cls indexes options.colors, later classes on top.
+  gridmap.PointLayer = L.GridLayer.extend({
+    options: { colors: ["#3388ff"], pane: "gridmapPoints", updateWhenZooming: false },
+
+    initialize: function (data, options) {
+      L.GridLayer.prototype.initialize.call(this, options);
+      this._data = data;
+    },
+
+    onAdd: function (map) {
+      if (!map.getPane(this.options.pane)) {
+        var pane = map.createPane(this.options.pane);
+        pane.style.zIndex = 450; // above vector overlays (400), below markers (600)
+        pane.style.pointerEvents = "none";
+      }
+      if (!this._x) this._project(map.options.crs);
+      L.GridLayer.prototype.onAdd.call(this, map);
+    },
+
+    count: function () {
+      return this._data.cls.length;
+    },
+
+    _project: function (crs) {
+      var n = this.count(), xs = new Float64Array(n), ys = new Float64Array(n);
+      var order = new Uint32Array(n), i, p;
+      for (i = 0; i < n; i++) {
+        p = crs.latLngToPoint(unpack(this._data, i), 0);
+        xs[i] = p.x;
+        ys[i] = p.y;
+        order[i] = i;
+      }
+      order.sort(function (a, b) { return xs[a] - xs[b]; });
+      this._x = new Float64Array(n);
+      this._y = new Float64Array(n);
+      this._c = new Uint8Array(n);
+      for (i = 0; i < n; i++) {
+        this._x[i] = xs[order[i]];
+        this._y[i] = ys[order[i]];
+        this._c[i] = this._data.cls[order[i]];
+      }
+    },
+
+    _firstAtOrAfter: function (x) {
+      var lo = 0, hi = this._x.length;
+      while (lo < hi) {
+        var mid = (lo + hi) >> 1;
+        if (this._x[mid] < x) lo = mid + 1; else hi = mid;
+      }
+      return lo;
+    },
+
+    createTile: function (coords) {
+      var size = this.getTileSize(), ratio = window.devicePixelRatio || 1;
+      var tile = L.DomUtil.create("canvas", "leaflet-tile");
+      tile.width = size.x * ratio;
+      tile.height = size.y * ratio;
+      var ctx = tile.getContext("2d");
+      ctx.scale(ratio, ratio);
+      var scale = Math.pow(2, coords.z), r = coords.z < 13 ? 1.5 : coords.z < 15 ? 2.5 : 4;
+      var left = coords.x * size.x, top = coords.y * size.y;
+      var end = this._firstAtOrAfter((left + size.x + r) / scale);
+      var byClass = this.options.colors.map(function () { return []; });
+      for (var i = this._firstAtOrAfter((left - r) / scale); i < end; i++) {
+        var y = this._y[i] * scale - top;
+        if (y >= -r && y <= size.y + r) byClass[this._c[i]].push(this._x[i] * scale - left, y);
+      }
+      byClass.forEach(function (xy, c) {
+        if (!xy.length) return;
+        ctx.fillStyle = this.options.colors[c];
+        ctx.beginPath();
+        for (var j = 0; j < xy.length; j += 2) {
+          ctx.moveTo(xy[j] + r, xy[j + 1]);
+          ctx.arc(xy[j], xy[j + 1], r, 0, 2 * Math.PI);
+        }
+        ctx.fill();
+      }, this);
+      return tile;
+    },
+  });
+
+  gridmap.pointLayer = function (data, options) {
+    return new gridmap.PointLayer(data, options);
+  };
+
+  // Incidents as heat and clustered markers, filtered by status and category checkboxes and a
+  // "reported up to" day slider. data: packed points plus column arrays (see maps/incidents.py).
+  gridmap.incidents = function (map, heat, cluster, data, labels) {
+    var n = data.id.length, markers = new Array(n), i;
+    var on = { st: data.statuses.map(function () { return true; }),
+               cat: data.categories.map(function () { return true; }) };
+    var day = 1440, lo = Infinity, hi = -Infinity;
+    for (i = 0; i < n; i++) {
+      lo = Math.min(lo, data.t[i]);
+      hi = Math.max(hi, data.t[i]);
+    }
+    var first = Math.floor(lo / day) * day, last = Math.floor(hi / day) * day, until = last + day;
+
+    function popup(k) {
+      var due = data.due[k], open = data.open[data.st[k]];
+      var now = Date.now() / 60000 + data.utcOffset;
+      var overdue = open && due !== null && due < now;
+      var rows = [
+        [labels.id, data.id[k]],
+        [labels.category, data.categories[data.cat[k]]],
+        [labels.status, data.statuses[data.st[k]]],
+        [labels.priority, data.priorities[data.pr[k]]],
+        [labels.grid, data.grid[k]],
+        [labels.reported, formatMinutes(data.t[k])],
+        [labels.due, due === null ? "—" : formatMinutes(due) + (overdue ? " · " + labels.overdue : "")],
+      ];
+      return "<table class='gridmap-table'>" + rows.map(function (row) {
+        return "<tr><th>" + escapeHtml(row[0]) + "</th><td>" + escapeHtml(row[1]) + "</td></tr>";
+      }).join("") + "</table>";
+    }
+
+    for (i = 0; i < n; i++) {
+      markers[i] = L.marker(unpack(data, i), {
+        icon: L.divIcon({
+          className: "gridmap-dot",
+          html: "<span style='background:" + data.statusColors[data.st[i]] + "'></span>",
+          iconSize: [12, 12],
+        }),
+      }).bindPopup(popup.bind(null, i));
+    }
+
+    function refresh() {
+      var shown = [], points = [];
+      for (var k = 0; k < n; k++) {
+        if (on.st[data.st[k]] && on.cat[data.cat[k]] && data.t[k] < until) {
+          shown.push(markers[k]);
+          points.push(markers[k].getLatLng());
+        }
+      }
+      cluster.clearLayers();
+      cluster.addLayers(shown);
+      heat.setLatLngs(points);
+      count.textContent = labels.until + " " + formatMinutes(until - day).slice(0, 10) +
+        " · " + shown.length + " / " + n;
+    }
+
+    function checkboxes(title, names, flags) {
+      var html = "<div class='gridmap-filter-title'>" + escapeHtml(title) + "</div>";
+      names.forEach(function (name, k) {
+        html += "<label><input type='checkbox' checked data-k='" + k + "'> " + escapeHtml(name) + "</label>";
+      });
+      var box = L.DomUtil.create("div", "gridmap-filter-group");
+      box.innerHTML = html;
+      box.addEventListener("change", function (e) {
+        flags[Number(e.target.getAttribute("data-k"))] = e.target.checked;
+        refresh();
+      });
+      return box;
+    }
+
+    var control = L.control({ position: "topright" });
+    var count = document.createElement("div");
+    control.onAdd = function () {
+      var div = L.DomUtil.create("div", "gridmap-info gridmap-filter");
+      div.appendChild(checkboxes(labels.status, data.statuses, on.st));
+      div.appendChild(checkboxes(labels.category, data.categories, on.cat));
+      var slider = L.DomUtil.create("input", "gridmap-slider", div);
+      slider.type = "range";
+      slider.min = 0;
+      slider.max = (last - first) / day;
+      slider.value = slider.max;
+      slider.addEventListener("input", function () {
+        until = first + (Number(slider.value) + 1) * day;
+        refresh();
+      });
+      div.appendChild(count);
+      L.DomEvent.disableClickPropagation(div);
+      L.DomEvent.disableScrollPropagation(div);
+      return div;
+    };
+    control.addTo(map);
+    refresh();
+    return control;
+  };
+})();

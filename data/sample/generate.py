@@ -2,25 +2,27 @@
 
     python -m data.sample.generate --source nanjing_xuanwu.osm.pbf --out data/sample/nanjing
 
-The administrative geography is fictional but built from the real street pattern, so that
-grids "follow roads and compounds" the way real 网格 do:
+Network, buildings and stations are real OSM features; the administrative geography is
+fictional but cut from the real street pattern, so that grids follow roads and compounds
+the way real 网格 do:
 
 1. Every walkable OSM way is snapped to a 1e-7° grid and noded; polygonizing that linework
-   gives the *blocks*. All regions are dissolves of these blocks, so neighbours share
-   bit-identical edges and each level partitions its parent exactly, also after writing
-   (every coordinate is on the grid, which 7 decimals represent exactly).
+   gives the *blocks*. Blocks with more households than a grid may hold are first cut
+   between their buildings (``_cuts``). Every region is a dissolve of blocks, so
+   neighbours share bit-identical edges and each level partitions its parent exactly,
+   also after writing (7 decimals represent every grid coordinate exactly).
 2. The district is the set of blocks lying mostly inside a buffered concave hull of the
    buildings (the densely mapped core), holes filled: its boundary follows roads.
-3. Streets (街道) are the parts left when cutting along trunk/primary roads, communities
-   (社区) are cut along secondary/tertiary roads inside a street; pieces too light are
-   merged into a neighbour and communities too heavy are re-split along minor roads.
-   Grids (网格) group a community's blocks to about 200–400 households. All merging is
-   one greedy rule, ``_merge_light``.
-4. Codes count west→east within rows north→south (``_reading_order``); names come from
-   the longest named road inside a region (``_road_name``).
+3. Streets (街道) are the pieces left when cutting along trunk/primary roads, communities
+   (社区) the pieces of a street cut along secondary/tertiary roads; light pieces join a
+   neighbour, heavy ones are re-split along minor roads. Grids (网格) group a community's
+   blocks to about 200–400 households. All grouping is one greedy rule, ``_merge_light``.
+4. Codes number siblings west→east in rows north→south (``_number``); names come from the
+   longest named road inside a region (``_road_name``).
 
 Households are estimated per building (``_households``): residential floor area (footprint
-× levels) / 90 m², population = households × 2.62 (2020 census mean household size).
+× levels) / 90 m²; population = households × 2.62 (2020 census mean household size).
+``ATTRIBUTION.txt`` beside the output is maintained by hand.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import json
 import math
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +41,10 @@ import numpy as np
 import pandas as pd
 import pyrosm
 import shapely
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 from shapely.geometry import mapping
 
-from geo.crs import utm_epsg
+from geo.crs import from_metric, to_metric, utm_epsg
 
 PRECISION = 1e-7
 """Coordinate grid in degrees (~1 cm): every output coordinate lies on it."""
@@ -57,7 +59,7 @@ STREET_ROADS = frozenset({"trunk", "trunk_link", "primary", "primary_link"})
 COMMUNITY_ROADS = STREET_ROADS | {"secondary", "secondary_link", "tertiary", "tertiary_link"}
 
 GRID_HOUSEHOLDS = (200, 400)
-COMMUNITY_HOUSEHOLDS = (2500, 6000)
+COMMUNITY_HOUSEHOLDS = (2000, 4500)
 STREET_MIN_HOUSEHOLDS = 8000
 
 _RESIDENTIAL = frozenset(
@@ -130,6 +132,7 @@ _LEVELS = (
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    """Command line entry point; prints the feature count of each file written."""
     parser = argparse.ArgumentParser(description="Generate the gridmap sample city from OSM.")
     parser.add_argument("--source", type=Path, required=True, help="OSM extract (.osm.pbf)")
     parser.add_argument("--out", type=Path, required=True, help="output directory")
@@ -141,18 +144,25 @@ def main(argv: Sequence[str] | None = None) -> None:
 def generate(source: Path, out: Path) -> dict[str, int]:
     """Write network, buildings, stations, regions and grids GeoJSON; return feature counts."""
     osm = pyrosm.OSM(str(source))
-    edges = osm.get_network(network_type="walking")
+    _, edges = osm.get_network(network_type="walking", nodes=True)
     lon, lat = shapely.centroid(shapely.box(*edges.total_bounds)).coords[0]
     epsg = utm_epsg(lon, lat)
-    edges_m = edges.to_crs(epsg)
+    roads = edges.geometry.to_numpy()
+    edges_m = edges.set_geometry(_reproject(roads, to_metric, epsg), crs=epsg)
+    footprints = osm.get_buildings()
+    footprints_m = _reproject(footprints.geometry.to_numpy(), to_metric, epsg)
+    buildings = _buildings(footprints, footprints_m)
 
-    blocks = _blocks(edges.geometry.to_numpy())
-    blocks_m = gpd.GeoSeries(blocks, crs=4326).to_crs(epsg).to_numpy()
-    buildings = _buildings(osm.get_buildings(), epsg)
-    in_district = _district_blocks(blocks_m, buildings.to_crs(epsg).geometry.to_numpy())
+    blocks_m = _reproject(_blocks(roads), to_metric, epsg)
+    cuts_m = _cuts(blocks_m, footprints_m, buildings["households"].to_numpy())
+    blocks = _blocks(np.concatenate([roads, _reproject(cuts_m, from_metric, epsg)]))
+    blocks_m = _reproject(blocks, to_metric, epsg)
+    in_district = _district_blocks(blocks_m, footprints_m)
     district = shapely.coverage_union_all(blocks[in_district])
     buildings = buildings[shapely.covers(district, buildings.geometry.to_numpy())]
-    stations = _stations(osm.get_pois(custom_filter=_poi_filter()))
+    stations = _stations(
+        osm.get_pois(custom_filter={"amenity": [*_STATION_AMENITIES, "school"]}), epsg
+    )
     stations = stations[shapely.covers(district, stations.geometry.to_numpy())]
 
     households = _block_households(blocks, buildings)
@@ -173,6 +183,15 @@ def generate(source: Path, out: Path) -> dict[str, int]:
     return {name: len(features) for name, features in layers.items()}
 
 
+def _reproject(
+    geoms: NDArray[np.object_],
+    convert: Callable[[ArrayLike, ArrayLike, int], tuple[NDArray[np.float64], NDArray[np.float64]]],
+    epsg: int,
+) -> NDArray[np.object_]:
+    """Apply ``geo.crs.to_metric``/``from_metric`` to every vertex (identical in, identical out)."""
+    return shapely.transform(geoms, lambda xy: np.column_stack(convert(xy[:, 0], xy[:, 1], epsg)))
+
+
 def _snap(geoms: NDArray[np.object_]) -> NDArray[np.object_]:
     return shapely.set_precision(geoms, PRECISION)
 
@@ -185,10 +204,10 @@ def _blocks(lines: NDArray[np.object_]) -> NDArray[np.object_]:
 
 
 def _district_blocks(
-    blocks_m: NDArray[np.object_], buildings_m: NDArray[np.object_]
+    blocks_m: NDArray[np.object_], footprints_m: NDArray[np.object_]
 ) -> NDArray[np.bool_]:
     """Blocks mostly inside the buildings' buffered concave hull, as one hole-free region."""
-    hull = shapely.concave_hull(shapely.multipoints(shapely.centroid(buildings_m)), ratio=0.2)
+    hull = shapely.concave_hull(shapely.multipoints(shapely.centroid(footprints_m)), ratio=0.2)
     core = shapely.buffer(hull, 50.0)
     inside = shapely.area(shapely.intersection(blocks_m, core)) > 0.5 * shapely.area(blocks_m)
     parts = shapely.get_parts(shapely.coverage_union_all(blocks_m[inside]))
@@ -237,11 +256,10 @@ def _households(tags: Mapping[str, Any], kind: str, footprint_m2: float, levels:
     return max(1, round(footprint_m2 * levels / M2_PER_HOUSEHOLD)) if residential else 0
 
 
-def _buildings(raw: gpd.GeoDataFrame, epsg: int) -> gpd.GeoDataFrame:
+def _buildings(raw: gpd.GeoDataFrame, footprints_m: NDArray[np.object_]) -> gpd.GeoDataFrame:
     """One point per OSM building (point on surface) with the household estimate."""
-    footprints = raw.to_crs(epsg).area.to_numpy()
     rows = []
-    for (_, row), footprint in zip(raw.iterrows(), footprints, strict=True):
+    for (_, row), footprint in zip(raw.iterrows(), shapely.area(footprints_m), strict=True):
         tags = _tags(row)
         kind = str(tags.get("building", "yes"))
         levels = _levels(tags, kind)
@@ -261,8 +279,68 @@ def _buildings(raw: gpd.GeoDataFrame, epsg: int) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(rows, geometry=points, crs=4326)
 
 
-def _poi_filter() -> dict[str, list[str]]:
-    return {"amenity": [*_STATION_AMENITIES, "school"]}
+def _bisect(xy: NDArray[np.float64], weight: NDArray[np.int64], parts: int) -> NDArray[np.intp]:
+    """Labels splitting points into ``parts`` compact groups of about equal weight.
+
+    Recursive bisection across the principal axis at the weighted quantile.
+    """
+    labels = np.zeros(len(xy), dtype=np.intp)
+    if parts == 1 or len(xy) == 1:
+        return labels
+    centred = xy - xy.mean(axis=0)
+    axis = np.linalg.eigh(centred.T @ centred)[1][:, -1]
+    order = np.argsort(centred @ axis, kind="stable")
+    first = parts // 2
+    cumulative = np.cumsum(weight[order])[:-1]  # weight left of each possible split
+    target = weight.sum() * first / parts
+    split = 1 + int(np.argmin(np.abs(cumulative - target)))
+    left, right = np.split(order, [split])
+    labels[left] = _bisect(xy[left], weight[left], first)
+    labels[right] = first + _bisect(xy[right], weight[right], parts - first)
+    return labels
+
+
+def _cuts(
+    blocks_m: NDArray[np.object_], footprints_m: NDArray[np.object_], households: NDArray[np.int64]
+) -> NDArray[np.object_]:
+    """Lines splitting each block of more than a grid's households between its buildings.
+
+    The block's buildings are bisected into ceil(households / 400) groups; the cut runs where
+    the Voronoi regions of the groups' outlines (sampled every 5 m) meet, so it passes between
+    footprints, never through one. Cuts overshoot the block by 1 m so that noding closes
+    them; polygonizing drops the overshoot as a dangle.
+    """
+    most = GRID_HOUSEHOLDS[1]
+    points = shapely.point_on_surface(footprints_m)
+    building, block_of = shapely.STRtree(blocks_m).query(points, predicate="covered_by")
+    cuts = []
+    for block, members in pd.Series(building).groupby(block_of):
+        index = members.to_numpy()
+        total = int(households[index].sum())
+        if total <= most:
+            continue
+        group = _bisect(
+            shapely.get_coordinates(points[index]), households[index], -(-total // most)
+        )
+        outlines = shapely.segmentize(shapely.boundary(footprints_m[index]), 5.0)
+        xy, owner = shapely.get_coordinates(outlines, return_index=True)
+        xy, first = np.unique(xy, axis=0, return_index=True)
+        cells = shapely.get_parts(
+            shapely.voronoi_polygons(
+                shapely.multipoints(xy), extend_to=blocks_m[block], ordered=True
+            )
+        )
+        cell_group = group[owner[first]]
+        regions = [shapely.union_all(cells[cell_group == g]) for g in np.unique(cell_group)]
+        shared = [
+            shapely.intersection(shapely.boundary(a), shapely.boundary(b))
+            for k, a in enumerate(regions)
+            for b in regions[k + 1 :]
+        ]
+        cuts.append(
+            shapely.intersection(shapely.union_all(shared), shapely.buffer(blocks_m[block], 1.0))
+        )
+    return np.asarray(cuts, dtype=object)
 
 
 def _station_kind(amenity: str, name: str | None) -> tuple[str, int, str] | None:
@@ -274,24 +352,27 @@ def _station_kind(amenity: str, name: str | None) -> tuple[str, int, str] | None
     return None
 
 
-def _stations(raw: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """Civic POIs as service stations; a POI mapped both as node and as area is kept once."""
-    rows, points, seen = [], [], set()
-    for (_, row), point in zip(
-        raw.iterrows(), shapely.point_on_surface(raw.geometry.to_numpy()), strict=True
-    ):
+def _stations(raw: gpd.GeoDataFrame, epsg: int) -> gpd.GeoDataFrame:
+    """Civic POIs as service stations; one of a kind within 50 m (node plus building ways)."""
+    points = shapely.point_on_surface(raw.geometry.to_numpy())
+    points_m = _reproject(points, to_metric, epsg)
+    rows: list[dict[str, Any]] = []
+    kept: list[int] = []
+    for k, (_, row) in enumerate(raw.iterrows()):
         tags = _tags(row)
         name = tags.get("name")
         found = _station_kind(str(tags.get("amenity")), name)
-        if found is None or (name and (name, found[0]) in seen):
+        if found is None or any(
+            r["kind"] == found[0] and shapely.distance(points_m[k], points_m[j]) < 50.0
+            for r, j in zip(rows, kept, strict=True)
+        ):
             continue
         kind, minutes, label = found
-        seen.add((name, kind))
         rows.append(
             {"source_id": _source_id(row), "name": name or label, "kind": kind, "level": minutes}
         )
-        points.append(point)
-    return gpd.GeoDataFrame(rows, geometry=_snap(np.asarray(points)), crs=4326)
+        kept.append(k)
+    return gpd.GeoDataFrame(rows, geometry=_snap(points[kept]), crs=4326)
 
 
 def _block_households(
@@ -309,8 +390,9 @@ def _block_households(
 def _adjacency(blocks_m: NDArray[np.object_], edges_m: gpd.GeoDataFrame) -> Adjacency:
     """Shared boundary lengths of touching blocks, split by the rank of the road they follow.
 
-    Each shared segment's midpoint is matched to the road classes within 5 cm (the snapping
-    moved vertices by < 1 cm): rank 2 street-level roads, 1 community-level, 0 the rest.
+    A shared segment's rank is the number of road classes (street-level roads are also
+    community-level) with a road within 5 cm of its midpoint (snapping moved vertices < 1 cm):
+    2 street-level roads, 1 community-level, 0 the rest.
     """
     ranked = [
         shapely.union_all(edges_m.geometry[edges_m["highway"].isin(roads)].to_numpy())
@@ -331,8 +413,8 @@ def _adjacency(blocks_m: NDArray[np.object_], edges_m: gpd.GeoDataFrame) -> Adja
         seg = np.concatenate(segments)
         lengths = np.hypot(*(seg[:, 1] - seg[:, 0]).T)
         mids = shapely.points(seg.mean(axis=1))
-        rank = sum((shapely.distance(mids, roads) < 0.05).astype(int) for roads in ranked)
-        adjacency[int(i), int(j)] = np.bincount(rank, weights=lengths, minlength=3)
+        rank = np.sum([shapely.distance(mids, roads) < 0.05 for roads in ranked], axis=0)
+        adjacency[int(i), int(j)] = np.array([lengths[rank == r].sum() for r in range(3)])
     return adjacency
 
 
@@ -477,39 +559,41 @@ def _features(
     edges_m: gpd.GeoDataFrame,
 ) -> tuple[list[Feature], list[Feature]]:
     """Region and grid features: dissolved blocks, named, checked to partition each parent."""
+    district_code, district_name = DISTRICT
     district = shapely.coverage_union_all(blocks[np.sort(codes["block"].to_numpy())])
-    code, name = DISTRICT
+    geometries = {district_code: district}
+    names = {district_code: district_name}
     regions: list[Feature] = [
-        ({"code": code, "level": "district", "name": name, "parent": None}, district)
+        (
+            {"code": district_code, "level": "district", "name": district_name, "parent": None},
+            district,
+        )
     ]
     grids: list[Feature] = []
-    names = {code: name}
     taken: set[str] = set()
     for level, parent_column, suffix in _LEVELS:
         children: dict[str, list[shapely.Geometry]] = defaultdict(list)
         for code, rows in codes.groupby(f"{level}_code"):
             index = np.sort(rows["block"].to_numpy())
-            geometry = shapely.coverage_union_all(blocks[index])
+            geometry = geometries[str(code)] = shapely.coverage_union_all(blocks[index])
             parent = str(rows[parent_column].iloc[0])
             children[parent].append(geometry)
             if level == "grid":
-                number = int(code[-3:])
                 props = {
                     "code": code,
-                    "name": f"{names[parent]}第{number}{suffix}",
+                    "name": f"{names[parent]}第{int(str(code)[-3:])}{suffix}",
                     "community": parent,
                     "households": int(households[index].sum()),
                     **_worker(len(grids)),
                 }
                 grids.append((props, geometry))
-                continue
-            stem = _road_name(shapely.coverage_union_all(blocks_m[index]), edges_m, taken)
-            names[code] = stem + suffix
-            props = {"code": code, "level": level, "name": names[code], "parent": parent}
-            regions.append((props, geometry))
-        parents = {p["code"]: g for p, g in regions}
+            else:
+                stem = _road_name(shapely.coverage_union_all(blocks_m[index]), edges_m, taken)
+                names[str(code)] = stem + suffix
+                props = {"code": code, "level": level, "name": names[str(code)], "parent": parent}
+                regions.append((props, geometry))
         for parent, parts in children.items():
-            _check_partition(parents[parent], parts, parent)
+            _check_partition(geometries[parent], parts, parent)
     return regions, grids
 
 
@@ -530,14 +614,16 @@ def _network_features(edges: gpd.GeoDataFrame) -> list[Feature]:
     lines = shapely.remove_repeated_points(
         shapely.set_precision(edges.geometry.to_numpy(), PRECISION, mode="pointwise")
     )
+    ids = edges["osm_type"] + "/" + edges["id"].astype("int64").astype(str)
     return [
-        ({"source_id": f"way/{int(osm_id)}", "highway": highway}, line)
-        for osm_id, highway, line in zip(edges["id"], edges["highway"], lines, strict=True)
+        ({"source_id": source_id, "highway": highway}, line)
+        for source_id, highway, line in zip(ids, edges["highway"], lines, strict=True)
         if shapely.get_num_points(line) > 1
     ]
 
 
 def _frame_features(frame: gpd.GeoDataFrame) -> list[Feature]:
+    """Rows as features, missing values as JSON null."""
     props = frame.drop(columns="geometry").astype(object).where(frame.notna(), None)
     return list(zip(props.to_dict("records"), frame.geometry, strict=True))
 

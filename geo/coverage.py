@@ -11,7 +11,7 @@ source nodes have only outgoing edges, so no path passes through them.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +22,7 @@ from scipy import ndimage
 from scipy.sparse import csr_array
 from scipy.sparse.csgraph import dijkstra
 
-from geo.network import FloatArray, IntArray, Snap, WalkNetwork
+from geo.network import FloatArray, IntArray, Snap, WalkNetwork, concat_ranges
 
 SPEED_M_PER_MIN = 75.0
 LEVELS_MIN: tuple[float, ...] = (5.0, 10.0, 15.0)
@@ -121,7 +121,8 @@ def nearest_snapped(
             return_predecessors=True,
         )
         node_dist = dist[:n]
-        node_src = np.where(origin[:n] >= n, src[origin[:n] - n], -1)
+        reached = origin[:n] >= n
+        node_src[reached] = src[origin[:n][reached] - n]
     t = np.flatnonzero(targets.on_network)
     e = targets.edge[t]
     via = np.stack(
@@ -194,8 +195,9 @@ def coverage_by_group(
 
     def sums(weights: ArrayLike | None) -> tuple[FloatArray, FloatArray]:
         w = np.ones(len(cov)) if weights is None else np.asarray(weights, dtype=np.float64)
-        total = np.bincount(inverse, weights=w, minlength=len(keys))
-        return total, np.bincount(inverse, weights=w * cov, minlength=len(keys))
+        total = np.bincount(inverse, weights=w, minlength=len(keys)).astype(np.float64)
+        part = np.bincount(inverse, weights=w * cov, minlength=len(keys)).astype(np.float64)
+        return total, part
 
     b, cb = sums(None)
     h, ch = sums(households) if households is not None else (np.zeros(len(keys)),) * 2
@@ -280,11 +282,12 @@ def isochrones(
 
 @dataclass(frozen=True)
 class _Pieces:
-    """Per (station, edge) reached: node distances at both ends, and for the station's own
-    edge its position and access leg (inf elsewhere)."""
+    """Each (station, edge) the search reached: the distances of the edge's two nodes, and
+    on the station's own edge its position and access leg (NaN / inf elsewhere)."""
 
     station: IntArray
     edge: IntArray
+    length: FloatArray
     du: FloatArray
     dv: FloatArray
     own_at: FloatArray
@@ -296,45 +299,363 @@ def _edge_pieces(
 ) -> _Pieces:
     n, m = network.n_nodes, network.n_edges
     count = network.incident_ptr[node + 1] - network.incident_ptr[node]
-    starts = np.repeat(network.incident_ptr[node], count)
-    offs = np.arange(len(starts)) - np.repeat(np.cumsum(count) - count, count)
-    edge = network.incident_edge[starts + offs]
+    edge = network.incident_edge[concat_ranges(network.incident_ptr[node], count)]
     on = np.flatnonzero(stations.on_network)
     key = np.unique(np.concatenate([np.repeat(s, count) * m + edge, on * m + stations.edge[on]]))
     ps, pe = key // m, key % m
-    node_key = s * n + node  # sorted: _reach returns rows in (station, node) order
-
-    def at(nodes: IntArray) -> FloatArray:
-        i = np.minimum(np.searchsorted(node_key, ps * n + nodes), len(node_key) - 1)
-        hit = len(node_key) > 0
-        return np.where(hit & (node_key[i] == ps * n + nodes), d[i] if hit else 0.0, np.inf)
-
+    node_key = s * n + node  # sorted: _reach returns (station, node) in order
     own = stations.edge[ps] == pe
     return _Pieces(
         station=ps,
         edge=pe,
-        du=at(network.edge_u[pe]),
-        dv=at(network.edge_v[pe]),
+        length=network.edge_length[pe],
+        du=_lookup(node_key, d, ps * n + network.edge_u[pe]),
+        dv=_lookup(node_key, d, ps * n + network.edge_v[pe]),
         own_at=np.where(own, stations.from_u[ps], np.nan),
         own_access=np.where(own, stations.access_m[ps], np.inf),
     )
 
 
 def _cut(p: _Pieces, r: float) -> tuple[IntArray, IntArray, FloatArray, FloatArray]:
-    """Intervals [t0, t1] (metres from u) of each edge within ``r`` of its station."""
-    length = _length_of(p)
-    from_u = np.minimum(length, r - p.du)
-    from_v = np.maximum(0.0, length - (r - p.dv))
-    slack = r - p.own_access
-    own = np.isfinite(p.own_access)
+    """Intervals [t0, t1] (metres from u) of each edge within ``r`` of its station: from
+    either reached end, and around the station's projection on its own edge."""
+    own = np.flatnonzero(np.isfinite(p.own_access))
+    slack = r - p.own_access[own]
     station = np.concatenate([p.station, p.station, p.station[own]])
     edge = np.concatenate([p.edge, p.edge, p.edge[own]])
-    t0 = np.concatenate([np.zeros(len(p.edge)), from_v, np.maximum(0.0, p.own_at[own] - slack[own])])
-    t1 = np.concatenate([from_u, length, np.minimum(length[own], p.own_at[own] + slack[own])])
+    t0 = np.concatenate(
+        [
+            np.where(p.du <= r, 0.0, np.inf),
+            np.maximum(0.0, p.length - (r - p.dv)),
+            np.maximum(0.0, p.own_at[own] - slack),
+        ]
+    )
+    t1 = np.concatenate(
+        [
+            np.minimum(p.length, r - p.du),
+            np.where(p.dv <= r, p.length, -np.inf),
+            np.minimum(p.length[own], p.own_at[own] + slack),
+        ]
+    )
     keep = t0 <= t1
-    keep[: 2 * len(p.edge)] &= np.concatenate([p.du <= r, p.dv <= r])
     return station[keep], edge[keep], t0[keep], t1[keep]
 
 
-def _length_of(p: _Pieces) -> FloatArray:
-    raise NotImplementedError
+def _sample(
+    network: WalkNetwork,
+    edge: IntArray,
+    t0: FloatArray,
+    t1: FloatArray,
+    owner: IntArray,
+    spacing: float,
+) -> tuple[FloatArray, IntArray]:
+    """Points at most ``spacing`` apart along each interval, both ends included."""
+    count = np.ceil((t1 - t0) / spacing).astype(np.int64) + 1
+    i = concat_ranges(np.zeros_like(count), count)
+    which = np.repeat(np.arange(len(count)), count)
+    frac = i / np.maximum(count[which] - 1, 1)
+    at = t0[which] + frac * (t1[which] - t0[which])
+    return network.point_at(edge[which], at), owner[which]
+
+
+def _raster_outline(
+    network: WalkNetwork,
+    xy: FloatArray,
+    owner: IntArray,
+    centre: FloatArray,
+    *,
+    radius: float,
+    buffer_m: float,
+    cell: float,
+) -> GeomArray:
+    """Per owner, the cells within ``buffer_m`` of its points as WGS84 MultiPolygons.
+
+    Each owner gets its own square window around ``centre``; every point lies within
+    ``radius`` of it (a network distance is never shorter than the straight line), so the
+    window keeps an empty border for the outline tracer.
+    """
+    reach = max(buffer_m / cell, np.sqrt(2.0))
+    k = int(np.ceil(reach))
+    half = int(np.ceil(radius / cell)) + k + 2
+    origin = centre - half * cell
+    ij = np.floor((xy - origin[owner]) / cell).astype(np.int64)
+    mask = np.zeros((len(centre), 2 * half, 2 * half), dtype=bool)
+    mask[owner, ij[:, 1], ij[:, 0]] = True
+    di, dj = np.mgrid[-k : k + 1, -k : k + 1]
+    disk = (di**2 + dj**2 <= reach**2)[None, :, :]
+    mask = ndimage.binary_dilation(mask, structure=disk)
+    return shapely.transform(_polygonize(mask, origin, cell), network.to_lonlat)
+
+
+def _polygonize(mask: NDArray[np.bool_], origin: FloatArray, cell: float) -> GeomArray:
+    """Trace a stack of binary images (empty border) into one MultiPolygon per image.
+
+    Vectorized over the whole stack: boundary unit edges run with the inside on their left,
+    rings are followed by pointer doubling, shells are counter-clockwise and holes belong
+    to the 4-connected component of cells on their left. Diagonal-only contacts (saddles)
+    are filled first, so rings never touch and the polygons are valid.
+    """
+    _fill_saddles(mask)
+    out = np.empty(len(mask), dtype=object)
+    out[...] = shapely.MultiPolygon()
+    cross = np.zeros((3, 3, 3), dtype=bool)
+    cross[1] = [[0, 1, 0], [1, 1, 1], [0, 1, 0]]
+    labels, _ = ndimage.label(mask, structure=cross)
+    start, end, inside, direction = _boundary_edges(mask)
+    if len(start) == 0:
+        return out
+    h1, w1 = mask.shape[1] + 1, mask.shape[2] + 1
+    by_start = np.argsort(start)
+    nxt = by_start[np.searchsorted(start[by_start], end)]
+    ring = _cycle_min(nxt)
+    position = _cycle_rank(nxt, ring)
+    order = np.lexsort((position, ring))
+    ring, direction, start, end = ring[order], direction[order], start[order], end[order]
+    first = np.flatnonzero(np.r_[True, ring[1:] != ring[:-1]])
+    ring_id = np.cumsum(np.r_[True, ring[1:] != ring[:-1]]) - 1
+    last = np.r_[first[1:], len(ring)] - 1
+    previous = np.arange(len(ring)) - 1
+    previous[first] = last
+    corner = direction != direction[previous]
+    k, si, sj = np.unravel_index(start, (len(mask), h1, w1))
+    _, ei, ej = np.unravel_index(end, (len(mask), h1, w1))
+    area2 = np.bincount(ring_id, weights=(sj * ei - ej * si).astype(np.float64))
+    component = labels.reshape(-1)[inside[order][first]]
+    ring_order = np.lexsort((area2 < 0, component))  # each component: shell, then holes
+    coords = origin[k] + np.column_stack([sj, si]) * cell
+    rank_of_ring = np.empty_like(ring_order)
+    rank_of_ring[ring_order] = np.arange(len(ring_order))
+    vertex_order = np.lexsort((np.arange(len(ring)), rank_of_ring[ring_id]))
+    vertex_order = vertex_order[corner[vertex_order]]
+    rings = shapely.linearrings(coords[vertex_order], indices=rank_of_ring[ring_id][vertex_order])
+    comp_sorted = component[ring_order]
+    comp_index = np.cumsum(np.r_[True, comp_sorted[1:] != comp_sorted[:-1]]) - 1
+    polygons = shapely.polygons(rings, indices=comp_index)
+    image = k[first][ring_order][np.r_[True, comp_sorted[1:] != comp_sorted[:-1]]]
+    return shapely.multipolygons(polygons, indices=image, out=out)
+
+
+def _fill_saddles(mask: NDArray[np.bool_]) -> None:
+    """Fill one empty cell of every 2×2 block whose in-cells touch only diagonally."""
+    while True:
+        a, b = mask[:, :-1, :-1], mask[:, :-1, 1:]
+        c, d = mask[:, 1:, :-1], mask[:, 1:, 1:]
+        main = a & d & ~b & ~c
+        anti = b & c & ~a & ~d
+        if not (main.any() or anti.any()):
+            return
+        mask[:, :-1, 1:] |= main
+        mask[:, :-1, :-1] |= anti
+
+
+def _boundary_edges(mask: NDArray[np.bool_]) -> tuple[IntArray, IntArray, IntArray, IntArray]:
+    """Directed unit edges between in and out cells, inside on the left (x = column,
+    y = row): start and end vertex ids, the inside cell's flat index, direction 0..3."""
+    _, h, w = mask.shape
+    above, below = mask[:, 1:, :], mask[:, :-1, :]  # the cells either side of row line i
+    right, left = mask[:, :, 1:], mask[:, :, :-1]  # either side of column line j
+    parts = []
+    for cond, line, start, end, cell, direction in (
+        (above & ~below, (1, 0), (0, 0), (0, 1), (0, 0), 0),  # +x
+        (below & ~above, (1, 0), (0, 1), (0, 0), (-1, 0), 2),  # -x
+        (right & ~left, (0, 1), (1, 0), (0, 0), (0, 0), 3),  # -y
+        (left & ~right, (0, 1), (0, 0), (1, 0), (0, -1), 1),  # +y
+    ):
+        k, i, j = np.nonzero(cond)
+        i, j = i + line[0], j + line[1]
+        parts.append(
+            (
+                (k * (h + 1) + i + start[0]) * (w + 1) + j + start[1],
+                (k * (h + 1) + i + end[0]) * (w + 1) + j + end[1],
+                (k * h + i + cell[0]) * w + j + cell[1],
+                np.full(len(k), direction),
+            )
+        )
+    s, e, c, d = (np.concatenate(p) for p in zip(*parts, strict=True))
+    return s, e, c, d
+
+
+def _cycle_min(nxt: IntArray) -> IntArray:
+    """Smallest index on each element's cycle of the permutation ``nxt`` (pointer doubling:
+    once a doubling step changes nothing, every window already spans its whole cycle)."""
+    low, jump = np.arange(len(nxt)), nxt
+    while True:
+        new = np.minimum(low, low[jump])
+        if np.array_equal(new, low):
+            return low
+        low, jump = new, jump[jump]
+
+
+def _cycle_rank(nxt: IntArray, head: IntArray) -> IntArray:
+    """Steps from each cycle's head (its smallest index) to each element (list ranking)."""
+    is_head = head == np.arange(len(nxt))
+    tail = is_head[nxt]  # the element just before its head
+    succ = np.where(tail, np.arange(len(nxt)), nxt)
+    to_tail = (~tail).astype(np.int64)
+    while True:
+        jump = succ[succ]
+        if np.array_equal(jump, succ):
+            break
+        to_tail, succ = to_tail + to_tail[succ], jump
+    return -to_tail  # sorts like the distance from the head
+
+
+# --- siting -------------------------------------------------------------------------
+
+
+def suggest_sites(
+    network: WalkNetwork,
+    stations: ArrayLike,
+    buildings: ArrayLike,
+    households: ArrayLike,
+    candidates: ArrayLike,
+    *,
+    minutes: float,
+    count: int,
+    speed_m_per_min: float = SPEED_M_PER_MIN,
+    max_access_m: float = 300.0,
+) -> Siting:
+    """Greedy maximum coverage: up to ``count`` candidate sites (lon/lat rows), each adding
+    the most households not yet within ``minutes`` of a station or an earlier pick.
+
+    Each candidate's reach is searched once, bounded by the radius; the greedy is lazy
+    (coverage is submodular, so a stale gain is an upper bound). Greedy is within 1 - 1/e
+    of the best choice.
+    """
+    radius = minutes * speed_m_per_min
+    targets = _snap(network, buildings, max_access_m)
+    weight = np.asarray(households, dtype=np.float64).copy()
+    near = nearest_snapped(network, _snap(network, stations, max_access_m), targets, limit=radius)
+    weight[np.isfinite(near.distance_m)] = 0.0
+    open_t = np.flatnonzero((weight > 0) & targets.on_network)
+    sites = _snap(network, candidates, max_access_m)
+    cand, member = _reach_pairs(network, sites, targets, open_t, radius)
+    ptr = np.concatenate([[0], np.cumsum(np.bincount(cand, minlength=len(sites)))])
+    gain = np.bincount(cand, weights=weight[member], minlength=len(sites))
+    heap = [(-g, c) for c, g in enumerate(gain.tolist()) if g > 0]
+    heapq.heapify(heap)
+    taken = np.zeros(len(weight), dtype=bool)
+    chosen: list[int] = []
+    added: list[float] = []
+    while heap and len(chosen) < count:
+        _, c = heapq.heappop(heap)
+        reach = member[ptr[c] : ptr[c + 1]]
+        g = float(weight[reach][~taken[reach]].sum())
+        if heap and g < -heap[0][0]:
+            if g > 0:
+                heapq.heappush(heap, (-g, c))
+            continue
+        if g <= 0:
+            break
+        chosen.append(c)
+        added.append(g)
+        taken[reach] = True
+    return Siting(candidate=np.asarray(chosen, dtype=np.int64), added_households=np.asarray(added))
+
+
+def _reach_pairs(
+    network: WalkNetwork, sources: Snap, targets: Snap, t: IntArray, limit: float
+) -> tuple[IntArray, IntArray]:
+    """Every (source, target) pair of the targets ``t`` within ``limit``, sorted by source."""
+    s, node, d = _reach(network, sources, limit)
+    e = targets.edge[t]
+    at_node = np.concatenate([network.edge_u[e], network.edge_v[e]])
+    order = np.argsort(at_node, kind="stable")
+    at_t = np.concatenate([t, t])[order]
+    at_off = (
+        np.concatenate([targets.from_u[t], targets.from_v[t]])[order]
+        + np.tile(targets.access_m[t], 2)[order]
+    )
+    ptr = np.concatenate([[0], np.cumsum(np.bincount(at_node, minlength=network.n_nodes))])
+    count = ptr[node + 1] - ptr[node]
+    idx = concat_ranges(ptr[node], count)
+    pair_s = np.repeat(s, count)
+    pair_t = at_t[idx]
+    pair_d = np.repeat(d, count) + at_off[idx]
+    s2, t2, d2 = _same_edge_pairs(sources, targets, t)
+    pair_s = np.concatenate([pair_s, s2])
+    pair_t = np.concatenate([pair_t, t2])
+    pair_d = np.concatenate([pair_d, d2 + targets.access_m[t2]])
+    within = pair_d <= limit
+    key = np.unique(pair_s[within] * len(targets) + pair_t[within])
+    return key // len(targets), key % len(targets)
+
+
+# --- shared machinery ---------------------------------------------------------------
+
+
+def _snap(network: WalkNetwork, lonlat: ArrayLike, max_access_m: float) -> Snap:
+    rows = np.asarray(lonlat, dtype=np.float64).reshape(-1, 2)
+    return network.snap(rows[:, 0], rows[:, 1], max_access_m=max_access_m)
+
+
+def _with_sources(network: WalkNetwork, sources: Snap) -> tuple[csr_array, IntArray]:
+    """The routing graph plus node ``n + i`` for on-network source ``src[i]`` (module doc)."""
+    src = np.flatnonzero(sources.on_network)
+    e = sources.edge[src]
+    u, v = network.edge_u[e], network.edge_v[e]
+    wu = sources.access_m[src] + sources.from_u[src]
+    wv = sources.access_m[src] + sources.from_v[src]
+    loop = u == v  # one entry, the shorter way round to its single node
+    wu = np.where(loop, np.minimum(wu, wv), wu)
+    keep = np.column_stack([np.ones(len(src), dtype=bool), ~loop]).reshape(-1)
+    cols = np.column_stack([u, v]).reshape(-1)[keep]
+    weights = np.column_stack([wu, wv]).reshape(-1)[keep]
+    g = network.graph
+    size = network.n_nodes + len(src)
+    indptr = np.concatenate([g.indptr, g.indptr[-1] + np.cumsum(2 - loop)])
+    graph = csr_array(
+        (
+            np.concatenate([g.data, weights]),
+            np.concatenate([g.indices, cols]).astype(np.int32),
+            indptr.astype(np.int32),
+        ),
+        shape=(size, size),
+    )
+    return graph, src
+
+
+def _reach(
+    network: WalkNetwork, sources: Snap, limit: float
+) -> tuple[IntArray, IntArray, FloatArray]:
+    """(source, node, metres) for every node within ``limit`` of each source on its own,
+    in (source, node) order."""
+    graph, src = _with_sources(network, sources)
+    n = network.n_nodes
+    parts: list[tuple[IntArray, IntArray, FloatArray]] = [
+        (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0))
+    ]
+    for lo in range(0, len(src), _CHUNK):
+        rows = np.arange(lo, min(lo + _CHUNK, len(src)))
+        dist = dijkstra(graph, directed=True, indices=n + rows, limit=limit)[:, :n]
+        r, node = np.nonzero(dist <= limit)
+        parts.append((src[rows[r]], node, dist[r, node]))
+    s, node, d = (np.concatenate(p) for p in zip(*parts, strict=True))
+    return s, node, d
+
+
+def _same_edge_pairs(
+    sources: Snap, targets: Snap, t: IntArray
+) -> tuple[IntArray, IntArray, FloatArray]:
+    """(source, target, metres) for targets ``t`` sharing an edge with a source: the access
+    leg plus the straight way along the edge (the target's own access leg not included)."""
+    on = np.flatnonzero(sources.on_network)
+    order = on[np.argsort(sources.edge[on], kind="stable")]
+    edge = sources.edge[order]
+    lo = np.searchsorted(edge, targets.edge[t], side="left")
+    count = np.searchsorted(edge, targets.edge[t], side="right") - lo
+    s = order[concat_ranges(lo, count)]
+    tt = np.repeat(t, count)
+    return s, tt, sources.access_m[s] + np.abs(sources.from_u[s] - targets.from_u[tt])
+
+
+def _lookup(keys: IntArray, values: FloatArray, query: IntArray) -> FloatArray:
+    """``values`` at ``query`` keys (``keys`` sorted, unique); inf where absent."""
+    if len(keys) == 0:
+        return np.full(len(query), np.inf)
+    i = np.minimum(np.searchsorted(keys, query), len(keys) - 1)
+    return np.where(keys[i] == query, values[i], np.inf)
+
+
+def _pct(part: float, whole: float) -> float | None:
+    return 100.0 * part / whole if whole else None

@@ -15,3 +15,7 @@ class UnknownCRSError(GeoError):
 
 class InvalidGeometryError(GeoError):
     """A polygon or line that is empty, invalid or self-intersecting."""
+
+
+class DuplicateCodeError(GeoError):
+    """Two grid polygons share one code, so "smallest code wins" cannot decide between them."""

@@ -15,15 +15,12 @@ import numpy as np
 import shapely
 from numpy.typing import ArrayLike, NDArray
 from scipy.sparse import csr_array
-from scipy.spatial import cKDTree
 
 from geo.crs import from_metric, to_metric, utm_epsg
 from geo.errors import GeoError, InvalidCoordinatesError, InvalidGeometryError
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
-
-_SNAP_K = 8  # index samples fetched per point before the exactness check
 
 
 @dataclass(frozen=True)
@@ -69,12 +66,11 @@ class WalkNetwork:
     seg_edge: IntArray  # edge of each segment
     seg_start: FloatArray  # metres from the edge's u node to the segment's first vertex
     seg_len: FloatArray
+    seg_xy: FloatArray  # (k, 4): each segment's ax, ay, bx, by, for fast gathers
     graph: csr_array  # (n, n) symmetric, shortest of parallel edges, no self-loops
     incident_ptr: IntArray  # CSR of node -> incident edges (self-loops listed once)
     incident_edge: IntArray
-    _tree: cKDTree  # snapping index over points sampled along the segments
-    _sample_seg: IntArray
-    _sample_step: float
+    _grid: _SegmentGrid  # snapping index
 
     @property
     def n_nodes(self) -> int:
@@ -136,38 +132,34 @@ class WalkNetwork:
 
     def snap_xy(self, x: ArrayLike, y: ArrayLike, *, max_access_m: float = 300.0) -> Snap:
         """``snap`` for points already in the network's metric CRS."""
+        if not np.isfinite(max_access_m) or max_access_m < 0:
+            raise ValueError("max_access_m must be a finite, non-negative distance")
         p = np.column_stack([np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)])
-        n_samples = len(self._sample_seg)
-        half = self._sample_step / 2
-        k = min(_SNAP_K, n_samples)
-        dist, idx = self._tree.query(p, k=k, distance_upper_bound=max_access_m + half, workers=-1)
-        dist, idx = dist.reshape(len(p), k), idx.reshape(len(p), k)
-        found = idx < n_samples
-        seg = self._sample_seg[np.where(found, idx, 0)]
-        seg_d, seg_t = self._segment_distance(p[:, None, :], seg)
-        seg_d[~found] = np.inf
-        pick = np.argmin(seg_d, axis=1)
-        rows = np.arange(len(p))
-        best_seg, best_d, best_t = seg[rows, pick], seg_d[rows, pick], seg_t[rows, pick]
-        # Any segment not fetched has every sample at >= the k-th distance, so it lies at
-        # >= that minus half a sample step: beyond the best unless the check below fails.
-        unsure = np.flatnonzero(found[:, -1] & (dist[:, -1] - half <= best_d))
-        for i in unsure:
-            near = np.unique(self._sample_seg[self._tree.query_ball_point(p[i], best_d[i] + half)])
-            d, t = self._segment_distance(p[i][None, :], near)
-            j = int(np.argmin(d))
-            best_seg[i], best_d[i], best_t[i] = near[j], d[j], t[j]
-        on = best_d <= max_access_m
-        edge = np.where(on, self.seg_edge[best_seg], -1)
-        along = self.seg_start[best_seg] + best_t * self.seg_len[best_seg]
-        e = self.seg_edge[best_seg]
-        from_u = np.where(on, np.minimum(along, self.edge_length[e]), np.nan)
-        proj = self._seg_point(best_seg, best_t)
+        seg = np.zeros(len(p), dtype=np.int64)
+        dist = np.full(len(p), np.inf)
+        grid = self._grid
+        pending, reach = np.arange(len(p)), 0
+        while len(pending):
+            # The cells within ``reach`` list every segment within ``grid.exact(reach)``.
+            chunk = max(1, 4_000_000 // (grid.mean_load * (2 * reach + 1) ** 2))
+            for lo in range(0, len(pending), chunk):
+                rows = pending[lo : lo + chunk]
+                point, cand = grid.around(p[rows], reach)
+                seg[rows], dist[rows] = self._nearest(p[rows], point, cand)
+            if grid.exact(reach) >= max_access_m:
+                break
+            pending = pending[dist[pending] > grid.exact(reach)]
+            reach = 2 * reach + 1
+        on = dist <= max_access_m
+        frac, _ = _project(p, np.take(self.seg_xy, seg, axis=0))
+        proj = self._seg_point(seg, frac)
+        e = self.seg_edge[seg]
+        from_u = np.minimum(self.seg_start[seg] + frac * self.seg_len[seg], self.edge_length[e])
         return Snap(
-            edge=edge.astype(np.int64),
-            from_u=from_u,
+            edge=np.where(on, e, -1),
+            from_u=np.where(on, from_u, np.nan),
             from_v=np.where(on, np.maximum(self.edge_length[e] - from_u, 0.0), np.nan),
-            access_m=np.where(on, best_d, np.inf),
+            access_m=np.where(on, dist, np.inf),
             x=np.where(on, proj[:, 0], np.nan),
             y=np.where(on, proj[:, 1], np.nan),
         )
@@ -178,7 +170,7 @@ class WalkNetwork:
         t = np.asarray(from_u, dtype=np.float64)
         first = self.vertex_ptr[e] - e  # segment ptr = vertex ptr minus one per edge
         last = self.vertex_ptr[e + 1] - e - 2
-        seg = first + _count_le(self.seg_start, first, last, t)
+        seg = first + _last_at_or_before(self.seg_start, first, last, t)
         frac = np.divide(
             t - self.seg_start[seg],
             self.seg_len[seg],
@@ -194,23 +186,39 @@ class WalkNetwork:
 
     # --- internals ------------------------------------------------------------------
 
-    def _seg_ends(self, seg: IntArray) -> tuple[FloatArray, FloatArray]:
-        a = seg + self.seg_edge[seg]  # segment s starts at vertex s + its edge index
-        return self.vertex_xy[a], self.vertex_xy[a + 1]
-
     def _seg_point(self, seg: IntArray, t: FloatArray) -> FloatArray:
-        a, b = self._seg_ends(seg)
-        return a + t[..., None] * (b - a)
+        c = np.take(self.seg_xy, seg, axis=0)  # take: far faster than fancy row indexing
+        return c[:, :2] + t[:, None] * (c[:, 2:] - c[:, :2])
 
-    def _segment_distance(self, p: FloatArray, seg: IntArray) -> tuple[FloatArray, FloatArray]:
-        """Distance from points to segments and the projection's fraction along each."""
-        a, b = self._seg_ends(seg)
-        ab = b - a
-        den = np.einsum("...i,...i->...", ab, ab)
-        num = np.einsum("...i,...i->...", p - a, ab)
-        t = np.clip(np.divide(num, den, out=np.zeros_like(num), where=den > 0), 0.0, 1.0)
-        d = np.hypot(*np.moveaxis(a + t[..., None] * ab - p, -1, 0))
-        return d, t
+    def _nearest(
+        self, p: FloatArray, point: IntArray, seg: IntArray
+    ) -> tuple[IntArray, FloatArray]:
+        """Per point, the nearest of its candidate segments (pairs grouped by point) and
+        its distance; segment 0 and inf when a point has no candidate."""
+        _, d2 = _project(np.take(p, point, axis=0), np.take(self.seg_xy, seg, axis=0))
+        best_seg = np.zeros(len(p), dtype=np.int64)
+        best_d = np.full(len(p), np.inf)
+        if len(point):
+            starts = np.flatnonzero(np.r_[True, point[1:] != point[:-1]])
+            low = np.minimum.reduceat(d2, starts)
+            hit = np.flatnonzero(d2 == np.repeat(low, np.diff(np.r_[starts, len(d2)])))
+            first = hit[np.r_[True, point[hit][1:] != point[hit][:-1]]]  # lowest listed
+            best_seg[point[first]] = seg[first]
+            best_d[point[first]] = np.sqrt(d2[first])
+        return best_seg, best_d
+
+
+def _project(q: FloatArray, c: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Fraction along segments ``c`` (rows ax, ay, bx, by) of the orthogonal projection of
+    points ``q``, and the squared distance to it."""
+    ax, ay = c[:, 0], c[:, 1]
+    abx, aby = c[:, 2] - ax, c[:, 3] - ay
+    qx, qy = q[:, 0] - ax, q[:, 1] - ay
+    den = abx * abx + aby * aby
+    t = np.divide(qx * abx + qy * aby, den, out=np.zeros_like(den), where=den > 0)
+    t = np.minimum(np.maximum(t, 0.0), 1.0)
+    dx, dy = abx * t - qx, aby * t - qy
+    return t, dx * dx + dy * dy
 
 
 def _check_lonlat(coords: FloatArray) -> None:
@@ -221,8 +229,11 @@ def _check_lonlat(coords: FloatArray) -> None:
         raise InvalidCoordinatesError(f"invalid lon/lat {bad[0]}, {bad[1]}")
 
 
-def _count_le(values: FloatArray, first: IntArray, last: IntArray, t: FloatArray) -> IntArray:
-    """Per query, how many of ``values[first+1 : last+1]`` are <= t (sorted within a range)."""
+def _last_at_or_before(
+    values: FloatArray, first: IntArray, last: IntArray, t: FloatArray
+) -> IntArray:
+    """Per query, the offset from ``first`` of the last of ``values[first : last + 1]``
+    (sorted) that is <= t; 0 when none is."""
     lo = np.zeros_like(first)
     hi = last - first
     while True:  # vectorized binary search; edges have few segments, so few rounds
@@ -259,7 +270,8 @@ def _build(
     seg_start = cum[:-1] - cum[seg_ptr[seg_edge]]
     edge_length = np.add.reduceat(seg_len, seg_ptr[:-1]) if len(seg_len) else np.zeros(m)
     n = len(node_lonlat)
-    tree, sample_seg, step = _snap_index(vertex_xy, seg_first_vertex, seg_len)
+    seg_xy = np.column_stack([vertex_xy[seg_first_vertex], vertex_xy[seg_first_vertex + 1]])
+    grid = _SegmentGrid.build(seg_xy, float(np.clip(np.median(seg_len) / 2, 10.0, 50.0)))
     incident_ptr, incident_edge = _incidence(edge_u, edge_v, n)
     return WalkNetwork(
         epsg=epsg,
@@ -273,12 +285,11 @@ def _build(
         seg_edge=seg_edge,
         seg_start=seg_start,
         seg_len=seg_len,
+        seg_xy=seg_xy,
         graph=_graph(edge_u, edge_v, edge_length, n),
         incident_ptr=incident_ptr,
         incident_edge=incident_edge,
-        _tree=tree,
-        _sample_seg=sample_seg,
-        _sample_step=step,
+        _grid=grid,
     )
 
 
@@ -310,20 +321,72 @@ def _incidence(u: IntArray, v: IntArray, n: int) -> tuple[IntArray, IntArray]:
     return ptr.astype(np.int64), edges[order].astype(np.int64)
 
 
-def _snap_index(
-    vertex_xy: FloatArray, seg_first_vertex: IntArray, seg_len: FloatArray
-) -> tuple[cKDTree, IntArray, float]:
-    """KD-tree over points spaced at most ``step`` apart along every segment (piece
-    centres), so any point of a segment is within step/2 of one of its samples.
+def concat_ranges(starts: IntArray, counts: IntArray) -> IntArray:
+    """Concatenated ``arange(start, start + count)`` for each pair."""
+    offsets = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+    return np.repeat(starts, counts) + offsets
+
+
+@dataclass(frozen=True)
+class _SegmentGrid:
+    """Segments bucketed in square cells: each segment is listed in every cell that its
+    bounding box, widened by one cell size, overlaps. So a point's own cell lists every
+    segment within one cell size of it, and the cells within ``ceil(D / size)`` of its cell
+    list every segment within D. Vectorized where a KD-tree or STRtree answers per point.
     """
-    step = float(np.clip(np.median(seg_len), 5.0, 50.0))
-    pieces = np.maximum(np.ceil(seg_len / step), 1).astype(np.int64)
-    sample_seg = np.repeat(np.arange(len(seg_len)), pieces)
-    starts = np.concatenate([[0], np.cumsum(pieces)[:-1]])
-    k = np.arange(len(sample_seg)) - np.repeat(starts, pieces)
-    t = (k + 0.5) / pieces[sample_seg]
-    a = vertex_xy[seg_first_vertex[sample_seg]]
-    b = vertex_xy[seg_first_vertex[sample_seg] + 1]
-    samples = a + t[:, None] * (b - a)
-    step_used = float(np.max(seg_len / pieces)) if len(seg_len) else step
-    return cKDTree(samples), sample_seg, step_used
+
+    size: float
+    x0: float
+    y0: float
+    nx: int
+    keys: IntArray  # occupied cell keys (iy * nx + ix), sorted
+    ptr: IntArray
+    seg: IntArray
+    mean_load: int  # segments per occupied cell, for sizing chunks
+
+    @classmethod
+    def build(cls, seg_xy: FloatArray, size: float) -> _SegmentGrid:
+        lo = np.minimum(seg_xy[:, :2], seg_xy[:, 2:]) - size
+        hi = np.maximum(seg_xy[:, :2], seg_xy[:, 2:]) + size
+        x0, y0 = lo.min(axis=0)
+        first = np.floor((lo - (x0, y0)) / size).astype(np.int64)
+        last = np.floor((hi - (x0, y0)) / size).astype(np.int64)
+        nx = int(last[:, 0].max()) + 1
+        span = last - first + 1
+        count = span[:, 0] * span[:, 1]
+        seg = np.repeat(np.arange(len(seg_xy)), count)
+        k = concat_ranges(np.zeros_like(count), count)
+        key = (first[seg, 1] + k // span[seg, 0]) * nx + first[seg, 0] + k % span[seg, 0]
+        order = np.argsort(key, kind="stable")
+        key, seg = key[order], seg[order]
+        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+        return cls(
+            size=size,
+            x0=float(x0),
+            y0=float(y0),
+            nx=nx,
+            keys=key[starts],
+            ptr=np.r_[starts, len(key)],
+            seg=seg,
+            mean_load=max(1, len(seg) // len(starts)),
+        )
+
+    def exact(self, reach: int) -> float:
+        """Distance up to which the cells within ``reach`` list every segment: a segment
+        within D has a point, moved one cell size towards the query point, inside its
+        widened box, at most ``ceil((D - size) / size)`` cells away."""
+        return self.size * (reach + 1)
+
+    def around(self, p: FloatArray, reach: int) -> tuple[IntArray, IntArray]:
+        """(point index, segment) candidate pairs, grouped by point, from the cells within
+        ``reach`` cells of each point's cell."""
+        cell = np.floor((p - (self.x0, self.y0)) / self.size).astype(np.int64)
+        dx, dy = (o.ravel() for o in np.mgrid[-reach : reach + 1, -reach : reach + 1])
+        ix = cell[:, 0:1] + dx[None, :]
+        iy = cell[:, 1:2] + dy[None, :]
+        key = (iy * self.nx + ix).ravel()
+        valid = ((ix >= 0) & (ix < self.nx) & (iy >= 0)).ravel()
+        slot = np.minimum(np.searchsorted(self.keys, key), len(self.keys) - 1)
+        count = np.where(valid & (self.keys[slot] == key), self.ptr[slot + 1] - self.ptr[slot], 0)
+        owner = np.repeat(np.arange(len(p)), len(dx))
+        return np.repeat(owner, count), self.seg[concat_ranges(self.ptr[slot], count)]

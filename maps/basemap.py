@@ -128,7 +128,7 @@ def for_display(frame: gpd.GeoDataFrame, basemap: Basemap) -> gpd.GeoDataFrame:
     if not basemap.gcj02 or out.empty:
         return out
     shifted = shapely.transform(np.asarray(out.geometry.values), _to_gcj02)
-    return out.set_geometry(gpd.GeoSeries(shifted, index=out.index, crs=4326))
+    return out.assign(**{out.geometry.name: gpd.GeoSeries(shifted, index=out.index, crs=4326)})
 
 
 def _to_gcj02(xy: NDArray[np.float64]) -> NDArray[np.float64]:

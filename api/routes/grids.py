@@ -45,7 +45,8 @@ def list_grids(
     return geojson_response(body)
 
 
-@router.api_route("/{code}", methods=["GET", "HEAD"], summary="One grid, with its ETag")
+@router.get("/{code}", summary="One grid, with its ETag")
+@router.head("/{code}", summary="A grid's ETag", operation_id="head_grid")
 def get_grid(
     code: str, request: Request, session: SessionDep, at: datetime | None = None
 ) -> Response:

@@ -1,0 +1,153 @@
+"""The incidents map: heat and clustered markers over the grids, filtered in the page by status,
+category and a reported-by day slider (gridmap.incidents), each popup with its deadline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import folium
+import geopandas as gpd
+import pandas as pd
+from folium.elements import JSCSSMixin
+from folium.plugins import HeatMap, MarkerCluster
+from folium.template import Template
+
+from maps.basemap import OSM, Basemap, for_display, new_map
+from maps.grids import NO_GRIDS
+from maps.layers import (
+    GRIDMAP_CSS,
+    GRIDMAP_JS,
+    GRID_COLUMNS,
+    LegendSection,
+    add_grids,
+    add_legend,
+    add_notes,
+    located,
+    pack_points,
+    require,
+    script_json,
+)
+
+INCIDENT_COLUMNS = ("id", "category", "status", "priority", "reported_at", "due_at", "grid_code")
+TIMEZONE = "Asia/Shanghai"  # times are shown as wall-clock time here
+UTC_OFFSET_MIN = 480
+
+# Lifecycle order (DESIGN.md), label and dot colour; statuses outside it follow, in grey.
+STATUSES = {
+    "reported": ("上报 reported", "#e6550d"),
+    "accepted": ("立案 accepted", "#fd8d3c"),
+    "dispatched": ("派遣 dispatched", "#3182bd"),
+    "resolved": ("处置 resolved", "#31a354"),
+    "closed": ("结案 closed", "#969696"),
+    "rejected": ("不予立案 rejected", "#d9d9d9"),
+}
+_STILL_DUE = {"reported", "accepted", "dispatched"}  # a deadline passed here means overdue
+PRIORITIES = {"routine": "立即办 routine", "complex": "限时办 complex", "major": "跟踪办 major"}
+_LABELS = {
+    "id": "编号 id",
+    "category": "类别 category",
+    "status": "状态 status",
+    "priority": "优先级 priority",
+    "grid": "网格 grid",
+    "reported": "上报时间 reported",
+    "due": "办理期限 due",
+    "overdue": "已逾期 overdue",
+    "until": "截至 until",
+}
+
+
+def incidents_map(
+    grids: gpd.GeoDataFrame, *, incidents: gpd.GeoDataFrame, basemap: Basemap = OSM
+) -> folium.Map:
+    """Grids (``code, name, community, households, worker_name``) under incidents (points with
+    ``id, category, status, priority, reported_at, due_at, grid_code``)."""
+    require(grids, GRID_COLUMNS, what="grids")
+    require(incidents, INCIDENT_COLUMNS, what="incidents")
+    shown = for_display(located(grids), basemap)
+    points = for_display(located(incidents), basemap)
+    m = new_map([shown, points], basemap=basemap, title="事件 Incidents")
+    notes = []
+    if shown.empty:
+        notes.append(NO_GRIDS)
+    else:
+        add_grids(m, shown)
+    if points.empty:
+        notes.append("暂无事件 · no incidents yet")
+    else:
+        heat = HeatMap([], name="热力 heat", radius=20, blur=15, min_opacity=0.35).add_to(m)
+        cluster = MarkerCluster(name="事件 incidents", options={"chunkedLoading": True}).add_to(m)
+        _IncidentFilter(heat, cluster, pack_incidents(points)).add_to(m)
+        statuses = _ordered(points["status"], STATUSES)
+        add_legend(
+            m,
+            [LegendSection("状态 status", [_status(s)[::-1] for s in statuses], points=True)],
+        )
+    folium.LayerControl(collapsed=False).add_to(m)
+    add_notes(m, notes)
+    return m
+
+
+def pack_incidents(points: gpd.GeoDataFrame) -> dict[str, Any]:
+    """Incidents as the column arrays gridmap.incidents reads: coded categories, statuses and
+    priorities, and times as wall-clock minutes since 1970 in ``TIMEZONE``."""
+    statuses = _ordered(points["status"], STATUSES)
+    priorities = _ordered(points["priority"], PRIORITIES)
+    categories = sorted(points["category"].astype(str).unique())
+    return pack_points(points) | {
+        "id": points["id"].tolist(),
+        "grid": points["grid_code"].astype(object).where(points["grid_code"].notna(), "—").tolist(),
+        "categories": categories,
+        "cat": _codes(points["category"], categories),
+        "statuses": [_status(s)[0] for s in statuses],
+        "statusColors": [_status(s)[1] for s in statuses],
+        "open": [s in _STILL_DUE for s in statuses],
+        "st": _codes(points["status"], statuses),
+        "priorities": [PRIORITIES.get(p, p) for p in priorities],
+        "pr": _codes(points["priority"], priorities),
+        "t": _wall_minutes(points["reported_at"]),
+        "due": _wall_minutes(points["due_at"]),
+        "utcOffset": UTC_OFFSET_MIN,
+    }
+
+
+def _ordered(values: pd.Series, known: dict[str, Any]) -> list[str]:
+    """The distinct values, those in ``known`` first in its order."""
+    present = set(values.astype(str))
+    return [k for k in known if k in present] + sorted(present - known.keys())
+
+
+def _status(status: str) -> tuple[str, str]:
+    return STATUSES.get(status, (status, "#bdbdbd"))
+
+
+def _codes(values: pd.Series, names: list[str]) -> list[int]:
+    return pd.Categorical(values.astype(str), categories=names).codes.tolist()
+
+
+def _wall_minutes(values: pd.Series) -> list[int | None]:
+    times = pd.to_datetime(values)
+    if times.dt.tz is not None:
+        times = times.dt.tz_convert(TIMEZONE).dt.tz_localize(None)
+    minutes = (times - pd.Timestamp(0)) // pd.Timedelta(minutes=1)
+    return [None if pd.isna(v) else int(v) for v in minutes]
+
+
+class _IncidentFilter(JSCSSMixin):
+    """Status/category checkboxes and the day slider driving the heat and cluster layers."""
+
+    _template = Template(
+        """{% macro script(this, kwargs) %}
+        gridmap.incidents({{ this._parent.get_name() }}, {{ this.heat.get_name() }},
+            {{ this.cluster.get_name() }}, {{ this.data }}, {{ this.labels|tojson }});
+        {% endmacro %}"""
+    )
+    default_js = GRIDMAP_JS
+    default_css = GRIDMAP_CSS
+
+    def __init__(self, heat: HeatMap, cluster: MarkerCluster, data: dict[str, Any]) -> None:
+        super().__init__()
+        self._name = "IncidentFilter"
+        self.heat = heat
+        self.cluster = cluster
+        self.data = script_json(data)
+        self.labels = _LABELS

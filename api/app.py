@@ -47,6 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.key_cache = {}
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     add_exception_handlers(app)
     app.include_router(health.router)

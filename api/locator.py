@@ -13,12 +13,12 @@ import threading
 from dataclasses import dataclass
 
 import numpy as np
-from geo.locate import GridIndex
 from numpy.typing import NDArray
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from data import grids as grid_repo
+from geo.locate import GridIndex
 
 MATCH_NAMES = {1: "inside", 2: "boundary", 3: "nearest"}
 

@@ -23,8 +23,10 @@ def sqlalchemy_url(url: str) -> str:
 
 
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+    # No pre-ping: it costs a round trip per request; a connection broken by a server
+    # restart fails one request (503) and is then replaced by the pool.
     return create_engine(
-        sqlalchemy_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        sqlalchemy_url(url), pool_size=pool_size, max_overflow=pool_size, pool_recycle=3600
     )
 
 

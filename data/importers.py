@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from geo.locate import GridIndex
 from sqlalchemy import delete, insert
 from sqlalchemy.orm import Session
 
@@ -23,6 +22,7 @@ from data.models import Base, Building, Region, Station
 from data.vector import field, points, polygons, read_vector
 from geo.crs import to_wgs84, validate_lonlat
 from geo.errors import InvalidCoordinatesError
+from geo.locate import GridIndex
 
 Progress = Callable[[int], None] | None
 CHUNK = 5000

@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, insert, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import Select, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from data.errors import NotFoundError
@@ -69,6 +68,25 @@ def _values(
     }
 
 
+CREATE = text(
+    """
+    WITH ins AS (
+        INSERT INTO incidents (client_id, category, description, priority, status, grid_code,
+                               geom, reported_at, due_at, reporter)
+        VALUES (:client_id, :category, :description, :priority, :status, :grid_code,
+                ST_GeomFromEWKT(:geom), :reported_at, :due_at, :reporter)
+        ON CONFLICT (client_id) DO NOTHING
+        RETURNING *),
+    ev AS (
+        INSERT INTO incident_events (incident_id, from_status, to_status, actor)
+        SELECT id, NULL, 'reported', :reporter FROM ins)
+    SELECT id, client_id, category, description, priority, status, grid_code, reported_at,
+           created_at, due_at, closed_at, ST_X(geom) AS lon, ST_Y(geom) AS lat
+    FROM ins
+    """
+)
+
+
 def create_incident(
     *,
     session: Session,
@@ -77,23 +95,16 @@ def create_incident(
     reporter: str | None,
     now: datetime,
 ) -> tuple[dict[str, Any], bool]:
-    """Store a report unless its ``client_id`` is known; returns (record, created)."""
+    """Store a report and its first event in one statement unless its ``client_id`` is
+    known; returns (record, created)."""
     values = _values(new, deadlines=deadlines, reporter=reporter, now=now)
-    query = pg_insert(Incident).values(**values)
-    if new.client_id is not None:
-        query = query.on_conflict_do_nothing(index_elements=[Incident.client_id])
-    new_id = session.execute(query.returning(Incident.id)).scalar()
-    if new_id is None:
-        existing = session.execute(
-            select(Incident.id).where(Incident.client_id == new.client_id)
-        ).scalar_one()
-        return get_incident(session=session, incident_id=existing), False
-    session.execute(
-        insert(IncidentEvent).values(
-            incident_id=new_id, from_status=None, to_status="reported", actor=reporter
-        )
-    )
-    return get_incident(session=session, incident_id=new_id), True
+    row = session.execute(CREATE, values).first()
+    if row is not None:
+        return dict(row._mapping), True
+    existing = session.execute(
+        select(Incident.id).where(Incident.client_id == new.client_id)
+    ).scalar_one()
+    return get_incident(session=session, incident_id=existing), False
 
 
 def get_incident(*, session: Session, incident_id: int) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from data.models import ApiKey
 ROLES = ("viewer", "reporter", "admin")
 
 
-def _digest(key: str) -> str:
+def digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
@@ -22,14 +22,14 @@ def create_key(*, session: Session, role: str, label: str | None = None) -> str:
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
     key = "gm_" + secrets.token_urlsafe(32)
-    session.add(ApiKey(key_hash=_digest(key), prefix=key[:10], role=role, label=label))
+    session.add(ApiKey(key_hash=digest(key), prefix=key[:10], role=role, label=label))
     session.flush()
     return key
 
 
-def role_of(*, session: Session, key: str) -> str | None:
-    """The role of a live key, or None when it is unknown or revoked."""
+def role_of_digest(*, session: Session, key_digest: str) -> str | None:
+    """The role of a live key given its digest, or None when unknown or revoked."""
     row = session.execute(
-        select(ApiKey.role).where(ApiKey.key_hash == _digest(key), ApiKey.revoked_at.is_(None))
+        select(ApiKey.role).where(ApiKey.key_hash == key_digest, ApiKey.revoked_at.is_(None))
     ).first()
     return None if row is None else str(row[0])

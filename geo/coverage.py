@@ -11,7 +11,7 @@ source nodes have only outgoing edges, so no path passes through them.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -238,27 +238,30 @@ def isochrones(
     minutes: Sequence[float] = LEVELS_MIN,
     speed_m_per_min: float = SPEED_M_PER_MIN,
     buffer_m: float = 50.0,
-    resolution_m: float = 10.0,
+    resolution_m: float = 20.0,
     max_access_m: float = 300.0,
 ) -> GeomArray:
-    """Each station's walking isochrone per level: (stations, levels) WGS84 MultiPolygons.
+    """Each station's walking isochrone per level: (stations, levels) WGS84 MultiPolygons,
+    empty where the station is off-network.
 
-    The area is the reached network — whole edges and the reached parts of edges, the
-    station's access leg counted — widened by ``buffer_m``, dissolved. It is rasterised at
-    ``resolution_m`` rather than buffered in GEOS (which needs ~50 ms a station, see
-    BASELINES): a cell is in when it lies within ``buffer_m`` of a point sampled at most
-    ``resolution_m`` apart along the reached pieces, so the outline is within about one
-    cell of the exact buffer, and every reached point of the network lies strictly inside
-    (a buffer of at least √2 cells guarantees it). Empty where the station is off-network.
+    The area is the reached network (whole edges and the reached parts of edges, the
+    station's access leg counted) widened by ``buffer_m`` and dissolved. GEOS needs ~50 ms
+    to buffer and union one station's edges (BASELINES), so it is rasterised instead: cells
+    of ``resolution_m`` within ``buffer_m`` (in cell units) of points sampled along the
+    reached pieces, traced into polygons. The outline is within about a cell of the exact
+    buffer, and every reached point of the network lies strictly inside: samples are at
+    most ``2 * (buffer_m - 1.5 * resolution_m)`` apart, so a reached point is within half
+    that of a sample, and every cell touching it lies within ``buffer_m`` of the sample's
+    cell (hence ``resolution_m`` must stay below ``buffer_m / 1.5``).
     """
-    if resolution_m <= 0 or buffer_m <= 0:
-        raise ValueError("buffer_m and resolution_m must be positive")
+    if not 0 < 1.5 * resolution_m < buffer_m:
+        raise ValueError("resolution_m must be positive and below buffer_m / 1.5")
+    spacing = 2 * (buffer_m - 1.5 * resolution_m)
     stations = _snap(network, stations_lonlat, max_access_m)
     radii = np.asarray(minutes, dtype=np.float64) * speed_m_per_min
     out = np.empty((len(stations), len(radii)), dtype=object)
     out[...] = shapely.MultiPolygon()
-    s, node, d = _reach(network, stations, float(radii.max(initial=0.0)))
-    pieces = _edge_pieces(network, stations, s, node, d)
+    pieces = _edge_pieces(network, stations, _reach(network, stations, float(radii.max())))
     on = np.flatnonzero(stations.on_network)
     if len(on) == 0:
         return out
@@ -267,7 +270,7 @@ def isochrones(
     rank[on] = np.arange(len(on))
     for level, r in enumerate(radii):
         station, edge, t0, t1 = _cut(pieces, r)
-        xy, owner = _sample(network, edge, t0, t1, station, resolution_m)
+        xy, owner = _sample(network, edge, t0, t1, station, spacing)
         out[on, level] = _raster_outline(
             network,
             xy,
@@ -295,15 +298,21 @@ class _Pieces:
 
 
 def _edge_pieces(
-    network: WalkNetwork, stations: Snap, s: IntArray, node: IntArray, d: FloatArray
+    network: WalkNetwork, stations: Snap, reach: Iterator[tuple[IntArray, IntArray, FloatArray]]
 ) -> _Pieces:
     n, m = network.n_nodes, network.n_edges
+    parts = list(reach)
+    s = np.concatenate([np.zeros(0, dtype=np.int64), *(p[0] for p in parts)])
+    node = np.concatenate([np.zeros(0, dtype=np.int64), *(p[1] for p in parts)])
+    d = np.concatenate([np.zeros(0), *(p[2] for p in parts)])
+    node_key = s * n + node
+    order = np.argsort(node_key)
+    node_key, d = node_key[order], d[order]
     count = network.incident_ptr[node + 1] - network.incident_ptr[node]
     edge = network.incident_edge[concat_ranges(network.incident_ptr[node], count)]
     on = np.flatnonzero(stations.on_network)
     key = np.unique(np.concatenate([np.repeat(s, count) * m + edge, on * m + stations.edge[on]]))
     ps, pe = key // m, key % m
-    node_key = s * n + node  # sorted: _reach returns (station, node) in order
     own = stations.edge[ps] == pe
     return _Pieces(
         station=ps,
@@ -349,13 +358,14 @@ def _sample(
     owner: IntArray,
     spacing: float,
 ) -> tuple[FloatArray, IntArray]:
-    """Points at most ``spacing`` apart along each interval, both ends included."""
-    count = np.ceil((t1 - t0) / spacing).astype(np.int64) + 1
-    i = concat_ranges(np.zeros_like(count), count)
-    which = np.repeat(np.arange(len(count)), count)
-    frac = i / np.maximum(count[which] - 1, 1)
-    at = t0[which] + frac * (t1[which] - t0[which])
-    return network.point_at(edge[which], at), owner[which]
+    """Points at most ``spacing`` apart along each interval, both ends of every segment
+    part included."""
+    piece, seg, f0, f1 = network.segment_pieces(edge, t0, t1)
+    count = np.ceil(np.abs(f1 - f0) * network.seg_len[seg] / spacing).astype(np.int64) + 1
+    which = np.repeat(np.arange(len(seg)), count)
+    step = concat_ranges(np.zeros_like(count), count) / np.maximum(count - 1, 1)[which]
+    frac = f0[which] + step * (f1 - f0)[which]
+    return network.segment_point(seg[which], frac), owner[piece][which]
 
 
 def _raster_outline(
@@ -368,22 +378,26 @@ def _raster_outline(
     buffer_m: float,
     cell: float,
 ) -> GeomArray:
-    """Per owner, the cells within ``buffer_m`` of its points as WGS84 MultiPolygons.
+    """Per owner, the cells within ``buffer_m`` of its points, as WGS84 MultiPolygons.
 
+    A cell is marked when its index lies within ``buffer_m / cell`` of a point's cell.
     Each owner gets its own square window around ``centre``; every point lies within
     ``radius`` of it (a network distance is never shorter than the straight line), so the
     window keeps an empty border for the outline tracer.
     """
-    reach = max(buffer_m / cell, np.sqrt(2.0))
-    k = int(np.ceil(reach))
+    k = int(np.ceil(buffer_m / cell))
     half = int(np.ceil(radius / cell)) + k + 2
+    size = 2 * half
     origin = centre - half * cell
-    ij = np.floor((xy - origin[owner]) / cell).astype(np.int64)
-    mask = np.zeros((len(centre), 2 * half, 2 * half), dtype=bool)
+    ij = np.floor((xy - np.take(origin, owner, axis=0)) / cell).astype(np.int64)
+    mask = np.zeros((len(centre), size, size), dtype=bool)
     mask[owner, ij[:, 1], ij[:, 0]] = True
+    marked = np.flatnonzero(mask)
     di, dj = np.mgrid[-k : k + 1, -k : k + 1]
-    disk = (di**2 + dj**2 <= reach**2)[None, :, :]
-    mask = ndimage.binary_dilation(mask, structure=disk)
+    disk = di**2 + dj**2 <= (buffer_m / cell) ** 2
+    flat = mask.reshape(-1)
+    for offset in (di[disk] * size + dj[disk]).tolist():  # the border keeps rows apart
+        flat[marked + offset] = True
     return shapely.transform(_polygonize(mask, origin, cell), network.to_lonlat)
 
 
@@ -529,9 +543,8 @@ def suggest_sites(
     weight[np.isfinite(near.distance_m)] = 0.0
     open_t = np.flatnonzero((weight > 0) & targets.on_network)
     sites = _snap(network, candidates, max_access_m)
-    cand, member = _reach_pairs(network, sites, targets, open_t, radius)
-    ptr = np.concatenate([[0], np.cumsum(np.bincount(cand, minlength=len(sites)))])
-    gain = np.bincount(cand, weights=weight[member], minlength=len(sites))
+    ptr, member = _reach_pairs(network, sites, targets, open_t, radius)
+    gain = np.add.reduceat(np.r_[weight[member], 0.0], ptr[:-1]) * (np.diff(ptr) > 0)
     heap = [(-g, c) for c, g in enumerate(gain.tolist()) if g > 0]
     heapq.heapify(heap)
     taken = np.zeros(len(weight), dtype=bool)
@@ -556,29 +569,40 @@ def suggest_sites(
 def _reach_pairs(
     network: WalkNetwork, sources: Snap, targets: Snap, t: IntArray, limit: float
 ) -> tuple[IntArray, IntArray]:
-    """Every (source, target) pair of the targets ``t`` within ``limit``, sorted by source."""
-    s, node, d = _reach(network, sources, limit)
+    """Each source's targets (of ``t``) within ``limit``, as a CSR: (ptr, target)."""
     e = targets.edge[t]
     at_node = np.concatenate([network.edge_u[e], network.edge_v[e]])
-    order = np.argsort(at_node, kind="stable")
+    order, ptr = _grouped(at_node, network.n_nodes)
     at_t = np.concatenate([t, t])[order]
-    at_off = (
-        np.concatenate([targets.from_u[t], targets.from_v[t]])[order]
-        + np.tile(targets.access_m[t], 2)[order]
-    )
-    ptr = np.concatenate([[0], np.cumsum(np.bincount(at_node, minlength=network.n_nodes))])
-    count = ptr[node + 1] - ptr[node]
-    idx = concat_ranges(ptr[node], count)
-    pair_s = np.repeat(s, count)
-    pair_t = at_t[idx]
-    pair_d = np.repeat(d, count) + at_off[idx]
+    at_off = np.concatenate([targets.from_u[t], targets.from_v[t]])[order]
+    at_off += np.concatenate([targets.access_m[t], targets.access_m[t]])[order]
     s2, t2, d2 = _same_edge_pairs(sources, targets, t)
-    pair_s = np.concatenate([pair_s, s2])
-    pair_t = np.concatenate([pair_t, t2])
-    pair_d = np.concatenate([pair_d, d2 + targets.access_m[t2]])
-    within = pair_d <= limit
-    key = np.unique(pair_s[within] * len(targets) + pair_t[within])
-    return key // len(targets), key % len(targets)
+    d2 += targets.access_m[t2]
+    pair_s, pair_t = [s2[d2 <= limit]], [t2[d2 <= limit]]
+    for s, node, d in _reach(network, sources, limit):
+        count = ptr[node + 1] - ptr[node]
+        idx = concat_ranges(ptr[node], count)
+        ps, pt = np.repeat(s, count), at_t[idx]
+        within = np.repeat(d, count) + at_off[idx] <= limit
+        # Straight along a shared edge within reach is already listed above.
+        shared = sources.edge[ps] == targets.edge[pt]
+        direct = sources.access_m[ps] + np.abs(sources.from_u[ps] - targets.from_u[pt])
+        within &= ~(shared & (direct + targets.access_m[pt] <= limit))
+        # Nodes have one source per batch, so a pair repeats only via both of its edge's ends.
+        key = np.unique(ps[within] * len(targets) + pt[within])
+        pair_s.append(key // len(targets))
+        pair_t.append(key % len(targets))
+    s_all, t_all = np.concatenate(pair_s), np.concatenate(pair_t)
+    order, ptr_s = _grouped(s_all, len(sources))
+    return ptr_s, t_all[order]
+
+
+def _grouped(keys: IntArray, n_groups: int) -> tuple[IntArray, IntArray]:
+    """Stable order grouping ``keys`` (0 <= key < n_groups) and the groups' CSR pointers.
+    Narrow keys sort by radix in numpy, several times faster than int64."""
+    narrow = keys.astype(np.uint16) if n_groups <= 1 << 16 else keys
+    order = np.argsort(narrow, kind="stable")
+    return order, np.concatenate([[0], np.cumsum(np.bincount(keys, minlength=n_groups))])
 
 
 # --- shared machinery ---------------------------------------------------------------
@@ -617,21 +641,41 @@ def _with_sources(network: WalkNetwork, sources: Snap) -> tuple[csr_array, IntAr
 
 def _reach(
     network: WalkNetwork, sources: Snap, limit: float
-) -> tuple[IntArray, IntArray, FloatArray]:
-    """(source, node, metres) for every node within ``limit`` of each source on its own,
-    in (source, node) order."""
+) -> Iterator[tuple[IntArray, IntArray, FloatArray]]:
+    """(source, node, metres) for every node within ``limit`` of each source on its own.
+
+    Sources whose projections are more than ``2 * limit`` apart cannot reach a common node
+    (a network distance is never shorter than the straight line), so one multi-source
+    Dijkstra serves a whole batch of them exactly: sources are put in cells of that size,
+    and a batch takes at most one source per cell from one of four alternating cell
+    classes. This beats a (sources × nodes) distance matrix by far.
+    """
     graph, src = _with_sources(network, sources)
+    if len(src) == 0:
+        return
     n = network.n_nodes
-    parts: list[tuple[IntArray, IntArray, FloatArray]] = [
-        (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0))
-    ]
-    for lo in range(0, len(src), _CHUNK):
-        rows = np.arange(lo, min(lo + _CHUNK, len(src)))
-        dist = dijkstra(graph, directed=True, indices=n + rows, limit=limit)[:, :n]
-        r, node = np.nonzero(dist <= limit)
-        parts.append((src[rows[r]], node, dist[r, node]))
-    s, node, d = (np.concatenate(p) for p in zip(*parts, strict=True))
-    return s, node, d
+    size = max(2.0 * limit, 1.0) * (1 + 1e-9)
+    cell = np.floor(np.column_stack([sources.x[src], sources.y[src]]) / size).astype(np.int64)
+    cell_id = np.unique(cell, axis=0, return_inverse=True)[1].reshape(-1)
+    order = np.argsort(cell_id, kind="stable")
+    first = np.searchsorted(cell_id[order], cell_id[order])
+    rank = np.empty(len(src), dtype=np.int64)
+    rank[order] = np.arange(len(src)) - first
+    batch = rank * 4 + (cell[:, 0] % 2) * 2 + cell[:, 1] % 2
+    batch_order, batch_ptr = _grouped(
+        np.unique(batch, return_inverse=True)[1].reshape(-1), len(src)
+    )
+    for rows in np.split(batch_order, batch_ptr[1:-1]):  # batches are never empty
+        dist, _, origin = dijkstra(
+            graph,
+            directed=True,
+            indices=n + rows,
+            limit=limit,
+            min_only=True,
+            return_predecessors=True,
+        )
+        node = np.flatnonzero(dist[:n] <= limit)
+        yield src[origin[node] - n], node, dist[node]
 
 
 def _same_edge_pairs(

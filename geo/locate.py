@@ -326,12 +326,14 @@ class GridIndex:
     def _build_candidates(
         self, e: _Edges, cells: NDArray[np.int64], cell_poly: NDArray[np.int64], cover: _Cover
     ) -> None:
-        """Per boundary cell, the polygons that may cover a point in it, with their edges.
+        """Per boundary cell, the edges PostGIS's test can use for a point in it.
 
-        Candidates are the polygons with an edge near the cell plus those covering its centre
-        (which covers the whole cell for a polygon without an edge near it). For each we keep
-        the ring runs of its edges whose y-range meets the cell's row: the only edges that
-        PostGIS's winding number can count for a point in that row.
+        Candidate polygons are those with an edge near the cell plus those covering its
+        centre (which covers the whole cell when no edge of theirs is near). Of each
+        candidate we keep the edges whose y-range meets the cell's row and that reach the
+        cell's x-range or lie right of it: an edge wholly left of the point never counts in
+        the winding number (its side has the non-counting sign by a wide margin) and cannot
+        hold the point. Entries are grouped by candidate (code order), ring and part.
         """
         npoly, boundary = self._npoly, self._boundary
         lo = np.searchsorted(boundary, cover.start, side="left")
@@ -346,33 +348,36 @@ class GridIndex:
             )
         )
         cand_cell, cand_poly = keys // npoly, keys % npoly
-        self._cand_ptr = np.concatenate(
-            ([0], np.cumsum(np.bincount(cand_cell, minlength=boundary.size)))
-        )
-        self._cand_rank = cand_poly.astype(np.int32)
-        # Edge entries per row, sorted by (row, edge): each (row, polygon) group is one
-        # contiguous range, its rings and parts contiguous runs within it.
+        # Edges per row, sorted by (row, edge): a (row, polygon) group is one contiguous range.
         edge, row = self._rows(np.minimum(e.y1, e.y2), np.maximum(e.y1, e.y2))
         order = np.lexsort((edge, row))
         edge, row = edge[order], row[order]
         group_key = row * npoly + e.poly[edge]
-        group_first = _first_of_runs(group_key)
-        ring = e.ring[edge]
-        run_first = group_first | _first_of_runs(ring)
-        part_first = group_first | _first_of_runs(e.ring_part[ring])
-        self._flags = (
+        group_start = np.flatnonzero(_first_of_runs(group_key))
+        group_len = np.diff(np.append(group_start, edge.size))
+        group_key = group_key[group_start]
+        flat = boundary[cand_cell]
+        g = np.minimum(np.searchsorted(group_key, (flat // self._nx) * npoly + cand_poly),
+                       group_key.size - 1)  # fmt: skip
+        found = group_key[g] == (flat // self._nx) * npoly + cand_poly
+        cand, ent = _expand(group_start[g], np.where(found, group_len[g], 0))
+        cell_left = self._x0 + (flat % self._nx)[cand] * self._dx - _MARGIN_DEG
+        keep = np.maximum(e.x1, e.x2)[edge[ent]] >= cell_left
+        cand, ent = cand[keep], edge[ent[keep]]
+        ring = e.ring[ent]
+        cand_first = _first_of_runs(cand)
+        run_first = cand_first | _first_of_runs(ring)
+        part_first = run_first & (cand_first | _first_of_runs(e.ring_part[ring]))
+        self._ce_flags = (
             run_first * _RUN_START
             + (run_first & e.ring_is_shell[ring]) * _SHELL
-            + (run_first & part_first) * _PART_START
+            + part_first * _PART_START
         ).astype(np.uint8)
-        self._table = np.stack([e.x1[edge], e.y1[edge], e.x2[edge], e.y2[edge]], axis=1)
-        group_start = np.flatnonzero(group_first)
-        group_key = group_key[group_start]
-        group_end = np.append(group_start[1:], edge.size)
-        cand_key = (boundary[cand_cell] // self._nx) * npoly + cand_poly
-        g = np.minimum(np.searchsorted(group_key, cand_key), group_key.size - 1)
-        self._cand_ent0 = group_start[g]
-        self._cand_nent = np.where(group_key[g] == cand_key, group_end[g] - group_start[g], 0)
+        self._ce_rank = cand_poly[cand].astype(np.int32)
+        self._ce_seg = np.stack([e.x1[ent], e.y1[ent], e.x2[ent], e.y2[ent]], axis=1)
+        self._ce_ptr = np.concatenate(
+            ([0], np.cumsum(np.bincount(cand_cell[cand], minlength=boundary.size)))
+        )
 
     # --- queries -----------------------------------------------------------------------
 
@@ -461,17 +466,13 @@ class GridIndex:
         """
         winner = np.full(px.size, -1, dtype=np.int32)
         on_edge = np.zeros(px.size, dtype=bool)
-        order = np.argsort(bcell, kind="stable")  # walk the tables in memory order
-        c0 = self._cand_ptr[bcell[order]]
-        pair_pt, cand = _expand(c0, self._cand_ptr[bcell[order] + 1] - c0)
-        pair_pt = order[pair_pt]
-        ent_pair, ent = _expand(self._cand_ent0[cand], self._cand_nent[cand])
+        e0 = self._ce_ptr[bcell]
+        ent_pt, ent = _expand(e0, self._ce_ptr[bcell + 1] - e0)
         if ent.size == 0:
             return winner, on_edge
-        seg = np.take(self._table, ent, axis=0)
+        seg = np.take(self._ce_seg, ent, axis=0)
         x1, y1, x2, y2 = seg[:, 0], seg[:, 1], seg[:, 2], seg[:, 3]
-        flags = self._flags[ent]
-        ent_pt = pair_pt[ent_pair]
+        flags = self._ce_flags[ent]
         px, py = px[ent_pt], py[ent_pt]
         # PostGIS determineSide(), operation for operation.
         side = (x2 - x1) * (py - y1) - (px - x1) * (y2 - y1)
@@ -499,17 +500,13 @@ class GridIndex:
         first = decisive[_first_of_runs(part_of_run[decisive])]
         result[part_of_run[first]] = np.where(on[first], Match.BOUNDARY, Match.NONE)
         result[~shell[part_start]] = Match.NONE  # shell has no edge in this row: outside
-        kept = np.flatnonzero(result != Match.NONE)
-        kept_pair = ent_pair[run_start[part_start[kept]]]
-        first_part = _first_of_runs(kept_pair)
-        kept, kept_pair = kept[first_part], kept_pair[first_part]
-        # Points: the first covering candidate (candidates are in code order).
-        kept_pt = pair_pt[kept_pair]
-        order = np.lexsort((kept_pair, kept_pt))
-        kept, kept_pair, kept_pt = kept[order], kept_pair[order], kept_pt[order]
+        # Points: the first part not skipped, which is in the first covering candidate.
+        kept = part_start[result != Match.NONE]
+        kept_entry = run_start[kept]
+        kept_pt = ent_pt[kept_entry]
         firsts = _first_of_runs(kept_pt)
-        winner[kept_pt[firsts]] = self._cand_rank[cand[kept_pair[firsts]]]
-        on_edge[kept_pt[firsts]] = result[kept[firsts]] == Match.BOUNDARY
+        winner[kept_pt[firsts]] = self._ce_rank[ent[kept_entry[firsts]]]
+        on_edge[kept_pt[firsts]] = result[result != Match.NONE][firsts] == Match.BOUNDARY
         return winner, on_edge
 
     def _nearest(
@@ -527,12 +524,15 @@ class GridIndex:
         dx, dy = bx - ax, by - ay
         t = np.clip(-(ax * dx + ay * dy) / (dx * dx + dy * dy), 0.0, 1.0)
         d = np.hypot(ax + t * dx, ay + t * dy)
-        ok = d <= self.tolerance_m
+        ok = np.flatnonzero(d <= self.tolerance_m)
+        ok = ok[np.argsort(pt[ok], kind="stable")]
         pt, d, rank = pt[ok], d[ok], self._seg_poly[seg[ok]]
-        order = np.lexsort((rank, d, pt))
-        best = order[_first_of_runs(pt[order])]
         out_rank = np.full(px.size, -1, dtype=np.int32)
         out_dist = np.full(px.size, np.nan)
-        out_rank[pt[best]] = rank[best]
-        out_dist[pt[best]] = d[best]
+        if pt.size:
+            start = np.flatnonzero(_first_of_runs(pt))
+            least = np.minimum.reduceat(d, start)
+            tied = d == np.repeat(least, np.diff(np.append(start, pt.size)))
+            out_rank[pt[start]] = np.minimum.reduceat(np.where(tied, rank, self._npoly), start)
+            out_dist[pt[start]] = least
         return out_rank, out_dist

@@ -152,7 +152,7 @@ class WalkNetwork:
             reach = 2 * reach + 1
         on = dist <= max_access_m
         frac, _ = _project(p, np.take(self.seg_xy, seg, axis=0))
-        proj = self._seg_point(seg, frac)
+        proj = self.segment_point(seg, frac)
         e = self.seg_edge[seg]
         from_u = np.minimum(self.seg_start[seg] + frac * self.seg_len[seg], self.edge_length[e])
         return Snap(
@@ -164,20 +164,28 @@ class WalkNetwork:
             y=np.where(on, proj[:, 1], np.nan),
         )
 
-    def point_at(self, edge: ArrayLike, from_u: ArrayLike) -> FloatArray:
-        """Metric (x, y) of the points ``from_u`` metres along ``edge`` from its u node."""
-        e = np.asarray(edge, dtype=np.int64)
-        t = np.asarray(from_u, dtype=np.float64)
-        first = self.vertex_ptr[e] - e  # segment ptr = vertex ptr minus one per edge
-        last = self.vertex_ptr[e + 1] - e - 2
-        seg = first + _last_at_or_before(self.seg_start, first, last, t)
-        frac = np.divide(
-            t - self.seg_start[seg],
-            self.seg_len[seg],
-            out=np.zeros_like(t),
-            where=self.seg_len[seg] > 0,
-        )
-        return self._seg_point(seg, np.clip(frac, 0.0, 1.0))
+    def segment_pieces(
+        self, edge: IntArray, t0: FloatArray, t1: FloatArray
+    ) -> tuple[IntArray, IntArray, FloatArray, FloatArray]:
+        """Split intervals [t0, t1] (metres from u) of edges into their segments' parts:
+        (interval index, segment, start fraction, end fraction) per part."""
+        first = self.vertex_ptr[edge] - edge  # segment ptr = vertex ptr minus one per edge
+        last = self.vertex_ptr[edge + 1] - edge - 2
+        s0 = first + _last_at_or_before(self.seg_start, first, last, t0)
+        s1 = first + _last_at_or_before(self.seg_start, first, last, t1)
+        count = s1 - s0 + 1
+        piece = np.repeat(np.arange(len(edge)), count)
+        seg = concat_ranges(s0, count)
+        start, length = self.seg_start[seg], self.seg_len[seg]
+        safe = np.where(length > 0, length, 1.0)
+        f0 = np.clip((t0[piece] - start) / safe, 0.0, 1.0)
+        f1 = np.clip((t1[piece] - start) / safe, 0.0, 1.0)
+        return piece, seg, f0, f1
+
+    def segment_point(self, seg: IntArray, frac: FloatArray) -> FloatArray:
+        """Metric (x, y) at fraction ``frac`` along each segment."""
+        c = np.take(self.seg_xy, seg, axis=0)  # take: far faster than fancy row indexing
+        return c[:, :2] + frac[:, None] * (c[:, 2:] - c[:, :2])
 
     def to_lonlat(self, xy: FloatArray) -> FloatArray:
         """Metric (x, y) rows back to WGS84 (lon, lat) rows."""
@@ -185,10 +193,6 @@ class WalkNetwork:
         return np.column_stack([lon, lat])
 
     # --- internals ------------------------------------------------------------------
-
-    def _seg_point(self, seg: IntArray, t: FloatArray) -> FloatArray:
-        c = np.take(self.seg_xy, seg, axis=0)  # take: far faster than fancy row indexing
-        return c[:, :2] + t[:, None] * (c[:, 2:] - c[:, :2])
 
     def _nearest(
         self, p: FloatArray, point: IntArray, seg: IntArray

@@ -24,6 +24,8 @@ def static_dir() -> Path:
     return Path(__file__).parent / "static"
 
 
+_CDNJS = "https://cdnjs.cloudflare.com/ajax/libs/"
+_JSDELIVR = "https://cdn.jsdelivr.net/"
 _LEAFLET = "vendor/leaflet-1.9.4/dist/"
 _CLUSTER = "vendor/leaflet.markercluster-1.5.3/dist/"
 _FA = "vendor/fontawesome-free-6.2.0/css/"
@@ -33,41 +35,39 @@ _FA = "vendor/fontawesome-free-6.2.0/css/"
 # Font Awesome's all.min.css becomes core + solid: gridmap draws only solid icons, and the other
 # styles would add half a megabyte to every inlined page.
 _VENDORED: dict[str, tuple[str, ...]] = {
-    "https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.js": (_LEAFLET + "leaflet.js",),
-    "https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.css": (_LEAFLET + "leaflet.css",),
+    _JSDELIVR + "npm/leaflet@1.9.3/dist/leaflet.js": (_LEAFLET + "leaflet.js",),
+    _JSDELIVR + "npm/leaflet@1.9.3/dist/leaflet.css": (_LEAFLET + "leaflet.css",),
     "https://code.jquery.com/jquery-3.7.1.min.js": ("vendor/jquery-3.7.1/dist/jquery.min.js",),
-    "https://cdn.jsdelivr.net/npm/bootstrap@5.2.2/dist/js/bootstrap.bundle.min.js": (
+    _JSDELIVR + "npm/bootstrap@5.2.2/dist/js/bootstrap.bundle.min.js": (
         "vendor/bootstrap-5.2.2/dist/js/bootstrap.bundle.min.js",
     ),
-    "https://cdn.jsdelivr.net/npm/bootstrap@5.2.2/dist/css/bootstrap.min.css": (
+    _JSDELIVR + "npm/bootstrap@5.2.2/dist/css/bootstrap.min.css": (
         "vendor/bootstrap-5.2.2/dist/css/bootstrap.min.css",
     ),
-    "https://cdn.jsdelivr.net/npm/@fortawesome/fontawesome-free@6.2.0/css/all.min.css": (
+    _JSDELIVR + "npm/@fortawesome/fontawesome-free@6.2.0/css/all.min.css": (
         _FA + "fontawesome.min.css",
         _FA + "solid.min.css",
     ),
-    "https://cdnjs.cloudflare.com/ajax/libs/Leaflet.awesome-markers/2.0.2/leaflet.awesome-markers.js": (
+    _CDNJS + "Leaflet.awesome-markers/2.0.2/leaflet.awesome-markers.js": (
         "vendor/leaflet.awesome-markers-2.0.5/dist/leaflet.awesome-markers.min.js",
     ),
-    "https://cdnjs.cloudflare.com/ajax/libs/Leaflet.awesome-markers/2.0.2/leaflet.awesome-markers.css": (
+    _CDNJS + "Leaflet.awesome-markers/2.0.2/leaflet.awesome-markers.css": (
         "vendor/leaflet.awesome-markers-2.0.5/dist/leaflet.awesome-markers.css",
     ),
-    "https://cdnjs.cloudflare.com/ajax/libs/leaflet.markercluster/1.1.0/leaflet.markercluster.js": (
+    _CDNJS + "leaflet.markercluster/1.1.0/leaflet.markercluster.js": (
         _CLUSTER + "leaflet.markercluster.js",
     ),
-    "https://cdnjs.cloudflare.com/ajax/libs/leaflet.markercluster/1.1.0/MarkerCluster.css": (
-        _CLUSTER + "MarkerCluster.css",
-    ),
-    "https://cdnjs.cloudflare.com/ajax/libs/leaflet.markercluster/1.1.0/MarkerCluster.Default.css": (
+    _CDNJS + "leaflet.markercluster/1.1.0/MarkerCluster.css": (_CLUSTER + "MarkerCluster.css",),
+    _CDNJS + "leaflet.markercluster/1.1.0/MarkerCluster.Default.css": (
         _CLUSTER + "MarkerCluster.Default.css",
     ),
-    "https://cdn.jsdelivr.net/npm/leaflet-search@2.9.7/dist/leaflet-search.min.js": (
+    _JSDELIVR + "npm/leaflet-search@2.9.7/dist/leaflet-search.min.js": (
         "vendor/leaflet-search-2.9.7/dist/leaflet-search.min.js",
     ),
-    "https://cdn.jsdelivr.net/npm/leaflet-search@2.9.7/dist/leaflet-search.min.css": (
+    _JSDELIVR + "npm/leaflet-search@2.9.7/dist/leaflet-search.min.css": (
         "vendor/leaflet-search-2.9.7/dist/leaflet-search.min.css",
     ),
-    "https://cdn.jsdelivr.net/gh/python-visualization/folium@main/folium/templates/leaflet_heat.min.js": (
+    _JSDELIVR + "gh/python-visualization/folium@main/folium/templates/leaflet_heat.min.js": (
         "vendor/leaflet.heat-0.2.0/dist/leaflet-heat.js",
     ),
 }
@@ -77,7 +77,8 @@ _VENDORED: dict[str, tuple[str, ...]] = {
 _UNUSED = frozenset(
     {
         "https://netdna.bootstrapcdn.com/bootstrap/3.0.0/css/bootstrap-glyphicons.css",
-        "https://cdn.jsdelivr.net/gh/python-visualization/folium/folium/templates/leaflet.awesome.rotate.min.css",
+        _JSDELIVR
+        + "gh/python-visualization/folium/folium/templates/leaflet.awesome.rotate.min.css",
     }
 )
 

@@ -12,6 +12,7 @@ import pandas as pd
 import shapely
 
 from maps.basemap import OSM, Basemap, for_display, new_map
+from maps.grids import NO_GRIDS
 from maps.layers import (
     COVERAGE_BREAKS,
     GRID_COLUMNS,
@@ -19,16 +20,14 @@ from maps.layers import (
     PALETTES,
     LegendSection,
     PointLayer,
+    PolygonLayer,
     add_grids,
     add_legend,
     add_notes,
     classify,
-    features,
     located,
     require,
-    simplified,
 )
-from maps.grids import NO_GRIDS
 
 PER_GRID_COLUMNS = ("code", "buildings", "covered", "households", "covered_households", "pct")
 COVERED, UNCOVERED = "#1a9850", "#d73027"
@@ -104,10 +103,6 @@ def coverage_map(
     legend: list[LegendSection] = []
     notes: list[str] = []
 
-    if shown["isochrones"].empty:
-        notes.append("暂无服务圈 · no isochrones yet")
-    else:
-        legend.append(_add_isochrones(m, shown["isochrones"]))
     if shown["grids"].empty:
         notes.append(NO_GRIDS)
     elif per_grid is None:
@@ -119,12 +114,14 @@ def coverage_map(
         joined = joined.drop(columns="households").join(
             table[list(PER_GRID_COLUMNS[1:])], on="code"
         )
-        fill, rows = classify(
-            joined["pct"], palette=PALETTES["coverage_pct"], breaks=COVERAGE_BREAKS
-        )
+        fill = classify(joined["pct"], palette=PALETTES["coverage_pct"], breaks=COVERAGE_BREAKS)
         add_grids(m, joined, fill=fill, popup_columns=[*GRID_COLUMNS, *PER_GRID_COLUMNS[1:]])
-        legend.append(LegendSection(LABELS["pct"], rows))
+        legend.append(LegendSection(LABELS["pct"], fill.legend))
 
+    if shown["isochrones"].empty:
+        notes.append("暂无服务圈 · no isochrones yet")
+    else:
+        legend.append(_add_isochrones(m, shown["isochrones"]))
     points = shown["buildings"]
     if points.empty:
         notes.append("暂无建筑数据 · no buildings yet")
@@ -162,28 +159,17 @@ def coverage_map(
 
 
 def _add_isochrones(m: folium.Map, isochrones: gpd.GeoDataFrame) -> LegendSection:
-    """One layer per walking time, each the union of the stations' areas (overlapping
-    translucent circles would otherwise darken into noise), the farthest drawn first."""
+    """One layer per walking time over the grids, each the union of the stations' areas
+    (overlapping translucent circles would darken into noise), the farthest drawn first."""
     levels = sorted(isochrones["minutes"].unique())
     rows = []
     for rank, minutes in reversed(list(enumerate(levels))):
-        part = simplified(isochrones[isochrones["minutes"] == minutes], coverage=False)
-        union = gpd.GeoDataFrame(
-            {"minutes": [minutes]}, geometry=[shapely.union_all(part.geometry.values)], crs=4326
-        )
+        part = isochrones[isochrones["minutes"] == minutes]
+        union = gpd.GeoDataFrame(geometry=[shapely.union_all(part.geometry.values)], crs=4326)
         colour = ISOCHRONE_COLOURS[min(rank, len(ISOCHRONE_COLOURS) - 1)]
         label = f"{minutes:g} 分钟 min walk"
-        folium.GeoJson(
-            features(union, ["minutes"]),
-            name=label,
-            style_function=lambda _, c=colour: {
-                "color": c,
-                "weight": 1,
-                "fillColor": c,
-                "fillOpacity": 0.25,
-            },
-            interactive=False,
-        ).add_to(m)
+        style = {"color": colour, "weight": 1, "fillColor": colour, "fillOpacity": 0.25}
+        PolygonLayer(union, name=label, style=style, partition=False).add_to(m)
         rows.append((colour, label))
     return LegendSection("步行可达 walking reach", rows[::-1])
 

@@ -47,13 +47,13 @@ def grids_map(
     if measure is None:
         add_grids(m, shown)
     else:
-        fill, rows = classify(
+        fill = classify(
             shown[measure],
             palette=PALETTES[measure],
             breaks=COVERAGE_BREAKS if measure == "coverage_pct" else None,
         )
         add_grids(m, shown, fill=fill, popup_columns=[*GRID_COLUMNS, measure])
-        add_legend(m, [LegendSection(LABELS[measure], rows)])
+        add_legend(m, [LegendSection(LABELS[measure], fill.legend)])
     if regions is not None:
         add_regions(m, for_display(located(regions), basemap))
     folium.LayerControl(collapsed=False).add_to(m)

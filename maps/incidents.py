@@ -15,18 +15,17 @@ from folium.template import Template
 from maps.basemap import OSM, Basemap, for_display, new_map
 from maps.grids import NO_GRIDS
 from maps.layers import (
+    GRID_COLUMNS,
     GRIDMAP_CSS,
     GRIDMAP_JS,
-    GRID_COLUMNS,
     LegendSection,
     add_grids,
     add_legend,
     add_notes,
     located,
-    pack_points,
     require,
-    script_json,
 )
+from maps.pack import columns_of, pack_points, script_json
 
 INCIDENT_COLUMNS = ("id", "category", "status", "priority", "reported_at", "due_at", "grid_code")
 TIMEZONE = "Asia/Shanghai"  # times are shown as wall-clock time here
@@ -95,7 +94,7 @@ def pack_incidents(points: gpd.GeoDataFrame) -> dict[str, Any]:
     categories = sorted(points["category"].astype(str).unique())
     return pack_points(points) | {
         "id": points["id"].tolist(),
-        "grid": points["grid_code"].astype(object).where(points["grid_code"].notna(), "—").tolist(),
+        "grid": columns_of(points, ["grid_code"])["grid_code"],
         "categories": categories,
         "cat": _codes(points["category"], categories),
         "statuses": [_status(s)[0] for s in statuses],

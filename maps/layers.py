@@ -1,35 +1,25 @@
-"""Building blocks shared by the map builders: compact GeoJSON, the grid and region layers,
-the canvas point layer, legends and notes.
-
-Size is what decides whether a 6,500-grid city opens at all, so geometry is simplified in
-metres and rounded to ``PRECISION`` decimals, features carry only the columns shown, and large
-point sets travel as integer offsets drawn on canvas tiles (gridmap.js) rather than as one
-GeoJSON feature and DOM node each.
-"""
+"""Layers and controls shared by the map builders: packed polygon and point layers drawn by
+gridmap.js, the grid and region layers built on them, choropleth classes, legends and notes."""
 
 from __future__ import annotations
 
 import html
-import json
 from collections.abc import Sequence
+from itertools import pairwise
 from typing import Any, NamedTuple
 
 import folium
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
 from folium.elements import JSCSSMixin
 from folium.plugins import Search
 from folium.template import Template
 from numpy.typing import NDArray
 
-from geo.crs import from_metric, to_metric, utm_epsg
+from maps.pack import pack_points, pack_polygons, script_json, simplified
 
-PRECISION = 6  # decimal degrees kept: ~0.1 m, far below a screen pixel at any zoom
-SIMPLIFY_M = 2.0  # metres: invisible at street zoom, and drops most of a boundary's vertices
 NO_DATA = "#cccccc"
-
 LABELS = {
     "code": "编码 code",
     "name": "名称 name",
@@ -68,173 +58,160 @@ def located(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return frame[geoms.notna() & ~geoms.is_empty]
 
 
-def simplified(frame: gpd.GeoDataFrame, *, coverage: bool) -> gpd.GeoDataFrame:
-    """``frame`` with its polygons simplified by ``SIMPLIFY_M`` in the local UTM zone.
+class Fill(NamedTuple):
+    """Choropleth classes: ``classes[i]`` indexes ``colours`` for row i."""
 
-    ``coverage=True`` for partitions (grids, communities, streets): edges shared by two
-    neighbours are simplified once, so no slivers open between them.
-    """
-    if frame.empty:
-        return frame
-    minx, miny, maxx, maxy = frame.total_bounds
-    epsg = utm_epsg((minx + maxx) / 2, (miny + maxy) / 2)
-
-    def forward(xy: NDArray[np.float64]) -> NDArray[np.float64]:
-        return np.column_stack(to_metric(xy[:, 0], xy[:, 1], epsg))
-
-    def back(xy: NDArray[np.float64]) -> NDArray[np.float64]:
-        return np.column_stack(from_metric(xy[:, 0], xy[:, 1], epsg))
-
-    metric = shapely.transform(np.asarray(frame.geometry.values), forward)
-    if coverage:
-        metric = shapely.coverage_simplify(metric, SIMPLIFY_M)
-    else:
-        metric = shapely.simplify(metric, SIMPLIFY_M, preserve_topology=True)
-    geoms = gpd.GeoSeries(shapely.transform(metric, back), index=frame.index, crs=4326)
-    return frame.assign(**{frame.geometry.name: geoms})
+    classes: NDArray[np.int64]
+    colours: list[str]
+    legend: list[tuple[str, str]]  # (colour, label)
 
 
-def features(frame: gpd.GeoDataFrame, columns: Sequence[str]) -> dict[str, Any]:
-    """A FeatureCollection of ``frame`` keeping only ``columns``, coordinates rounded to
-    ``PRECISION``, strings HTML-escaped (folium's tooltips and popups insert them as HTML),
-    and ``code`` as the feature id when present (folium keys its per-feature styles on it)."""
-    geoms = shapely.transform(np.asarray(frame.geometry.values), lambda xy: np.round(xy, PRECISION))
-    texts = shapely.to_geojson(geoms)
-    rows = _records(frame, columns)
-    ids = frame["code"].astype(str).tolist() if "code" in frame.columns else None
-    out = []
-    for i, (text, props) in enumerate(zip(texts, rows, strict=True)):
-        feature: dict[str, Any] = {"type": "Feature", "properties": props}
-        if ids is not None:
-            feature["id"] = ids[i]
-        feature["geometry"] = json.loads(text)
-        out.append(feature)
-    return {"type": "FeatureCollection", "features": out}
+class PolygonLayer(JSCSSMixin, folium.map.Layer):
+    """Polygons from packed data on the map's canvas (gridmap.polygons), with optional
+    choropleth ``fill``, tooltip and popup tables of ``columns``, and search by ``code``."""
 
+    _template = Template(
+        """{% macro script(this, kwargs) %}
+        var {{ this.get_name() }} = gridmap.polygons({{ this.data }}, {{ this.options|tojson }});
+        {%- if this.search %}
+        gridmap.search({{ this._parent.get_name() }}, {{ this.get_name() }},
+            {{ this.search|tojson }});
+        {%- endif %}
+        {% endmacro %}"""
+    )
 
-def _records(frame: pd.DataFrame, columns: Sequence[str]) -> list[dict[str, Any]]:
-    table = frame[list(columns)].astype(object)
-    table = table.where(table.notna(), None)
-    rows: list[dict[str, Any]] = table.to_dict("records")
-    for row in rows:
-        for key, value in row.items():
-            if isinstance(value, str):
-                row[key] = html.escape(value)
-            elif isinstance(value, np.generic):
-                row[key] = value.item()
-    return rows
+    def __init__(
+        self,
+        frame: gpd.GeoDataFrame,
+        *,
+        name: str,
+        style: dict[str, Any],
+        partition: bool,
+        columns: Sequence[str] = (),
+        tooltip: Sequence[str] = (),
+        fill: Fill | None = None,
+        search: str | None = None,
+        show: bool = True,
+    ) -> None:
+        super().__init__(name=name, overlay=True, control=True, show=show)
+        self._name = "PolygonLayer"
+        packed = pack_polygons(simplified(frame, coverage=partition), list(columns))
+        interactive = bool(columns)
+        self.options: dict[str, Any] = {
+            "style": {**style, "interactive": interactive},
+            "popup": [[c, LABELS.get(c, c)] for c in columns],
+            "tooltip": [[c, LABELS.get(c, c)] for c in tooltip],
+            "highlight": {"weight": style.get("weight", 1) + 2, "color": "#111111"},
+        }
+        if fill is not None:
+            packed["cls"] = fill.classes.tolist()
+            self.options["colors"] = fill.colours
+        self.data = script_json(packed)
+        self.search = {"property": "code", "placeholder": search} if search else None
+        self.default_js = GRIDMAP_JS + (Search.default_js if search else [])
+        self.default_css = GRIDMAP_CSS + (Search.default_css if search else [])
 
 
 def add_grids(
     m: folium.Map,
     grids: gpd.GeoDataFrame,
     *,
-    fill: pd.Series | None = None,
+    fill: Fill | None = None,
     popup_columns: Sequence[str] = GRID_COLUMNS,
-    name: str = "网格 grids",
     search: bool = True,
-) -> folium.GeoJson:
-    """The grid polygons with tooltips, a details popup and search by code.
-
-    ``fill`` holds a colour per grid (aligned with ``grids``); without it grids are outlines
-    over a faint fill, which still takes clicks.
-    """
-    data = features(simplified(grids, coverage=True), list(dict.fromkeys(popup_columns)))
-    colours = dict(zip(grids["code"].astype(str), fill, strict=True)) if fill is not None else {}
-
-    def style(feature: dict[str, Any]) -> dict[str, Any]:
-        colour = colours.get(feature["id"])
-        return {
-            "color": "#2b4c7e",
-            "weight": 1,
-            "fillColor": colour or "#6a8fc7",
-            "fillOpacity": 0.65 if colour else 0.08,
-        }
-
-    layer = folium.GeoJson(
-        data,
-        name=name,
-        style_function=style,
-        highlight_function=lambda _: {"weight": 3, "color": "#111111"},
-        tooltip=folium.GeoJsonTooltip(
-            fields=list(GRID_COLUMNS), aliases=[LABELS[c] for c in GRID_COLUMNS]
-        ),
-        popup=folium.GeoJsonPopup(
-            fields=list(popup_columns), aliases=[LABELS.get(c, c) for c in popup_columns]
-        ),
-    ).add_to(m)
-    if search and data["features"]:
-        Search(
-            layer=layer,
-            search_label="code",
-            geom_type="Polygon",
-            placeholder="网格编码 grid code",
-            collapsed=False,
-            position="topleft",
-        ).add_to(m)
+) -> PolygonLayer:
+    """The grid polygons with tooltips, a details popup and search by code; without ``fill``
+    they are outlines over a faint fill, which still takes hovers and clicks."""
+    style = {"color": "#2b4c7e", "weight": 1, "fillColor": "#6a8fc7"}
+    style["fillOpacity"] = 0.65 if fill is not None else 0.08
+    layer = PolygonLayer(
+        grids,
+        name="网格 grids",
+        style=style,
+        partition=True,
+        columns=list(dict.fromkeys([*GRID_COLUMNS, *popup_columns])),
+        tooltip=GRID_COLUMNS,
+        fill=fill,
+        search="网格编码 grid code" if search else None,
+    )
+    layer.add_to(m)
     return layer
 
 
 def add_regions(m: folium.Map, regions: gpd.GeoDataFrame) -> None:
-    """Street and community outlines over the grids; they let clicks through to the grids."""
+    """Community and street outlines over the grids, letting clicks through to them."""
     require(regions, REGION_COLUMNS, what="regions")
     for level, name, weight in (
         ("community", "社区 communities", 2),
         ("street", "街道 streets", 3.5),
     ):
         part = located(regions[regions["level"] == level])
-        if part.empty:
-            continue
-        folium.GeoJson(
-            features(simplified(part, coverage=True), ["code", "name"]),
-            name=name,
-            style_function=lambda _, w=weight: {"color": "#222222", "weight": w, "fill": False},
-            interactive=False,
-        ).add_to(m)
+        if not part.empty:
+            style = {"color": "#222222", "weight": weight, "fill": False}
+            PolygonLayer(part, name=name, style=style, partition=True).add_to(m)
 
 
 def classify(
     values: pd.Series, *, palette: Sequence[str], breaks: Sequence[float] | None = None
-) -> tuple[pd.Series, list[tuple[str, str]]]:
-    """A colour per value and the legend rows for them.
-
-    Fixed ``breaks`` (upper bounds, e.g. coverage percentages) or, by default, quintiles of
-    the data rounded to integers; missing values are grey.
-    """
-    numbers = pd.to_numeric(values, errors="coerce").astype(float)
-    known = numbers.dropna()
-    if known.empty:
-        return pd.Series(NO_DATA, index=values.index), [(NO_DATA, "无数据 no data")]
+) -> Fill:
+    """Choropleth classes of ``values``: by fixed ``breaks`` (lower bounds of the upper
+    classes, e.g. coverage percentages) or, by default, by quintiles of the data rounded to
+    integers; missing values get a grey class of their own."""
+    numbers = pd.to_numeric(values, errors="coerce").astype(float).to_numpy()
+    known = numbers[~np.isnan(numbers)]
+    if not len(known):
+        return Fill(np.zeros(len(numbers), np.int64), [NO_DATA], [(NO_DATA, "无数据 no data")])
     if breaks is None:
         bounds = np.unique(np.round(np.quantile(known, [0.2, 0.4, 0.6, 0.8])))
         bounds = bounds[bounds < known.max()]
+        labels = _class_labels(bounds, below="≤", above=">") if len(bounds) else [f"{known[0]:g}"]
+        side = "left"  # classes are (b_i-1, b_i]
     else:
         bounds = np.asarray(breaks, dtype=float)
+        labels = _class_labels(bounds, below="<", above="≥")
+        side = "right"  # classes are [b_i-1, b_i)
     n = len(bounds) + 1
     colours = [palette[round(i)] for i in np.linspace(0, len(palette) - 1, n)]
-    index = np.searchsorted(bounds, numbers.to_numpy(), side="left" if breaks is None else "right")
-    fill = pd.Series(
-        [NO_DATA if np.isnan(v) else colours[i] for v, i in zip(numbers, index, strict=True)],
-        index=values.index,
-    )
-    if n == 1:  # every value the same
-        labels = [_number(known.iloc[0])]
-    else:
-        labels = _class_labels([float(b) for b in bounds], exclusive_upper=breaks is not None)
+    classes = np.searchsorted(bounds, numbers, side=side).astype(np.int64)
     legend = list(zip(colours, labels, strict=True))
-    if numbers.isna().any():
+    if np.isnan(numbers).any():
+        classes[np.isnan(numbers)] = n
+        colours.append(NO_DATA)
         legend.append((NO_DATA, "无数据 no data"))
-    return fill, legend
+    return Fill(classes, colours, legend)
 
 
-def _class_labels(bounds: list[float], *, exclusive_upper: bool) -> list[str]:
-    lo, hi = ("<", "≥") if exclusive_upper else ("≤", ">")
-    inner = [f"{_number(a)}–{_number(b)}" for a, b in zip(bounds, bounds[1:], strict=False)]
-    return [f"{lo} {_number(bounds[0])}", *inner, f"{hi} {_number(bounds[-1])}"]
+def _class_labels(bounds: NDArray[np.float64], *, below: str, above: str) -> list[str]:
+    inner = [f"{a:g}–{b:g}" for a, b in pairwise(bounds)]
+    return [f"{below} {bounds[0]:g}", *inner, f"{above} {bounds[-1]:g}"]
 
 
-def _number(value: float) -> str:
-    return f"{value:g}"
+class PointLayer(JSCSSMixin, folium.map.Layer):
+    """Many points painted on canvas tiles (gridmap.PointLayer), one colour per class; for
+    tens of thousands of buildings, which as markers or GeoJSON would stall the page."""
+
+    _template = Template(
+        """{% macro script(this, kwargs) %}
+        var {{ this.get_name() }} = gridmap.pointLayer({{ this.data }},
+            {{ this.options|tojson }});
+        {% endmacro %}"""
+    )
+    default_js = GRIDMAP_JS
+    default_css = GRIDMAP_CSS
+
+    def __init__(
+        self,
+        points: gpd.GeoDataFrame,
+        classes: NDArray[np.integer[Any]],
+        *,
+        colours: Sequence[str],
+        name: str,
+    ) -> None:
+        super().__init__(name=name, overlay=True, control=True, show=True)
+        self._name = "PointLayer"
+        packed = pack_points(points) | {"cls": np.asarray(classes, dtype=np.int64).tolist()}
+        self.data = script_json(packed)
+        self.options = {"colors": list(colours)}
 
 
 class _Info(JSCSSMixin):
@@ -277,55 +254,8 @@ def add_legend(m: folium.Map, sections: Sequence[LegendSection]) -> None:
 
 
 def add_notes(m: folium.Map, notes: Sequence[str]) -> None:
-    """A visible note for each layer that has no data yet, so an empty map is not mistaken for
-    a broken one."""
+    """A visible note for each layer that has no data yet, so that an empty map is not taken
+    for a broken one."""
     if notes:
         body = "".join(f"<p>{html.escape(n)}</p>" for n in notes)
         _Info(body, position="topright", class_name="gridmap-note").add_to(m)
-
-
-def script_json(value: Any) -> str:
-    """Compact JSON safe to place inside a <script> element."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).replace("</", "<\\/")
-
-
-def pack_points(frame: gpd.GeoDataFrame) -> dict[str, Any]:
-    """Point coordinates as integer offsets of 10^-PRECISION degrees from the south-west
-    corner (gridmap.js ``unpack``): about half the size of GeoJSON coordinates."""
-    q = 10.0**-PRECISION
-    lon = frame.geometry.x.to_numpy()
-    lat = frame.geometry.y.to_numpy()
-    x0 = float(np.floor(lon.min() / q) * q) if len(lon) else 0.0
-    y0 = float(np.floor(lat.min() / q) * q) if len(lat) else 0.0
-    xy = np.empty(2 * len(lon), dtype=np.int64)
-    xy[0::2] = np.rint((lon - x0) / q)
-    xy[1::2] = np.rint((lat - y0) / q)
-    return {"x0": x0, "y0": y0, "q": q, "xy": xy.tolist()}
-
-
-class PointLayer(JSCSSMixin, folium.map.Layer):
-    """Many points painted on canvas tiles (gridmap.PointLayer), one colour per class."""
-
-    _template = Template(
-        """{% macro script(this, kwargs) %}
-        var {{ this.get_name() }} = gridmap.pointLayer({{ this.data }},
-            {{ this.options|tojson }});
-        {% endmacro %}"""
-    )
-    default_js = GRIDMAP_JS
-    default_css = GRIDMAP_CSS
-
-    def __init__(
-        self,
-        points: gpd.GeoDataFrame,
-        classes: NDArray[np.integer[Any]],
-        *,
-        colours: Sequence[str],
-        name: str,
-        show: bool = True,
-    ) -> None:
-        super().__init__(name=name, overlay=True, control=True, show=show)
-        self._name = "PointLayer"
-        packed = pack_points(points) | {"cls": np.asarray(classes, dtype=np.int64).tolist()}
-        self.data = script_json(packed)
-        self.options = {"colors": list(colours)}

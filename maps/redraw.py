@@ -7,15 +7,8 @@ import folium
 import geopandas as gpd
 
 from maps.basemap import OSM, Basemap, for_display, new_map
-from maps.layers import (
-    LegendSection,
-    add_legend,
-    add_notes,
-    features,
-    located,
-    require,
-    simplified,
-)
+from maps.layers import LegendSection, PolygonLayer, add_legend, add_notes, located, require
+from maps.pack import features
 
 MOVED_COLUMNS = ("id", "from", "to")
 OLD, NEW = "#7f7f7f", "#1f5fbf"
@@ -56,11 +49,8 @@ def redraw_preview_map(
             notes.append(f"{name}: 无 none")
             continue
         columns = [c for c in ("code", "name") if c in frame.columns]
-        folium.GeoJson(
-            features(simplified(frame, coverage=True), columns),
-            name=name,
-            style_function=lambda _, s=style: {"fillColor": s["color"], **s},
-            tooltip=folium.GeoJsonTooltip(fields=columns),
+        PolygonLayer(
+            frame, name=name, style=style, partition=True, columns=columns, tooltip=columns
         ).add_to(m)
     points = (
         (buildings, "建筑 buildings", BUILDING, "无建筑变更网格 · no buildings move"),

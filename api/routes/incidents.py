@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import numpy as np
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 
 from api.deps import Reporter, SessionDep, SettingsDep, Viewer
 from api.routes.locate import locator
@@ -30,11 +31,10 @@ router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
 def create_incident(
     body: IncidentCreate,
     request: Request,
-    response: Response,
     session: SessionDep,
     settings: SettingsDep,
     actor: Reporter,
-) -> IncidentPublic:
+) -> JSONResponse:
     lon, lat = to_wgs84(np.array([body.lon]), np.array([body.lat]), body.crs)
     snapshot = locator(request).snapshot
     grid_code = None
@@ -59,9 +59,8 @@ def create_incident(
         now=datetime.now(UTC),
     )
     session.commit()  # durable before we acknowledge
-    if not created:
-        response.status_code = 200
-    return IncidentPublic.model_validate(record)
+    public = IncidentPublic.model_validate(record).model_dump(mode="json")
+    return JSONResponse(public, status_code=201 if created else 200)
 
 
 def _cursor(last_id: int) -> str:

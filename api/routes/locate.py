@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Annotated
 
 import numpy as np
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
 
-from api.deps import SessionDep
 from api.locator import MATCH_NAMES, Locator
-from api.schemas.locate import GridRef, LocateBatchCreate, LocateBatchPublic, LocatePublic
+from api.schemas.locate import LocateBatchCreate, LocateBatchPublic, LocatePublic
 from api.schemas.points import CrsName, Lat, Lon
 from data import grids as grid_repo
 from data.errors import NotFoundError
@@ -25,43 +26,53 @@ def locator(request: Request) -> Locator:
 
 
 @router.get("", response_model=LocatePublic, summary="Which grid owns this point")
-def locate(
+async def locate(
     request: Request,
-    session: SessionDep,
     lon: Annotated[Lon, Query()],
     lat: Annotated[Lat, Query()],
     crs: CrsName = "wgs84",
     at: Annotated[datetime | None, Query(description="use the grids valid at this time")] = None,
-) -> LocatePublic:
+) -> Response:
+    """The hot path: answered from the worker's in-memory index without touching the
+    database (async, no thread hop, response serialised once)."""
     x, y = to_wgs84(np.array([lon]), np.array([lat]), crs)
-    if at is None:
-        snapshot = locator(request).snapshot
-        index = snapshot.index
-        found = index.locate_one(float(x[0]), float(y[0])) if index else (-1, 0, float("nan"))
-        code_index, match, distance = found
-        if code_index < 0:
-            raise NotFoundError("the point is in no grid and not within tolerance of one")
-        return LocatePublic(
-            grid=GridRef(
-                code=snapshot.codes[code_index],
-                name=snapshot.names[code_index],
-                community=snapshot.communities[code_index],
-            ),
-            match=MATCH_NAMES[match],  # type: ignore[arg-type]
-            distance_m=round(float(distance), 3),
-        )
-    settings = request.app.state.settings
-    hit = grid_repo.locate_at(
-        session=session, lon=float(x[0]), lat=float(y[0]), at=at, tolerance_m=settings.tolerance_m
+    if at is not None:
+        return await run_in_threadpool(_locate_at, request, float(x[0]), float(y[0]), at)
+    snapshot = locator(request).snapshot
+    index = snapshot.index
+    found = index.locate_one(float(x[0]), float(y[0])) if index else (-1, 0, float("nan"))
+    code_index, match, distance = found
+    if code_index < 0:
+        raise NotFoundError("the point is in no grid and not within tolerance of one")
+    return _answer(
+        snapshot.codes[code_index],
+        snapshot.names[code_index],
+        snapshot.communities[code_index],
+        MATCH_NAMES[match],
+        float(distance),
     )
+
+
+def _answer(code: str, name: str, community: str | None, match: str, distance: float) -> Response:
+    body = {
+        "grid": {"code": code, "name": name, "community": community},
+        "match": match,
+        "distance_m": round(distance, 3),
+    }
+    return Response(json.dumps(body, ensure_ascii=False), media_type="application/json")
+
+
+def _locate_at(request: Request, lon: float, lat: float, at: datetime) -> Response:
+    """History queries are rare: PostGIS evaluates the same rule on the grids valid then."""
+    settings = request.app.state.settings
+    with request.app.state.sessionmaker() as session:
+        hit = grid_repo.locate_at(
+            session=session, lon=lon, lat=lat, at=at, tolerance_m=settings.tolerance_m
+        )
     if hit is None:
         raise NotFoundError("the point is in no grid valid at that time")
     grid, match, distance = hit
-    return LocatePublic(
-        grid=GridRef(code=grid.code, name=grid.name, community=grid.community),
-        match=match,  # type: ignore[arg-type]
-        distance_m=round(distance, 3),
-    )
+    return _answer(grid.code, grid.name, grid.community, match, distance)
 
 
 @router.post("/batch", response_model=LocateBatchPublic, summary="Grid codes of many points")

@@ -33,6 +33,89 @@
     return L.latLng(data.y0 + data.xy[2 * i + 1] * data.q, data.x0 + data.xy[2 * i] * data.q);
   }
 
+  function cell(value) {
+    if (value === null || value === undefined) return "—";
+    return escapeHtml(typeof value === "number" ? value.toLocaleString() : value);
+  }
+
+  function table(properties, fields) {
+    return "<table class='gridmap-table'>" + fields.map(function (field) {
+      return "<tr><th>" + escapeHtml(field[1]) + "</th><td>" + cell(properties[field[0]]) + "</td></tr>";
+    }).join("") + "</table>";
+  }
+
+  // Rings packed by maps/pack.py pack_polygons -> per feature, per part, per ring LatLngs.
+  function unpackPolygons(data) {
+    var shapes = [], v = 0, r = 0, p = 0;
+    for (var f = 0; f < data.feats.length; f++) {
+      var parts = [];
+      for (var partEnd = p + data.feats[f]; p < partEnd; p++) {
+        var rings = [];
+        for (var ringEnd = r + data.parts[p]; r < ringEnd; r++) {
+          var ring = new Array(data.rings[r]), x = 0, y = 0;
+          for (var k = 0; k < ring.length; k++, v += 2) {
+            x = k ? x + data.xy[v] : data.xy[v];
+            y = k ? y + data.xy[v + 1] : data.xy[v + 1];
+            ring[k] = L.latLng(data.y0 + y * data.q, data.x0 + x * data.q);
+          }
+          rings.push(ring);
+        }
+        parts.push(rings);
+      }
+      shapes.push(parts);
+    }
+    return shapes;
+  }
+
+  // A feature group of polygons on the map's renderer (canvas for gridmap maps). Each
+  // polygon carries feature.properties (for leaflet-search); tooltips, popups and hover
+  // highlight are bound once on the group, as folium does for GeoJson.
+  gridmap.polygons = function (data, options) {
+    var group = L.featureGroup(), names = Object.keys(data.props);
+    unpackPolygons(data).forEach(function (parts, i) {
+      var style = L.extend({}, options.style);
+      if (data.cls) style.fillColor = options.colors[data.cls[i]];
+      var layer = L.polygon(parts, style);
+      var properties = {};
+      names.forEach(function (name) { properties[name] = data.props[name][i]; });
+      layer.feature = { type: "Feature", properties: properties };
+      group.addLayer(layer);
+    });
+    if (!options.style.interactive) return group;
+    if (options.tooltip.length) {
+      group.bindTooltip(function (layer) { return table(layer.feature.properties, options.tooltip); },
+                        { sticky: true });
+    }
+    group.bindPopup(function (layer) { return table(layer.feature.properties, options.popup); },
+                    { maxWidth: 360 });
+    group.on("mouseover", function (e) { e.layer.setStyle(options.highlight); });
+    group.on("mouseout", function (e) {
+      e.layer.setStyle({ color: options.style.color, weight: options.style.weight });
+    });
+    return group;
+  };
+
+  // Search a polygon group by a property (prefix match: codes nest district > street >
+  // community > grid); a hit zooms to the polygon and opens its popup as a click would.
+  gridmap.search = function (map, group, options) {
+    var control = new L.Control.Search({
+      layer: group,
+      propertyName: options.property,
+      textPlaceholder: options.placeholder,
+      position: "topleft",
+      collapsed: false,
+      marker: false,
+      moveToLocation: function (latlng, title, map) {
+        map.fitBounds(latlng.layer.getBounds(), { maxZoom: 17, animate: false });
+      },
+    });
+    control.on("search:locationfound", function (e) {
+      e.layer.fire("click", { latlng: e.layer.getCenter() }, true);
+    });
+    map.addControl(control);
+    return control;
+  };
+
   // Tens of thousands of points (buildings) painted onto canvas tiles instead of one DOM or
   // vector object each. Points are projected once at zoom 0 and sorted by x, so a tile finds
   // its points by binary search; data.cls indexes options.colors, later classes on top.
@@ -133,32 +216,32 @@
     }
     var first = Math.floor(lo / day) * day, last = Math.floor(hi / day) * day, until = last + day;
 
+    var fields = ["id", "category", "status", "priority", "grid", "reported", "due"].map(
+      function (key) { return [key, labels[key]]; });
+
     function popup(k) {
-      var due = data.due[k], open = data.open[data.st[k]];
-      var now = Date.now() / 60000 + data.utcOffset;
-      var overdue = open && due !== null && due < now;
-      var rows = [
-        [labels.id, data.id[k]],
-        [labels.category, data.categories[data.cat[k]]],
-        [labels.status, data.statuses[data.st[k]]],
-        [labels.priority, data.priorities[data.pr[k]]],
-        [labels.grid, data.grid[k]],
-        [labels.reported, formatMinutes(data.t[k])],
-        [labels.due, due === null ? "—" : formatMinutes(due) + (overdue ? " · " + labels.overdue : "")],
-      ];
-      return "<table class='gridmap-table'>" + rows.map(function (row) {
-        return "<tr><th>" + escapeHtml(row[0]) + "</th><td>" + escapeHtml(row[1]) + "</td></tr>";
-      }).join("") + "</table>";
+      var due = data.due[k];
+      var overdue = data.open[data.st[k]] && due !== null && due < Date.now() / 60000 + data.utcOffset;
+      return table({
+        id: String(data.id[k]),
+        category: data.categories[data.cat[k]],
+        status: data.statuses[data.st[k]],
+        priority: data.priorities[data.pr[k]],
+        grid: data.grid[k],
+        reported: formatMinutes(data.t[k]),
+        due: due === null ? null : formatMinutes(due) + (overdue ? " · " + labels.overdue : ""),
+      }, fields);
     }
 
+    var icons = data.statusColors.map(function (colour) {
+      return L.divIcon({
+        className: "gridmap-dot",
+        html: "<span style='background:" + colour + "'></span>",
+        iconSize: [12, 12],
+      });
+    });
     for (i = 0; i < n; i++) {
-      markers[i] = L.marker(unpack(data, i), {
-        icon: L.divIcon({
-          className: "gridmap-dot",
-          html: "<span style='background:" + data.statusColors[data.st[i]] + "'></span>",
-          iconSize: [12, 12],
-        }),
-      }).bindPopup(popup.bind(null, i));
+      markers[i] = L.marker(unpack(data, i), { icon: icons[data.st[i]] }).bindPopup(popup.bind(null, i));
     }
 
     function refresh() {

@@ -1,0 +1,128 @@
+"""The offline job behind ``gridmap coverage``: walk distances from files, no database.
+
+Reads a walking network (an ``.osm.pbf`` extract, or any vector file of lines), stations and
+buildings (any vector format pyogrio reads; polygons stand for their representative point,
+which unlike a centroid always lies inside an L-shaped or courtyard building), and writes
+one GeoJSON point per building with its input properties plus ``walk_m`` (metres to the
+nearest station, null when unreachable), ``nearest_station`` and ``covered``. Output
+columns of those names replace input ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from pyrosm.exceptions import PBFException
+
+from data.errors import ImportFileError
+from data.vector import _text, points, read_vector
+from geo.coverage import SPEED_M_PER_MIN, covered_within, walk_nearest
+from geo.errors import GeoError
+from geo.network import WalkNetwork
+
+Progress = Callable[[str], None]
+STAGES = ("network", "stations", "buildings", "distances", "write")  # passed to progress
+STATION_ID_FIELDS = ("name", "id", "osm_id")
+LINES = ("LineString", "MultiLineString")
+
+
+@dataclass(frozen=True)
+class CoverageSummary:
+    buildings: int
+    covered: int
+    unreachable: int
+
+
+def coverage_file(
+    network_path: str | Path,
+    stations_path: str | Path,
+    buildings_path: str | Path,
+    out_path: str | Path,
+    *,
+    minutes: float = 15.0,
+    speed_m_per_min: float = SPEED_M_PER_MIN,
+    max_access_m: float = 300.0,
+    progress: Progress | None = None,
+) -> CoverageSummary:
+    """Compute every building's walk to its nearest station and write ``out_path``.
+
+    ``progress`` is called with each of ``STAGES`` as it starts. ``nearest_station`` is the
+    station's first non-empty ``name``, ``id`` or ``osm_id`` property, else its row number
+    in the stations file (all as text). Raises ImportFileError with one readable message.
+    """
+
+    def stage(name: str) -> None:
+        if progress:
+            progress(name)
+
+    stage("network")
+    network = read_network(network_path)
+    stage("stations")
+    stations = read_vector(stations_path)
+    station_xy = points(stations, source=str(stations_path))
+    stage("buildings")
+    buildings = read_vector(buildings_path)
+    building_xy = points(buildings, source=str(buildings_path))
+    stage("distances")
+    nearest = walk_nearest(
+        network,
+        np.column_stack([station_xy.x, station_xy.y]),
+        np.column_stack([building_xy.x, building_xy.y]),
+        max_access_m=max_access_m,
+    )
+    reachable = nearest.source >= 0
+    labels = station_labels(stations)
+    stage("write")
+    out = gpd.GeoDataFrame(
+        buildings.drop(columns=buildings.geometry.name),
+        geometry=building_xy.to_numpy(),
+        crs=4326,
+    )
+    out["walk_m"] = np.where(reachable, np.round(nearest.distance_m, 2), np.nan)
+    out["nearest_station"] = [labels[s] if s >= 0 else None for s in nearest.source.tolist()]
+    out["covered"] = covered_within(nearest.distance_m, minutes, speed_m_per_min=speed_m_per_min)
+    try:
+        out.to_file(out_path, driver="GeoJSON", engine="pyogrio")
+    except Exception as exc:  # pyogrio/GDAL raise several types for unwritable targets
+        raise ImportFileError(f"{out_path}: cannot write ({exc})") from exc
+    covered = int(out["covered"].sum())
+    return CoverageSummary(buildings=len(out), covered=covered, unreachable=int((~reachable).sum()))
+
+
+def read_network(path: str | Path) -> WalkNetwork:
+    """The walking network of an ``.osm.pbf`` extract (pyrosm), or of a vector file of lines
+    (every vertex a node, lines joined where they share a vertex)."""
+    path = Path(path)
+    if not path.exists():
+        raise ImportFileError(f"{path}: no such file")
+    if path.name.endswith(".osm"):
+        raise ImportFileError(
+            f"{path}: OSM XML is not read; convert it to .osm.pbf "
+            "(e.g. osmium cat FILE.osm -o FILE.osm.pbf)"
+        )
+    try:
+        if path.name.endswith(".pbf"):
+            return WalkNetwork.from_osm(path)
+        frame = read_vector(path)
+        kinds = set(frame.geometry.geom_type.dropna())
+        if not kinds or not kinds <= set(LINES):
+            found = ", ".join(sorted(kinds)) or "no geometry"
+            raise ImportFileError(f"{path}: a walk network needs lines, found {found}")
+        return WalkNetwork.from_lines(frame.geometry.to_numpy())
+    except (GeoError, PBFException) as exc:
+        raise ImportFileError(f"{path}: {exc}") from exc
+
+
+def station_labels(stations: gpd.GeoDataFrame) -> list[str]:
+    """Each station's identifier: first non-empty of ``STATION_ID_FIELDS``, else its row."""
+    fields = [f for f in STATION_ID_FIELDS if f in stations.columns]
+    labels = []
+    for row, values in enumerate(stations[fields].itertuples(index=False, name=None)):
+        present = [v for v in values if not pd.isna(v) and str(v).strip()]
+        labels.append(_text(present[0]) if present else str(row))
+    return labels

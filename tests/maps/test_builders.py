@@ -1,0 +1,289 @@
+"""Map structure without a browser: layers, legends, notes, packing, basemaps, the AMap shift."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import folium
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from geo.crs import from_wgs84
+from maps import (
+    Basemap,
+    coverage_map,
+    grids_map,
+    incidents_map,
+    redraw_preview_map,
+    render_page,
+)
+from maps.incidents import pack_incidents
+from maps.layers import NO_DATA, PointLayer, PolygonLayer, classify
+from maps.pack import PRECISION, pack_polygons
+
+from .conftest import CODES, X0, Y0
+
+
+def children(m: folium.Map, kind: type) -> list[Any]:
+    return [c for c in m._children.values() if isinstance(c, kind)]
+
+
+def polygon_layers(m: folium.Map) -> dict[str, PolygonLayer]:
+    return {layer.layer_name: layer for layer in children(m, PolygonLayer)}
+
+
+def unpack_polygons(data: dict[str, Any]) -> list[list[list[list[tuple[float, float]]]]]:
+    """Python twin of gridmap.js unpackPolygons: features → parts → rings → (lon, lat)."""
+    xy = iter(data["xy"])
+    rings = iter(data["rings"])
+    parts = iter(data["parts"])
+    out = []
+    for n_parts in data["feats"]:
+        feature = []
+        for _ in range(n_parts):
+            part = []
+            for _ in range(next(parts)):
+                ring, x, y = [], 0, 0
+                for k in range(next(rings)):
+                    dx, dy = next(xy), next(xy)
+                    x, y = (x + dx, y + dy) if k else (dx, dy)
+                    ring.append((data["x0"] + x * data["q"], data["y0"] + y * data["q"]))
+                part.append(ring)
+            feature.append(part)
+        out.append(feature)
+    return out
+
+
+def vertices(layer: PolygonLayer) -> np.ndarray:
+    data = json.loads(layer.data)
+    points = [p for f in unpack_polygons(data) for part in f for ring in part for p in ring]
+    return np.array(points)
+
+
+def test_grids_map_layers_legend_and_search(
+    grids: gpd.GeoDataFrame, regions: gpd.GeoDataFrame
+) -> None:
+    m = grids_map(grids, regions=regions, measure="households")
+    layers = polygon_layers(m)
+    assert list(layers) == ["网格 grids", "社区 communities", "街道 streets"]
+    grid_layer = layers["网格 grids"]
+    data = json.loads(grid_layer.data)
+    assert data["props"]["code"] == CODES
+    assert len(set(data["cls"])) == 4  # 120 < 340 < 560 and 80: quintile classes
+    assert grid_layer.search is not None
+    assert [f for f, _ in grid_layer.options["tooltip"]] == [
+        "code",
+        "name",
+        "community",
+        "households",
+        "worker_name",
+    ]
+    assert not layers["社区 communities"].options["style"]["interactive"]
+    html = render_page(m)
+    assert "gridmap.search(" in html
+    assert "户数 households" in html  # the legend
+    assert children(m, folium.LayerControl)
+
+
+@pytest.mark.parametrize("measure", ["open_incidents", "coverage_pct", None])
+def test_grids_map_measures(grids: gpd.GeoDataFrame, measure: str | None) -> None:
+    layer = polygon_layers(grids_map(grids, measure=measure))["网格 grids"]  # type: ignore[arg-type]
+    data = json.loads(layer.data)
+    assert ("cls" in data) == (measure is not None)
+    if measure:
+        assert measure in data["props"]
+        assert [f for f, _ in layer.options["popup"]][-1] == measure
+
+
+def test_classify_fixed_breaks_and_missing() -> None:
+    fill = classify(
+        pd.Series([10.0, 50.0, 69.9, 99.0, None]),
+        palette=["a", "b", "c", "d", "e"],
+        breaks=[50, 70, 85, 95],
+    )
+    assert fill.classes.tolist() == [0, 1, 1, 4, 5]
+    assert fill.colours == ["a", "b", "c", "d", "e", NO_DATA]
+    assert [label for _, label in fill.legend] == [
+        "< 50",
+        "50–70",
+        "70–85",
+        "85–95",
+        "≥ 95",
+        "无数据 no data",
+    ]
+
+
+def test_classify_degenerate() -> None:
+    same = classify(pd.Series([0, 0, 0]), palette=["a", "b", "c"])
+    assert same.classes.tolist() == [0, 0, 0]
+    assert same.legend == [("a", "0")]
+    none = classify(pd.Series([None, None], dtype=float), palette=["a"])
+    assert none.colours == [NO_DATA]
+
+
+def test_pack_polygons_round_trip() -> None:
+    holed = shapely.Polygon(
+        [(118.8, 32.0), (118.9, 32.0), (118.9, 32.1), (118.8, 32.1)],
+        [[(118.82, 32.02), (118.84, 32.02), (118.84, 32.04)]],
+    )
+    multi = shapely.MultiPolygon(
+        [shapely.box(118.7, 32.0, 118.71, 32.01), shapely.box(118.72, 32.0, 118.73, 32.01)]
+    )
+    frame = gpd.GeoDataFrame(
+        {"code": ["a", "b"], "n": [1, None]}, geometry=[holed, multi], crs=4326
+    )
+    data = pack_polygons(frame, ["code", "n"])
+    assert data["props"] == {"code": ["a", "b"], "n": [1.0, None]}
+    decoded = unpack_polygons(data)
+    for geom, feature in zip(frame.geometry, decoded, strict=True):
+        rebuilt = shapely.MultiPolygon([(part[0], part[1:]) for part in feature])
+        assert shapely.equals_exact(
+            shapely.normalize(rebuilt),
+            shapely.normalize(shapely.MultiPolygon(shapely.get_parts(geom))),
+            10**-PRECISION,
+        )
+
+
+def test_coverage_map_layers(
+    grids: gpd.GeoDataFrame,
+    buildings: gpd.GeoDataFrame,
+    stations: gpd.GeoDataFrame,
+    isochrones: gpd.GeoDataFrame,
+    per_grid: pd.DataFrame,
+) -> None:
+    suggestions = gpd.GeoDataFrame(
+        {"rank": [1], "added_households": [420]},
+        geometry=[shapely.Point(X0 + 0.006, Y0 + 0.003)],
+        crs=4326,
+    )
+    m = coverage_map(
+        grids,
+        buildings=buildings,
+        stations=stations,
+        isochrones=isochrones,
+        suggestions=suggestions,
+        per_grid=per_grid,
+    )
+    layers = polygon_layers(m)
+    assert list(layers) == ["网格 grids", "15 分钟 min walk", "10 分钟 min walk", "5 分钟 min walk"]
+    grid_data = json.loads(layers["网格 grids"].data)
+    assert grid_data["props"]["pct"] == [100.0, 100.0, 0.0, 0.0]
+    assert grid_data["props"]["households"] == [120, 120, 60, 60]  # per_grid's, over buildings
+    assert {"buildings", "covered", "covered_households", "pct"} <= {
+        f for f, _ in layers["网格 grids"].options["popup"]
+    }
+    (points,) = children(m, PointLayer)
+    assert sorted(json.loads(points.data)["cls"]) == [0] * 8 + [1] * 4
+    groups = {g.layer_name: g for g in children(m, folium.FeatureGroup)}
+    assert len(groups["服务站 stations"]._children) == 2
+    assert len(groups["建议选址 suggested sites"]._children) == 1
+    html = render_page(m)
+    assert "已覆盖 covered (8)" in html
+    assert "&lt;script&gt;x&lt;/script&gt;" in html  # the station name, escaped
+    assert '"people-roof"' in html and '"location-dot"' in html  # icons by kind
+
+
+def test_empty_layers_get_notes(
+    grids: gpd.GeoDataFrame,
+    buildings: gpd.GeoDataFrame,
+    stations: gpd.GeoDataFrame,
+    isochrones: gpd.GeoDataFrame,
+    incidents: gpd.GeoDataFrame,
+) -> None:
+    coverage = render_page(
+        coverage_map(
+            grids,
+            buildings=buildings.iloc[:0],
+            stations=stations.iloc[:0],
+            isochrones=isochrones.iloc[:0],
+        )
+    )
+    for note in ("no buildings yet", "no stations yet", "no isochrones yet"):
+        assert note in coverage
+    assert "网格 grids" in coverage  # grids drawn all the same
+    assert "no incidents yet" in render_page(incidents_map(grids, incidents=incidents.iloc[:0]))
+    assert "no grids yet" in render_page(grids_map(grids.iloc[:0]))
+    assert "no grids yet" in render_page(incidents_map(grids.iloc[:0], incidents=incidents))
+
+
+def test_pack_incidents(incidents: gpd.GeoDataFrame) -> None:
+    data = pack_incidents(incidents)
+    assert data["statuses"] == ["上报 reported", "立案 accepted", "派遣 dispatched", "结案 closed"]
+    assert data["open"] == [True, True, True, False]
+    assert data["st"] == [0, 2, 3, 1]
+    assert data["categories"][data["cat"][3]] == "<i>邻里纠纷</i>"  # escaped by gridmap.js
+    wall = pd.Timestamp("2024-05-01 09:00")  # Shanghai wall-clock time, as minutes since 1970
+    assert data["t"][0] == (wall - pd.Timestamp(0)) // pd.Timedelta(minutes=1)
+    assert data["due"][0] - data["t"][0] == 24 * 60
+    assert data["grid"] == [CODES[0], CODES[1], CODES[2], None]
+
+
+def test_redraw_preview(grids: gpd.GeoDataFrame) -> None:
+    old = grids[["code", "name", "geometry"]]
+    merged = shapely.union_all(grids.geometry.values[:2])
+    new = gpd.GeoDataFrame({"code": [CODES[0]]}, geometry=[merged], crs=4326)
+    moved = gpd.GeoDataFrame(
+        {"id": [7], "from": [CODES[1]], "to": [CODES[0]]},
+        geometry=[shapely.Point(X0 + 0.002, Y0 + 0.007)],
+        crs=4326,
+    )
+    m = redraw_preview_map(old, new, buildings_moved=moved, incidents_moved=moved.iloc[:0])
+    assert list(polygon_layers(m)) == ["原边界 old boundaries", "新边界 new boundaries"]
+    names = [c.layer_name for c in children(m, folium.GeoJson)]
+    assert names == ["建筑 buildings (1)"]
+    assert "no open incidents move" in render_page(m)
+
+
+def test_amap_shifts_every_overlay(
+    grids: gpd.GeoDataFrame,
+    buildings: gpd.GeoDataFrame,
+    stations: gpd.GeoDataFrame,
+    isochrones: gpd.GeoDataFrame,
+) -> None:
+    plain = coverage_map(grids, buildings=buildings, stations=stations, isochrones=isochrones)
+    amap = coverage_map(
+        grids,
+        buildings=buildings,
+        stations=stations,
+        isochrones=isochrones,
+        basemap=Basemap(kind="amap"),
+    )
+    for name in ("网格 grids", "15 分钟 min walk"):
+        before = vertices(polygon_layers(plain)[name])
+        after = vertices(polygon_layers(amap)[name])
+        expected = np.column_stack(from_wgs84(before[:, 0], before[:, 1], "gcj02"))
+        assert np.abs(after - expected).max() < 2e-6  # quantization only
+        assert np.abs(after - before).max() > 1e-3  # GCJ-02 is hundreds of metres off here
+    (points,) = children(amap, PointLayer)
+    data = json.loads(points.data)
+    xy = np.array(data["xy"]).reshape(-1, 2) * data["q"] + [data["x0"], data["y0"]]
+    expected = np.column_stack(from_wgs84(buildings.geometry.x, buildings.geometry.y, "gcj02"))
+    assert np.abs(xy - expected).max() < 2e-6
+    marker = next(iter(children(amap, folium.FeatureGroup)[0]._children.values()))
+    lon, lat = from_wgs84([stations.geometry.x[0]], [stations.geometry.y[0]], "gcj02")
+    assert marker.location == pytest.approx([lat[0], lon[0]])
+    assert "autonavi.com" in render_page(amap)
+
+
+def test_basemaps(grids: gpd.GeoDataFrame) -> None:
+    tianditu = render_page(grids_map(grids, basemap=Basemap(kind="tianditu", key="K123")))
+    assert "vec_w/wmts" in tianditu and "cva_w/wmts" in tianditu and "tk=K123" in tianditu
+    local = render_page(grids_map(grids, basemap=Basemap(kind="url", url="/tiles/{z}/{x}/{y}.png")))
+    assert '"/tiles/{z}/{x}/{y}.png"' in local
+    assert "L.tileLayer" not in render_page(grids_map(grids, basemap=Basemap(kind="none")))
+    assert "tile.openstreetmap.org" in render_page(grids_map(grids))
+    with pytest.raises(ValueError, match="key"):
+        Basemap(kind="tianditu")
+    with pytest.raises(ValueError, match="template"):
+        Basemap(kind="url", url="/tiles/tile.png")
+
+
+def test_missing_columns_are_named(grids: gpd.GeoDataFrame) -> None:
+    with pytest.raises(ValueError, match=r"grids lacks columns \['worker_name'\]"):
+        grids_map(grids.drop(columns="worker_name"))
+    with pytest.raises(ValueError, match="open_incidents"):
+        grids_map(grids.drop(columns="open_incidents"), measure="open_incidents")

@@ -7,10 +7,11 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from api.caches import Lru
 from api.errors import add_exception_handlers
 from api.limits import BodyLimit
 from api.locator import Locator
-from api.routes import grids, health, incidents, locate
+from api.routes import coverage, grids, health, incidents, locate
 from api.settings import Settings
 from data.db import make_engine, make_sessionmaker
 from data.embedded import default_cluster
@@ -48,9 +49,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.key_cache = {}
+    app.state.network_cache = Lru(2)
+    app.state.isochrone_cache = Lru(32)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     add_exception_handlers(app)
     app.include_router(health.router)
-    for module in (grids, locate, incidents):
+    for module in (grids, locate, incidents, coverage):
         app.include_router(module.router)
     return app

@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from sqlalchemy.exc import SQLAlchemyError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from api.settings import Settings
@@ -165,6 +166,16 @@ def import_stations(
     _run_import("stations", run, path=file, name_field=name_field, kind_field=kind_field, crs=crs)
 
 
+@import_app.command("network")
+def import_network(
+    file: Annotated[Path, typer.Argument(help=".osm.pbf / .osm extract, or a file of lines")],
+) -> None:
+    """Replace the walking network (OSM: pyrosm's walking network, all components)."""
+    from data.network import import_network as run
+
+    _run_import("network edges", run, path=file)
+
+
 @import_app.command("incidents")
 def import_incidents(
     file: Annotated[Path, typer.Argument(help="CSV with one report per row")],
@@ -273,6 +284,10 @@ def main() -> None:
         app(standalone_mode=False)
     except (CliError, DataError, GeoError, OSError, ValueError) as exc:
         err.print(f"error: {exc}", highlight=False, markup=False)
+        sys.exit(1)
+    except SQLAlchemyError as exc:
+        first = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        err.print(f"error: database: {first}", highlight=False, markup=False)
         sys.exit(1)
     except (typer.Abort, KeyboardInterrupt):
         sys.exit(130)

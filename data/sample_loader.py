@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from data import importers
 from data.importers import Progress
 from data.models import Building, Grid, GridVersion, Region, Station
+from data.network import import_network
 from data.sample import sample_dir
 
 
@@ -18,7 +19,7 @@ def sample_loaded(*, session: Session) -> bool:
 
 
 def load_sample(*, session: Session, progress: Progress = None) -> int:
-    """Replace regions, grids, buildings and stations with the sample city's."""
+    """Replace regions, grids, buildings, stations and the network with the sample city's."""
     for model in (Building, Station, Grid, GridVersion, Region):
         session.execute(delete(model))
     with as_file(sample_dir()) as folder:
@@ -37,4 +38,5 @@ def load_sample(*, session: Session, progress: Progress = None) -> int:
         count += importers.import_stations(
             session=session, path=folder / "stations.geojson", progress=progress
         )
+        count += import_network(session=session, path=folder / "network.geojson", progress=progress)
     return count

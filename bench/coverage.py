@@ -1,0 +1,373 @@
+"""15-minute service circles: gridmap side by side with the baselines, same data, one run.
+
+    .venv/bin/python -m bench.coverage [--out bench/results/coverage.json]
+
+Synthetic city (bench.synth_streets: ~100,000 street nodes, 100,000 buildings, 200 stations,
+5,000 candidate sites) and the real Nanjing extract. Rows:
+
+* gridmap: geo.coverage (exact edge snapping, one multi-source scipy Dijkstra).
+* osmnx recipe (the baseline pipeline): nearest-node snapping with a KD-tree, networkx
+  ``single_source_dijkstra_path_length(cutoff)`` per station, isochrones as the union of
+  buffered reached edges and nodes per station (osmnx's isochrone tutorial, shapely 2).
+* networkx multi-source and pgRouting ``pgr_drivingDistance`` (all stations in one call,
+  ``equicost => false`` + ``min(agg_cost)``) on the same exact graph gridmap routes on
+  (station nodes joined to their edge's ends), checked equal to gridmap.
+
+Times are best of 3 unless a row says otherwise; nothing is cached between repeats (every
+repeat snaps, routes and traces from scratch). Graph loading into networkx / PostgreSQL is
+not timed for the exact comparison rows and says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import networkx as nx
+import numpy as np
+import psycopg
+import pyrosm
+import scipy
+import shapely
+from scipy.spatial import cKDTree
+
+from bench.synth_streets import synth_city
+from data.embedded import Cluster, free_port
+from geo.coverage import isochrones, nearest_snapped, suggest_sites
+from geo.crs import to_metric
+from geo.network import Snap, WalkNetwork
+
+T = TypeVar("T")
+SPEED = 75.0
+LEVELS = (5.0, 10.0, 15.0)
+RADIUS = 15 * SPEED
+NANJING = Path(__file__).parents[1] / "tests" / "fixtures" / "osm" / "nanjing_xuanwu.osm.pbf"
+STATION_TAGS = {"amenity": ["community_centre", "townhall", "social_facility", "clinic", "police"]}
+
+
+def best(fn: Callable[[], T], repeat: int = 3) -> tuple[float, T]:
+    """Fastest wall time of ``repeat`` fresh runs, and the last result."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - start)
+    return min(times), result
+
+
+# --- gridmap ---------------------------------------------------------------------------
+
+
+def gridmap_distances(
+    net: WalkNetwork, stations: np.ndarray, buildings: np.ndarray, limit: float
+) -> tuple[Snap, Snap, np.ndarray, np.ndarray]:
+    """Snap both point sets onto the edges, then each building's nearest station."""
+    b = net.snap(buildings[:, 0], buildings[:, 1])
+    s = net.snap(stations[:, 0], stations[:, 1])
+    near = nearest_snapped(net, s, b, limit=limit)
+    return b, s, near.distance_m, near.source
+
+
+# --- the osmnx recipe ------------------------------------------------------------------
+
+
+def baseline_graph(net: WalkNetwork) -> nx.MultiGraph:
+    graph = nx.MultiGraph()
+    graph.add_nodes_from(range(net.n_nodes))
+    graph.add_weighted_edges_from(
+        zip(net.edge_u.tolist(), net.edge_v.tolist(), net.edge_length.tolist(), strict=True),
+        weight="length",
+    )
+    return graph
+
+
+def baseline_distances(
+    net: WalkNetwork, graph: nx.MultiGraph, stations: np.ndarray, buildings: np.ndarray
+) -> tuple[list[dict[int, float]], np.ndarray, np.ndarray]:
+    """Nearest-node snapping (KD-tree), per-station Dijkstra with cutoff, nearest per node."""
+    tree = cKDTree(net.node_xy)
+    _, b_node = tree.query(_xy(net, buildings))
+    _, s_node = tree.query(_xy(net, stations))
+    reach = [
+        nx.single_source_dijkstra_path_length(graph, int(n), cutoff=RADIUS, weight="length")
+        for n in s_node
+    ]
+    node_d = np.full(net.n_nodes, np.inf)
+    node_s = np.full(net.n_nodes, -1)
+    for i, dist in enumerate(reach):
+        for node, d in dist.items():
+            if d < node_d[node]:
+                node_d[node], node_s[node] = d, i
+    return reach, node_d[b_node], node_s[b_node]
+
+
+def baseline_isochrones(
+    net: WalkNetwork, graph: nx.MultiGraph, reach: list[dict[int, float]]
+) -> list[list[Any]]:
+    """osmnx tutorial ``make_iso_polys``: reached nodes buffered 50 m, edges 25 m, unioned."""
+    out = []
+    for dist in reach:
+        polys = []
+        for minutes in LEVELS:
+            nodes = [n for n, d in dist.items() if d <= minutes * SPEED]
+            sub = graph.subgraph(nodes)
+            u = np.array([a for a, _ in sub.edges()], dtype=np.int64)
+            v = np.array([b for _, b in sub.edges()], dtype=np.int64)
+            lines = (
+                shapely.linestrings(
+                    np.stack([net.node_xy[u], net.node_xy[v]], axis=1).reshape(-1, 2),
+                    indices=np.repeat(np.arange(len(u)), 2),
+                )
+                if len(u)
+                else np.array([], dtype=object)
+            )
+            pieces = np.concatenate(
+                [shapely.buffer(shapely.points(net.node_xy[nodes]), 50), shapely.buffer(lines, 25)]
+            )
+            polys.append(shapely.union_all(pieces))
+        out.append(polys)
+    return out
+
+
+# --- exact graph for networkx multi-source and pgRouting --------------------------------
+
+
+def exact_edges(net: WalkNetwork, stations: Snap) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(u, v, metres) of each undirected edge of the routing graph (shortest of parallel
+    edges) plus, for station ``i`` on edge (a, b), node ``n + i`` joined to a and b by its
+    access leg plus the partial edge length: the graph the DESIGN rule routes on."""
+    coo = net.graph.tocoo()
+    upper = coo.row < coo.col
+    on = np.flatnonzero(stations.on_network)
+    e = stations.edge[on]
+    station = net.n_nodes + np.arange(len(on))
+    access = stations.access_m[on]
+    return (
+        np.concatenate([coo.row[upper], station, station]),
+        np.concatenate([coo.col[upper], net.edge_u[e], net.edge_v[e]]),
+        np.concatenate(
+            [coo.data[upper], access + stations.from_u[on], access + stations.from_v[on]]
+        ),
+    )
+
+
+def per_building(net: WalkNetwork, b: Snap, node_d: np.ndarray) -> np.ndarray:
+    """Node distances → building distances via either end of its edge."""
+    e = b.edge
+    du = node_d[net.edge_u[e]] + b.from_u
+    dv = node_d[net.edge_v[e]] + b.from_v
+    return np.where(b.on_network, np.minimum(du, dv) + b.access_m, np.inf)
+
+
+def nx_multi_source(
+    graph: nx.Graph, first_station: int, n_stations: int, n_nodes: int
+) -> tuple[np.ndarray, np.ndarray]:
+    dist, paths = nx.multi_source_dijkstra(
+        graph, set(range(first_station, first_station + n_stations)), cutoff=RADIUS, weight="w"
+    )
+    node_d = np.full(n_nodes, np.inf)
+    node_s = np.full(n_nodes, -1)
+    nodes = np.fromiter((k for k in dist if k < n_nodes), dtype=np.int64)
+    node_d[nodes] = [dist[k] for k in nodes.tolist()]
+    node_s[nodes] = [paths[k][0] - first_station for k in nodes.tolist()]
+    return node_d, node_s
+
+
+def pgrouting(
+    conn: psycopg.Connection, first_station: int, n_stations: int, n_nodes: int
+) -> tuple[np.ndarray, np.ndarray]:
+    starts = list(range(first_station + 1, first_station + n_stations + 1))
+    rows = conn.execute(
+        """SELECT DISTINCT ON (node) node, from_v, agg_cost FROM pgr_drivingDistance(
+               'SELECT id, source, target, cost, reverse_cost FROM walk', %s::bigint[], %s,
+               directed => false, equicost => false)
+           ORDER BY node, agg_cost""",
+        (starts, RADIUS),
+    ).fetchall()
+    got = np.array(rows, dtype=np.float64).reshape(-1, 3)
+    node = got[:, 0].astype(np.int64) - 1
+    keep = node < n_nodes
+    node_d = np.full(n_nodes, np.inf)
+    node_s = np.full(n_nodes, -1)
+    node_d[node[keep]] = got[keep, 2]
+    node_s[node[keep]] = got[keep, 1].astype(np.int64) - 1 - first_station
+    return node_d, node_s
+
+
+def load_pgrouting(conn: psycopg.Connection, u: np.ndarray, v: np.ndarray, w: np.ndarray) -> None:
+    conn.execute("CREATE EXTENSION IF NOT EXISTS pgrouting")
+    conn.execute("DROP TABLE IF EXISTS walk")
+    conn.execute(
+        "CREATE TABLE walk (id bigint, source bigint, target bigint,"
+        " cost float8, reverse_cost float8)"
+    )
+    with conn.cursor().copy("COPY walk FROM STDIN") as copy:
+        for i, (a, b, c) in enumerate(zip(u.tolist(), v.tolist(), w.tolist(), strict=True)):
+            copy.write_row((i + 1, a + 1, b + 1, c, c))
+    conn.execute("ANALYZE walk")
+
+
+# --- one data set ----------------------------------------------------------------------
+
+
+def run_case(
+    name: str,
+    build: Callable[[], WalkNetwork],
+    stations: np.ndarray,
+    buildings: np.ndarray,
+    conn: psycopg.Connection,
+    *,
+    households: np.ndarray | None = None,
+    candidates: np.ndarray | None = None,
+) -> dict[str, Any]:
+    print(f"\n== {name}: {len(stations)} stations, {len(buildings)} buildings")
+    t_build, net = best(build)
+    print(f"network: {net.n_nodes} nodes, {net.n_edges} edges, built in {t_build:.3f} s")
+    row: dict[str, Any] = {"nodes": net.n_nodes, "edges": net.n_edges, "build_s": t_build}
+
+    t_full, (b, s, dist, _) = best(lambda: gridmap_distances(net, stations, buildings, np.inf))
+    t_lim, (_, _, dist15, _) = best(lambda: gridmap_distances(net, stations, buildings, RADIUS))
+    row["gridmap_distances_s"] = t_full
+    row["gridmap_distances_limit15_s"] = t_lim
+    assert np.array_equal(dist15 <= RADIUS, dist <= RADIUS)
+    covered = dist <= RADIUS
+    row["covered_15min"] = float(covered.mean())
+    print(f"gridmap distances+nearest, all buildings: {t_full:.3f} s (15-min bound {t_lim:.3f} s)")
+
+    t_graph, graph = best(lambda: baseline_graph(net), repeat=1)
+    t_base, (reach, base_d, _) = best(
+        lambda: baseline_distances(net, graph, stations, buildings), repeat=1
+    )
+    row["baseline_graph_s"] = t_graph
+    row["baseline_distances_s"] = t_base
+    row["baseline_coverage_disagreement"] = float(((base_d <= RADIUS) != covered).mean())
+    both = np.isfinite(base_d) & np.isfinite(dist) & (dist <= RADIUS)
+    row["baseline_mean_abs_error_m"] = float(np.abs(base_d[both] - dist[both]).mean())
+    print(
+        f"osmnx recipe distances: {t_base:.3f} s (+ graph {t_graph:.3f} s); coverage differs"
+        f" for {row['baseline_coverage_disagreement']:.1%}, mean error"
+        f" {row['baseline_mean_abs_error_m']:.1f} m"
+    )
+
+    u, v, w = exact_edges(net, s)
+    exact = nx.Graph()
+    exact.add_weighted_edges_from(zip(u.tolist(), v.tolist(), w.tolist(), strict=True), weight="w")
+    n_on = int(s.on_network.sum())
+    t_nx, (nd, _) = best(lambda: nx_multi_source(exact, net.n_nodes, n_on, net.n_nodes))
+    load_pgrouting(conn, u, v, w)
+    t_pg, (pd_, _) = best(lambda: pgrouting(conn, net.n_nodes, n_on, net.n_nodes))
+    # Buildings sharing an edge with a station may walk straight along it: gridmap only.
+    shared = np.isin(b.edge, s.edge[s.on_network])
+    for label, node_d in (("networkx", nd), ("pgrouting", pd_)):
+        got = per_building(net, b, node_d)
+        check = ~shared & (np.minimum(got, dist) <= RADIUS)
+        assert np.allclose(got[check], dist[check], atol=1e-6), label
+    row["networkx_multi_source_s"] = t_nx
+    row["pgrouting_driving_distance_s"] = t_pg
+    print(
+        f"exact graph, equal to gridmap: networkx multi-source {t_nx:.3f} s,"
+        f" pgr_drivingDistance {t_pg:.3f} s (graph loading not timed)"
+    )
+
+    t_iso, polys = best(lambda: isochrones(net, stations, minutes=LEVELS))
+    row["gridmap_isochrones_s"] = t_iso
+    row["isochrones_valid"] = bool(shapely.is_valid(polys).all())
+    t_biso, _ = best(lambda: baseline_isochrones(net, graph, reach), repeat=1)
+    row["baseline_isochrones_s"] = t_biso
+    print(
+        f"isochrones {len(stations)}×{len(LEVELS)}: gridmap {t_iso:.3f} s,"
+        f" osmnx recipe {t_biso:.2f} s"
+    )
+
+    row["gridmap_end_to_end_s"] = t_build + t_full + t_iso
+    row["baseline_end_to_end_s"] = t_graph + t_base + t_biso
+    row["speedup_end_to_end"] = row["baseline_end_to_end_s"] / row["gridmap_end_to_end_s"]
+    print(
+        f"end to end (network, distances, isochrones): gridmap {row['gridmap_end_to_end_s']:.2f}"
+        f" s vs {row['baseline_end_to_end_s']:.2f} s = {row['speedup_end_to_end']:.0f}×"
+    )
+    if candidates is not None and households is not None:
+        t_site, sites = best(
+            lambda: suggest_sites(
+                net, stations, buildings, households, candidates, minutes=15, count=10
+            )
+        )
+        row["siting_s"] = t_site
+        row["siting_added_households"] = sites.added_households.tolist()
+        print(f"greedy siting 10 of {len(candidates)}: {t_site:.2f} s")
+    return row
+
+
+def _xy(net: WalkNetwork, lonlat: np.ndarray) -> np.ndarray:
+    return np.column_stack(to_metric(lonlat[:, 0], lonlat[:, 1], net.epsg))
+
+
+def nanjing_points() -> tuple[np.ndarray, np.ndarray]:
+    osm = pyrosm.OSM(str(NANJING))
+    b = osm.get_buildings().geometry.representative_point()
+    s = osm.get_pois(custom_filter=STATION_TAGS).geometry.representative_point()
+    return np.column_stack([s.x, s.y]), np.column_stack([b.x, b.y])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--out", type=Path, default=Path(__file__).parent / "results" / "coverage.json"
+    )
+    args = parser.parse_args()
+    t_city, city = best(synth_city, repeat=1)
+    print(f"synthetic city generated in {t_city:.2f} s ({len(city.lines)} street lines)")
+    home = Path(tempfile.mkdtemp(prefix="gridmap-bench-pg-"))
+    cluster = Cluster(home, free_port())
+    try:
+        with psycopg.connect(cluster.start(), autocommit=True) as conn:
+            synthetic = run_case(
+                "synthetic city",
+                lambda: WalkNetwork.from_lines(city.lines),
+                city.stations,
+                city.buildings,
+                conn,
+                households=city.households,
+                candidates=city.candidates,
+            )
+            stations, buildings = nanjing_points()
+            nanjing = run_case(
+                "Nanjing (OSM)", lambda: WalkNetwork.from_osm(NANJING), stations, buildings, conn
+            )
+            pgr_version = str(conn.execute("SELECT pgr_version()").fetchone()[0])  # type: ignore[index]
+    finally:
+        cluster.destroy()
+    goals = {
+        "distances_under_0.2s": synthetic["gridmap_distances_s"] < 0.2,
+        "isochrones_under_1s": synthetic["gridmap_isochrones_s"] < 1.0,
+        "end_to_end_20x": synthetic["speedup_end_to_end"] >= 20,
+        "siting_under_10s": synthetic["siting_s"] < 10,
+    }
+    report = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "scipy": scipy.__version__,
+            "shapely": shapely.__version__,
+            "networkx": nx.__version__,
+            "pgrouting": pgr_version,
+        },
+        "synthetic": synthetic,
+        "nanjing": nanjing,
+        "goals": goals,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\ngoals: {goals}\nwritten {args.out}")
+
+
+if __name__ == "__main__":
+    main()

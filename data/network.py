@@ -1,0 +1,78 @@
+"""The walking network in PostGIS: import from OSM or line files, load as a WalkNetwork."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import shapely
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.orm import Session
+
+from data.errors import ImportFileError
+from data.importers import CHUNK, Progress
+from data.models import NetworkEdge, NetworkNode
+from data.vector import read_vector
+from geo.errors import GeoError
+from geo.network import WalkNetwork
+
+OSM_SUFFIXES = (".pbf", ".osm")
+
+
+def read_network(path: str | Path) -> WalkNetwork:
+    """A WalkNetwork from an OSM extract (pyrosm's walking network) or a file of lines."""
+    path = Path(path)
+    if not path.exists():
+        raise ImportFileError(f"{path}: no such file")
+    try:
+        if path.suffix.lower() in OSM_SUFFIXES:
+            return WalkNetwork.from_osm(path)
+        lines = read_vector(path).geometry.to_numpy()
+        return WalkNetwork.from_lines(lines)
+    except GeoError as exc:
+        raise ImportFileError(f"{path}: {exc}") from exc
+
+
+def import_network(*, session: Session, path: str | Path, progress: Progress = None) -> int:
+    """Replace the stored network with the one in ``path``; returns the number of edges."""
+    network = read_network(path)
+    session.execute(delete(NetworkEdge))
+    session.execute(delete(NetworkNode))
+    nodes = [
+        {"id": i + 1, "geom": f"SRID=4326;POINT({x!r} {y!r})"}
+        for i, (x, y) in enumerate(network.node_lonlat.tolist())
+    ]
+    for start in range(0, len(nodes), CHUNK):
+        session.execute(insert(NetworkNode), nodes[start : start + CHUNK])
+    vertices = network.to_lonlat(network.vertex_xy)
+    # Ends exactly at the node coordinates: the reload (from_lines) joins edges only at
+    # identical vertices, and the metric round trip is not bit-exact.
+    vertices[network.vertex_ptr[:-1]] = network.node_lonlat[network.edge_u]
+    vertices[network.vertex_ptr[1:] - 1] = network.node_lonlat[network.edge_v]
+    lines = shapely.linestrings(
+        vertices, indices=np.repeat(np.arange(network.n_edges), np.diff(network.vertex_ptr))
+    )
+    edges = [
+        {
+            "source": int(u) + 1,
+            "target": int(v) + 1,
+            "length_m": float(length),
+            "geom": f"SRID=4326;{line.wkt}",
+        }
+        for u, v, length, line in zip(
+            network.edge_u, network.edge_v, network.edge_length, lines, strict=True
+        )
+    ]
+    for start in range(0, len(edges), CHUNK):
+        session.execute(insert(NetworkEdge), edges[start : start + CHUNK])
+        if progress:
+            progress(len(edges[start : start + CHUNK]))
+    return len(edges)
+
+
+def load_network(*, session: Session) -> WalkNetwork | None:
+    """The stored network, or None when none was imported."""
+    rows = session.execute(select(func.ST_AsBinary(NetworkEdge.geom))).scalars().all()
+    if not rows:
+        return None
+    return WalkNetwork.from_lines(shapely.from_wkb([bytes(r) for r in rows]))

@@ -226,6 +226,28 @@ def test_locate_one_agrees_with_locate(block: GridIndex) -> None:
         assert dist == pytest.approx(r.distance_m[i], nan_ok=True)
 
 
+# An edge across the Greenwich meridian and a point 1e-20 deg² off it (in exact arithmetic)
+# whose side PostGIS computes as exactly 0.0: PostGIS says "on the edge", GEOS says not.
+GREENWICH_EDGE = ((-0.007396710438466793, 51.49182695116515), (0.004023233535781401, 51.505187406614965))
+GREENWICH_POINT = (-0.001223449540306962, 51.49904919125634)
+
+
+def greenwich_pair() -> tuple[NDArray[np.object_], NDArray[np.str_]]:
+    (x1, y1), (x2, y2) = GREENWICH_EDGE
+    above = Polygon([(x1, y1), (x2, y2), (x1, y2)])
+    below = Polygon([(x1, y1), (x2, y1), (x2, y2)])
+    return np.array([above, below], dtype=object), np.array(["n", "s"])
+
+
+def test_follows_postgis_float_side_test_where_geos_differs() -> None:
+    geoms, codes = greenwich_pair()
+    px, py = GREENWICH_POINT
+    assert _postgis_pip(geoms[0], px, py) == 0  # PostGIS: on the shared edge
+    assert not shapely.intersects(geoms[0].boundary, shapely.Point(px, py))  # GEOS: not
+    got = assert_matches_reference(GridIndex(geoms, codes), geoms, codes, np.array([[px, py]]))
+    assert (codes[got.code_index[0]], got.match[0]) == ("n", Match.BOUNDARY)
+
+
 @pytest.mark.parametrize(
     ("geoms", "codes", "error"),
     [

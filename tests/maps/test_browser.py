@@ -129,10 +129,10 @@ def test_grids_map_file_popup_tooltip_search(
     assert CODES[0] in loaded.page.locator(".leaflet-tooltip").inner_text()
     loaded.screenshot("grids_map")
 
-    loaded.page.locator("input.search-input").fill(CODES[1][:12])  # a community's prefix
+    loaded.page.locator("input.search-input").press_sequentially(CODES[1][:12])  # a community's prefix
     tips = loaded.page.locator(".search-tip")
     expect(tips).to_have_count(2)  # after leaflet-search's typing delay
-    tips.first.click()
+    tips.filter(has_text=CODES[1]).click()
     assert CODES[1] in loaded.page.locator(".leaflet-popup-content").inner_text()
     loaded.assert_clean(origin="file://")
 

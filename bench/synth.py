@@ -57,7 +57,9 @@ def voronoi_grids(
     ring_of_edge = np.repeat(np.arange(n), counts)
     epsg = utm_epsg(*centre)
     cx, cy = to_metric(centre[0], centre[1], epsg)
-    lon, lat = from_metric(xy[:, 0] + (float(cx) - size / 2), xy[:, 1] + (float(cy) - size / 2), epsg)
+    lon, lat = from_metric(
+        xy[:, 0] + (float(cx) - size / 2), xy[:, 1] + (float(cy) - size / 2), epsg
+    )
     rings = shapely.linearrings(np.c_[lon, lat], indices=ring_of_edge[edge])
     codes = np.array([f"320102{k:06d}" for k in rng.permutation(n)])
     return shapely.polygons(rings), codes

@@ -173,25 +173,19 @@ def _hierarchy(
         ((street_seeds[:, 0] - street_seeds[:, 0].min()) / span * 6).astype(int), 5
     )
 
-    street_code = {
-        s: f"32010{district_of_street[s] + 2}{k + 1:03d}"
-        for k, s in enumerate(np.argsort(street_seeds[:, 1]))
-    }
-    community_code: dict[int, str] = {}
-    for s in range(len(street_seeds)):
-        for k, c in enumerate(np.flatnonzero(street_of_community == s)):
-            community_code[c] = f"{street_code[s]}{k + 1:03d}"
-    codes = np.empty(n, dtype=object)
-    for c in range(len(community_seeds)):
-        for k, g in enumerate(np.flatnonzero(community == c)):
-            codes[g] = f"{community_code[c]}{k + 1:03d}"
+    street_rank = np.argsort(np.argsort(street_seeds[:, 1]))
+    street_codes = np.array(
+        [f"32010{d + 2}{r + 1:03d}" for d, r in zip(district_of_street, street_rank, strict=True)]
+    )
+    community_codes = np.array(_numbered(street_codes[street_of_community], street_of_community))
+    codes = _numbered(community_codes[community], community)
 
     surname, given = "王李张刘陈杨赵黄周吴", ("秀英", "志强", "桂兰", "建华", "晓梅", "海燕")
     grids = gpd.GeoDataFrame(
         {
             "code": codes,
             "name": [f"第{c[-3:]}网格" for c in codes],
-            "community": [community_code[c] for c in community],
+            "community": community_codes[community],
             "households": 0,
             "worker_name": [surname[i % 10] + given[i % 6] for i in rng.integers(0, 60, n)],
         },
@@ -216,6 +210,12 @@ def _hierarchy(
                 }
             )
     return grids, gpd.GeoDataFrame(rows, crs=4326)
+
+
+def _numbered(prefixes: NDArray[np.str_], groups: NDArray[np.intp]) -> list[str]:
+    """Each prefix followed by a 3-digit count of its group's members so far, from 001."""
+    rank = pd.Series(groups).groupby(groups).cumcount().to_numpy()
+    return [f"{p}{r + 1:03d}" for p, r in zip(prefixes, rank, strict=True)]
 
 
 def _clustered_points(
@@ -250,6 +250,7 @@ def _incidents(
     start = pd.Timestamp("2024-03-01", tz="Asia/Shanghai")
     reported = start + pd.to_timedelta(rng.uniform(0, 90 * 24 * 60, n), unit="min")
     priority = rng.choice(PRIORITIES, n, p=[0.7, 0.25, 0.05])
+    cell = _cell_of(cells, xy)
     days = pd.Series(priority).map({"routine": 1, "complex": 5, "major": 30}).to_numpy()
     return gpd.GeoDataFrame(
         {
@@ -259,7 +260,7 @@ def _incidents(
             "priority": priority,
             "reported_at": reported,
             "due_at": reported + pd.to_timedelta(days, unit="D"),
-            "grid_code": np.append(grids["code"].to_numpy(), None)[_cell_of(cells, xy)],
+            "grid_code": np.where(cell >= 0, grids["code"].to_numpy()[cell], None),
         },
         geometry=_lonlat(shapely.points(xy), epsg),
     )

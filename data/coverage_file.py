@@ -1,8 +1,9 @@
 """The offline job behind ``gridmap coverage``: walk distances from files, no database.
 
-Reads a walking network (an ``.osm.pbf`` extract, or any vector file of lines), stations and
-buildings (any vector format pyogrio reads; polygons stand for their representative point,
-which unlike a centroid always lies inside an L-shaped or courtyard building), and writes
+Reads a walking network (an ``.osm.pbf`` extract or any vector file of lines, through
+``data.network.read_network``), stations and buildings (any vector format pyogrio reads;
+polygons stand for their representative point, which unlike a centroid always lies inside
+an L-shaped or courtyard building), and writes
 one GeoJSON point per building with its input properties plus ``walk_m`` (metres to the
 nearest station, null when unreachable), ``nearest_station`` and ``covered``. Output
 columns of those names replace input ones.
@@ -20,15 +21,14 @@ import pandas as pd
 from pyrosm.exceptions import PBFException
 
 from data.errors import ImportFileError
+from data.network import read_network
 from data.vector import _text, points, read_vector
 from geo.coverage import SPEED_M_PER_MIN, covered_within, walk_nearest
-from geo.errors import GeoError
 from geo.network import WalkNetwork
 
 Progress = Callable[[str], None]
 STAGES = ("network", "stations", "buildings", "distances", "write")  # passed to progress
 STATION_ID_FIELDS = ("name", "id", "osm_id")
-LINES = ("LineString", "MultiLineString")
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ def coverage_file(
             progress(name)
 
     stage("network")
-    network = read_network(network_path)
+    network = _read_network(network_path)
     stage("stations")
     stations = read_vector(stations_path)
     station_xy = points(stations, source=str(stations_path))
@@ -83,7 +83,7 @@ def coverage_file(
         geometry=building_xy.to_numpy(),
         crs=4326,
     )
-    out["walk_m"] = np.where(reachable, np.round(nearest.distance_m, 2), np.nan)
+    out["walk_m"] = np.where(reachable, nearest.distance_m, np.nan)
     out["nearest_station"] = [labels[s] if s >= 0 else None for s in nearest.source.tolist()]
     out["covered"] = covered_within(nearest.distance_m, minutes, speed_m_per_min=speed_m_per_min)
     try:
@@ -94,28 +94,13 @@ def coverage_file(
     return CoverageSummary(buildings=len(out), covered=covered, unreachable=int((~reachable).sum()))
 
 
-def read_network(path: str | Path) -> WalkNetwork:
-    """The walking network of an ``.osm.pbf`` extract (pyrosm), or of a vector file of lines
-    (every vertex a node, lines joined where they share a vertex)."""
-    path = Path(path)
-    if not path.exists():
-        raise ImportFileError(f"{path}: no such file")
-    if path.name.endswith(".osm"):
-        raise ImportFileError(
-            f"{path}: OSM XML is not read; convert it to .osm.pbf "
-            "(e.g. osmium cat FILE.osm -o FILE.osm.pbf)"
-        )
+def _read_network(path: str | Path) -> WalkNetwork:
+    """``data.network.read_network``, with pyrosm's own errors for a file it cannot parse (a
+    corrupt extract, OSM XML) made readable too."""
     try:
-        if path.name.endswith(".pbf"):
-            return WalkNetwork.from_osm(path)
-        frame = read_vector(path)
-        kinds = set(frame.geometry.geom_type.dropna())
-        if not kinds or not kinds <= set(LINES):
-            found = ", ".join(sorted(kinds)) or "no geometry"
-            raise ImportFileError(f"{path}: a walk network needs lines, found {found}")
-        return WalkNetwork.from_lines(frame.geometry.to_numpy())
-    except (GeoError, PBFException) as exc:
-        raise ImportFileError(f"{path}: {exc}") from exc
+        return read_network(path)
+    except (PBFException, ValueError) as exc:  # GeoError, a ValueError, is already mapped
+        raise ImportFileError(f"{path}: cannot read the walk network ({exc})") from exc
 
 
 def station_labels(stations: gpd.GeoDataFrame) -> list[str]:

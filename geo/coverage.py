@@ -22,13 +22,20 @@ from scipy import ndimage
 from scipy.sparse import csr_array
 from scipy.sparse.csgraph import dijkstra
 
-from geo.network import FloatArray, IntArray, Snap, WalkNetwork, concat_ranges
+from geo.network import (
+    FloatArray,
+    IntArray,
+    Snap,
+    WalkNetwork,
+    concat_ranges,
+    stable_order,
+)
 
 SPEED_M_PER_MIN = 75.0
 LEVELS_MIN: tuple[float, ...] = (5.0, 10.0, 15.0)
-_CHUNK = 64  # sources per bounded Dijkstra call: bounds the dense (sources × nodes) matrix
 
 GeomArray = NDArray[np.object_]
+Keys = Sequence[Any] | NDArray[Any]  # group keys: grid codes, community names, None
 
 
 @dataclass(frozen=True)
@@ -177,21 +184,16 @@ def coverage_level(
 
 def coverage_by_group(
     covered: ArrayLike,
-    groups: ArrayLike | None = None,
+    groups: Keys | None = None,
     *,
     households: ArrayLike | None = None,
     population: ArrayLike | None = None,
 ) -> list[GroupCoverage]:
-    """Buildings, households and population covered per group key (sorted by key); one row
-    with key None for all buildings when ``groups`` is None.
+    """Buildings, households and population covered per group key (sorted, None last for
+    buildings in no group); one row with key None for all buildings when ``groups`` is None.
     """
     cov = np.asarray(covered, dtype=bool)
-    keys, inverse = (
-        (np.array([None], dtype=object), np.zeros(len(cov), dtype=np.int64))
-        if groups is None
-        else np.unique(np.asarray(groups), return_inverse=True)
-    )
-    inverse = inverse.reshape(-1)
+    keys, inverse = _factorize(np.full(len(cov), None) if groups is None else groups)
 
     def sums(weights: ArrayLike | None) -> tuple[FloatArray, FloatArray]:
         w = np.ones(len(cov)) if weights is None else np.asarray(weights, dtype=np.float64)
@@ -204,7 +206,7 @@ def coverage_by_group(
     p, cp = sums(population) if population is not None else (np.zeros(len(keys)),) * 2
     return [
         GroupCoverage(
-            key=k.item() if isinstance(k, np.generic) else k,
+            key=k,
             buildings=int(b[i]),
             covered_buildings=int(cb[i]),
             households=float(h[i]),
@@ -216,16 +218,25 @@ def coverage_by_group(
     ]
 
 
-def gaps_by_group(covered: ArrayLike, groups: ArrayLike) -> dict[Any, IntArray]:
+def gaps_by_group(covered: ArrayLike, groups: Keys) -> dict[Any, IntArray]:
     """Indices of the uncovered buildings, grouped by key (only groups that have gaps)."""
     gap = np.flatnonzero(~np.asarray(covered, dtype=bool))
-    keys, inverse = np.unique(np.asarray(groups)[gap], return_inverse=True)
-    order = np.argsort(inverse.reshape(-1), kind="stable")
-    bounds = np.cumsum(np.bincount(inverse.reshape(-1), minlength=len(keys)))[:-1]
-    return {
-        k.item() if isinstance(k, np.generic) else k: part
-        for k, part in zip(keys, np.split(gap[order], bounds), strict=True)
-    }
+    keys, inverse = _factorize(np.asarray(groups, dtype=object)[gap])
+    order = np.argsort(inverse, kind="stable")
+    bounds = np.cumsum(np.bincount(inverse, minlength=len(keys)))[:-1]
+    return dict(zip(keys, np.split(gap[order], bounds), strict=True))
+
+
+def _factorize(groups: Keys) -> tuple[list[Any], IntArray]:
+    """Sorted distinct keys as Python values, None last (np.unique cannot order None), and
+    each item's key index."""
+    values = np.asarray(groups, dtype=object)
+    none = np.fromiter((v is None for v in values.tolist()), dtype=bool, count=len(values))
+    keys, inverse = np.unique(values[~none], return_inverse=True)
+    index = np.full(len(values), len(keys), dtype=np.int64)
+    index[~none] = inverse.reshape(-1)
+    found = [k.item() if isinstance(k, np.generic) else k for k in keys.tolist()]
+    return [*found, None] if none.any() else found, index
 
 
 # --- isochrones ---------------------------------------------------------------------
@@ -261,10 +272,10 @@ def isochrones(
     radii = np.asarray(minutes, dtype=np.float64) * speed_m_per_min
     out = np.empty((len(stations), len(radii)), dtype=object)
     out[...] = shapely.MultiPolygon()
-    pieces = _edge_pieces(network, stations, _reach(network, stations, float(radii.max())))
     on = np.flatnonzero(stations.on_network)
     if len(on) == 0:
         return out
+    pieces = _edge_pieces(network, stations, _reach(network, stations, float(radii.max())))
     centre = np.column_stack([stations.x[on], stations.y[on]])
     rank = np.full(len(stations), -1, dtype=np.int64)
     rank[on] = np.arange(len(on))
@@ -300,6 +311,7 @@ class _Pieces:
 def _edge_pieces(
     network: WalkNetwork, stations: Snap, reach: Iterator[tuple[IntArray, IntArray, FloatArray]]
 ) -> _Pieces:
+    """Gather, per station, the edges at its reached nodes and at its own projection."""
     n, m = network.n_nodes, network.n_edges
     parts = list(reach)
     s = np.concatenate([np.zeros(0, dtype=np.int64), *(p[0] for p in parts)])
@@ -544,7 +556,8 @@ def suggest_sites(
     open_t = np.flatnonzero((weight > 0) & targets.on_network)
     sites = _snap(network, candidates, max_access_m)
     ptr, member = _reach_pairs(network, sites, targets, open_t, radius)
-    gain = np.add.reduceat(np.r_[weight[member], 0.0], ptr[:-1]) * (np.diff(ptr) > 0)
+    owner = np.repeat(np.arange(len(sites)), np.diff(ptr))
+    gain = np.bincount(owner, weights=weight[member], minlength=len(sites))
     heap = [(-g, c) for c, g in enumerate(gain.tolist()) if g > 0]
     heapq.heapify(heap)
     taken = np.zeros(len(weight), dtype=bool)
@@ -598,11 +611,10 @@ def _reach_pairs(
 
 
 def _grouped(keys: IntArray, n_groups: int) -> tuple[IntArray, IntArray]:
-    """Stable order grouping ``keys`` (0 <= key < n_groups) and the groups' CSR pointers.
-    Narrow keys sort by radix in numpy, several times faster than int64."""
-    narrow = keys.astype(np.uint16) if n_groups <= 1 << 16 else keys
-    order = np.argsort(narrow, kind="stable")
-    return order, np.concatenate([[0], np.cumsum(np.bincount(keys, minlength=n_groups))])
+    """Stable order grouping ``keys`` (0 <= key < n_groups) and the groups' CSR pointers."""
+    return stable_order(keys), np.concatenate(
+        [[0], np.cumsum(np.bincount(keys, minlength=n_groups))]
+    )
 
 
 # --- shared machinery ---------------------------------------------------------------

@@ -197,9 +197,8 @@ class GridIndex:
         cover = self._scanline(edges)
         self._fill_raster(cover)
         self._build_candidates(edges, cells, cell_poly, cover)
-        seg = np.stack([edges.x1, edges.y1, edges.x2, edges.y2], axis=1)
-        self._segments = shapely.STRtree(shapely.linestrings(seg.reshape(-1, 2, 2)))
-        self._seg = seg
+        self._seg = np.stack([edges.x1, edges.y1, edges.x2, edges.y2], axis=1)
+        self._segments = shapely.STRtree(shapely.linestrings(self._seg.reshape(-1, 2, 2)))
         self._seg_poly = edges.poly.astype(np.int32)
 
     @property
@@ -289,37 +288,43 @@ class GridIndex:
 
     def _fill_raster(self, cover: _Cover) -> None:
         """Cell values: a boundary cell's id, else the winning grid, else near or far."""
-        start, end, poly = cover.start, cover.end, cover.poly.astype(np.int32)
+        start, end, rank = cover.start, cover.end, cover.poly.astype(np.int32)
         ncell = self._nx * self._ny
         # Difference arrays: how many intervals cover each cell centre, and the sum of their
-        # polygons (int32 wrap-around cancels exactly); where exactly one covers, it wins.
+        # grids' input indexes (int32 wrap-around cancels exactly); one covering wins.
         count = np.zeros(ncell + 1, dtype=np.int32)
         total = np.zeros(ncell + 1, dtype=np.int32)
         np.add.at(count, start, 1)
         np.add.at(count, end + 1, -1)
-        np.add.at(total, start, poly)
-        np.add.at(total, end + 1, -poly)
+        np.add.at(total, start, self._order[rank])
+        np.add.at(total, end + 1, -self._order[rank])
         np.cumsum(count, out=count)
         np.cumsum(total, out=total)
-        overlap = count[:ncell] > 1
-        raster = np.where(count[:ncell] == 1, total[:ncell], np.int32(_FAR))
-        del count, total
-        if overlap.any():  # overlapping input: the smallest rank among those covering
-            seen = np.concatenate(([0], np.cumsum(overlap)))
+        raster = total[:ncell]
+        raster[count[:ncell] != 1] = _FAR
+        overlap = np.flatnonzero(count[:ncell] > 1)
+        del count
+        if overlap.size:  # overlapping input: the smallest rank among those covering
+            seen = np.zeros(ncell + 1, dtype=np.int32)
+            seen[overlap + 1] = 1
+            np.cumsum(seen, out=seen)
             hit = seen[end + 1] > seen[start]
             owner, cell = _expand(start[hit], end[hit] - start[hit] + 1)
-            raster[overlap] = np.iinfo(np.int32).max
-            np.minimum.at(raster, cell, poly[hit][owner])
-        covered = raster >= 0
-        raster[covered] = self._order[raster[covered]]  # pure cells answer the input index
-        # Near: uncovered but within the tolerance (plus a cell) of a boundary cell.
-        mask = np.zeros(ncell, dtype=np.uint8)
-        mask[self._boundary] = 1
-        kx = int(np.ceil(self._tol_x / self._dx)) + 1
-        ky = int(np.ceil(self._tol_y / self._dy)) + 1
-        near = maximum_filter1d(mask.reshape(self._ny, self._nx), 2 * kx + 1, axis=1)
+            order = np.lexsort((rank[hit][owner], cell))
+            first = order[_first_of_runs(cell[order])]
+            raster[cell[first]] = self._order[rank[hit][owner][first]]
+        # Near: uncovered but maybe within the tolerance, i.e. near a boundary cell. Dilate
+        # the boundary cells on a 4x coarser grid (a superset is fine: near is only a hint).
+        far = np.flatnonzero(raster == _FAR)
+        f = 4
+        bx, by = -(-self._nx // f), -(-self._ny // f)
+        blocks = np.zeros(by * bx, dtype=np.uint8)
+        blocks[(self._boundary // self._nx) // f * bx + (self._boundary % self._nx) // f] = 1
+        kx = int(np.ceil(self._tol_x / self._dx / f)) + 1
+        ky = int(np.ceil(self._tol_y / self._dy / f)) + 1
+        near = maximum_filter1d(blocks.reshape(by, bx), 2 * kx + 1, axis=1)
         near = maximum_filter1d(near, 2 * ky + 1, axis=0).ravel()
-        raster[(near == 1) & ~covered] = _NEAR
+        raster[far[near[(far // self._nx) // f * bx + (far % self._nx) // f] == 1]] = _NEAR
         raster[self._boundary] = _FIRST_BOUNDARY - np.arange(self._boundary.size, dtype=np.int32)
         self._raster = raster
 
@@ -374,7 +379,7 @@ class GridIndex:
             + part_first * _PART_START
         ).astype(np.uint8)
         self._ce_rank = cand_poly[cand].astype(np.int32)
-        self._ce_seg = np.stack([e.x1[ent], e.y1[ent], e.x2[ent], e.y2[ent]], axis=1)
+        self._ce_edge = ent.astype(np.int32)
         self._ce_ptr = np.concatenate(
             ([0], np.cumsum(np.bincount(cand_cell[cand], minlength=boundary.size)))
         )
@@ -403,7 +408,11 @@ class GridIndex:
         return LocateResult(code.reshape(shape), match.reshape(shape), dist.reshape(shape))
 
     def locate_one(self, lon: float, lat: float) -> tuple[int, int, float]:
-        """``locate`` for one point as (code_index, match, distance_m), without array overhead."""
+        """``locate`` for one point as (code_index, match, distance_m), in plain Python.
+
+        Same cells and the same PostGIS arithmetic as ``locate`` (tests hold them equal);
+        only a point near but outside every grid takes the array path.
+        """
         fx = (lon - self._x0) * self._inv_dx
         fy = (lat - self._y0) * self._inv_dy
         ix = int(fx) if 0.0 <= fx < self._nx else 0  # elsewhere (and NaN): a far border cell
@@ -411,10 +420,50 @@ class GridIndex:
         v: int = self._raster.item(iy * self._nx + ix)
         if v >= 0:
             return v, Match.INSIDE, 0.0
-        if v == _FAR:
+        if v <= _FIRST_BOUNDARY:
+            rank, match = self._exact_one(lon, lat, _FIRST_BOUNDARY - v)
+            if rank >= 0:
+                return self._order.item(rank), match, 0.0
+        elif v == _FAR:
             return -1, Match.NONE, float("nan")
-        r = self.locate(np.array([lon], dtype=np.float64), np.array([lat], dtype=np.float64))
-        return int(r.code_index[0]), int(r.match[0]), float(r.distance_m[0])
+        near, metres = self._nearest(np.array([lon]), np.array([lat]))
+        if near[0] < 0:
+            return -1, Match.NONE, float("nan")
+        return self._order.item(near[0]), Match.NEAREST, float(metres[0])
+
+    def _exact_one(self, px: float, py: float, cell: int) -> tuple[int, Match]:
+        """``_exact`` for one point, walking the cell's ring runs in order."""
+        lo, hi = self._ce_ptr.item(cell), self._ce_ptr.item(cell + 1)
+        segs = self._seg[self._ce_edge[lo:hi]].tolist()
+        flags = self._ce_flags[lo:hi].tolist()
+        rank, undecided = -1, False  # the current part, and whether it may still be inside
+        for i, flag in enumerate(flags):
+            if not flag & _RUN_START:
+                continue
+            if flag & _PART_START:
+                if undecided:  # the previous part had no decisive ring: inside it
+                    return rank, Match.INSIDE
+                rank, undecided = self._ce_rank.item(lo + i), bool(flag & _SHELL)
+            if not undecided:
+                continue
+            wn, end = 0, i + 1
+            while end < len(flags) and not flags[end] & _RUN_START:
+                end += 1
+            for x1, y1, x2, y2 in segs[i:end]:
+                side = (x2 - x1) * (py - y1) - (px - x1) * (y2 - y1)
+                if (
+                    side == 0.0
+                    and min(x1, x2) <= px <= max(x1, x2)
+                    and min(y1, y2) <= py <= max(y1, y2)
+                ):
+                    return rank, Match.BOUNDARY
+                if y1 <= py < y2 and side > 0.0:
+                    wn += 1
+                elif y2 <= py < y1 and side < 0.0:
+                    wn -= 1
+            if (wn != 0) != bool(flag & _SHELL):  # outside the shell, or inside a hole
+                undecided = False
+        return (rank, Match.INSIDE) if undecided else (-1, Match.NONE)
 
     def _cells(self, x: NDArray[np.float64], y: NDArray[np.float64]) -> NDArray[np.int64]:
         """Flat cell of each point; points off the raster (or NaN) land on far border cells."""
@@ -470,7 +519,7 @@ class GridIndex:
         ent_pt, ent = _expand(e0, self._ce_ptr[bcell + 1] - e0)
         if ent.size == 0:
             return winner, on_edge
-        seg = np.take(self._ce_seg, ent, axis=0)
+        seg = np.take(self._seg, self._ce_edge[ent], axis=0)
         x1, y1, x2, y2 = seg[:, 0], seg[:, 1], seg[:, 2], seg[:, 3]
         flags = self._ce_flags[ent]
         px, py = px[ent_pt], py[ent_pt]

@@ -8,12 +8,13 @@ streets under them. Tianditu serves CGCS2000, equal to WGS84 at map scale.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 import folium
 import geopandas as gpd
 import numpy as np
 import shapely
+from branca.element import Figure
 from numpy.typing import NDArray
 
 from geo.crs import from_wgs84
@@ -61,6 +62,7 @@ class Basemap:
 
 
 OSM = Basemap()
+MAX_ZOOM = 18  # Tianditu's and AMap's deepest level
 
 
 def new_map(frames: list[gpd.GeoDataFrame], *, basemap: Basemap, title: str) -> folium.Map:
@@ -69,8 +71,14 @@ def new_map(frames: list[gpd.GeoDataFrame], *, basemap: Basemap, title: str) -> 
     Vector overlays go on one shared canvas: thousands of grid polygons draw and pan several
     times faster there than as SVG paths, and Leaflet's canvas hit-testing keeps them clickable.
     """
-    m = folium.Map(location=None, tiles=None, prefer_canvas=True, control_scale=True)
-    m.get_root().title = title
+    # maxZoom on the map itself: without tiles Leaflet knows none, and MarkerCluster needs one.
+    m = folium.Map(
+        location=None, tiles=None, prefer_canvas=True, control_scale=True, maxZoom=MAX_ZOOM
+    )
+    page = cast(Figure, m.get_root())
+    page.title = title
+    # No favicon to fetch: served pages would log a 404 for /favicon.ico otherwise.
+    page.header.add_child(folium.Element('<link rel="icon" href="data:,">'), name="icon")
     for layer in _tile_layers(basemap):
         layer.add_to(m)
     bounds = [f.total_bounds for f in frames if not f.empty]

@@ -73,9 +73,10 @@ def incidents_map(
     if points.empty:
         notes.append("暂无事件 · no incidents yet")
     else:
-        heat = HeatMap([], name="热力 heat", radius=20, blur=15, min_opacity=0.35).add_to(m)
-        cluster = MarkerCluster(name="事件 incidents", options={"chunkedLoading": True}).add_to(m)
-        _IncidentFilter(heat, cluster, pack_incidents(points)).add_to(m)
+        heat = HeatMap([], name="热力 heat", radius=20, blur=15, min_opacity=0.35)
+        cluster = MarkerCluster(name="事件 incidents", options={"chunkedLoading": True})
+        for element in (heat, cluster, _IncidentFilter(heat, cluster, pack_incidents(points))):
+            element.add_to(m)
         statuses = _ordered(points["status"], STATUSES)
         add_legend(
             m,

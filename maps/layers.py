@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 from itertools import pairwise
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import folium
 import geopandas as gpd
@@ -158,6 +158,7 @@ def classify(
     classes, e.g. coverage percentages) or, by default, by quintiles of the data rounded to
     integers; missing values get a grey class of their own."""
     numbers = pd.to_numeric(values, errors="coerce").astype(float).to_numpy()
+    side: Literal["left", "right"]
     known = numbers[~np.isnan(numbers)]
     if not len(known):
         return Fill(np.zeros(len(numbers), np.int64), [NO_DATA], [(NO_DATA, "无数据 no data")])

@@ -108,17 +108,16 @@ def features(frame: gpd.GeoDataFrame, columns: Sequence[str]) -> dict[str, Any]:
         "features": [
             {
                 "type": "Feature",
-                "properties": {
-                    c: html.escape(v) if isinstance(v, str) else v
-                    for c, v in zip(columns, row, strict=True)
-                },
+                "properties": {c: _escaped(props[c][i]) for c in columns},
                 "geometry": json.loads(text),
             }
-            for text, row in zip(
-                shapely.to_geojson(geoms), zip(*props.values(), strict=True), strict=True
-            )
+            for i, text in enumerate(shapely.to_geojson(geoms))
         ],
     }
+
+
+def _escaped(value: Any) -> Any:
+    return html.escape(value) if isinstance(value, str) else value
 
 
 def columns_of(frame: pd.DataFrame, columns: Sequence[str]) -> dict[str, list[Any]]:

@@ -71,7 +71,7 @@ def test_writes_one_point_per_building(files: dict[str, Path]) -> None:
         np.column_stack([where.x, where.y]),
     )
     walk = np.array([np.inf if p["walk_m"] is None else p["walk_m"] for p in props])
-    np.testing.assert_allclose(walk, expected, atol=0.006)
+    np.testing.assert_allclose(walk, expected, atol=1e-6)
     assert [p["covered"] for p in props] == (expected <= 375).tolist()
     assert summary.covered == int((expected <= 375).sum())
     assert summary.unreachable == int(np.isinf(expected).sum())
@@ -107,9 +107,14 @@ def test_bad_files_raise_one_readable_error(files: dict[str, Path], tmp_path: Pa
     out = tmp_path / "out.geojson"
     cases = [
         (tmp_path / "missing.osm.pbf", files["stations"], files["buildings"], "no such file"),
-        (bad_pbf, files["stations"], files["buildings"], "bad.osm.pbf"),
-        (xml, files["stations"], files["buildings"], "convert it to .osm.pbf"),
-        (files["stations"], files["stations"], files["buildings"], "needs lines, found Point"),
+        (
+            bad_pbf,
+            files["stations"],
+            files["buildings"],
+            "bad.osm.pbf: cannot read the walk network",
+        ),
+        (xml, files["stations"], files["buildings"], "city.osm: cannot read the walk network"),
+        (files["stations"], files["stations"], files["buildings"], "must be LineStrings"),
         (NANJING, junk, files["buildings"], "junk.geojson"),
         (NANJING, files["stations"], tmp_path / "none.gpkg", "no such file"),
     ]

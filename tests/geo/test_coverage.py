@@ -27,7 +27,7 @@ from geo.coverage import (
     walk_distances,
     walk_nearest,
 )
-from geo.network import WalkNetwork
+from geo.network import WalkNetwork, _build
 
 OSM = Path(__file__).parents[1] / "fixtures" / "osm"
 LON, LAT = 118.78, 32.05
@@ -52,8 +52,8 @@ def oracle(
         for _, _, g in edges
     ]
     tree = shapely.STRtree(geoms)
-    points = {}
-    on_edge: dict[int, list[tuple[float, object]]] = defaultdict(list)
+    points: dict[tuple[str, int], float] = {}
+    on_edge: dict[int, list[tuple[float, tuple[str, int]]]] = defaultdict(list)
     for kind, lonlat in (("s", sources), ("t", targets)):
         xy = np.column_stack(to_utm.transform(lonlat[:, 0], lonlat[:, 1]))
         for i, p in enumerate(shapely.points(xy)):
@@ -64,7 +64,7 @@ def oracle(
                 on_edge[e].append((geoms[e].project(p), (kind, i)))
     graph = nx.MultiGraph()
     for e, (u, v, _) in enumerate(edges):
-        chain = [(0.0, ("node", u))]
+        chain: list[tuple[float, tuple[object, ...]]] = [(0.0, ("node", u))]
         chain += sorted(((at, ("at", *key)) for at, key in on_edge[e]), key=lambda c: c[0])
         chain += [(geoms[e].length, ("node", v))]
         for (a, na), (b, nb) in itertools.pairwise(chain):
@@ -83,7 +83,12 @@ def osm_case(name: str) -> tuple[WalkNetwork, list, np.ndarray, np.ndarray]:
     path = OSM / name
     osm = pyrosm.OSM(str(path))
     _, edges = osm.get_network(network_type="walking", nodes=True)
-    raw = list(zip(edges["u"], edges["v"], edges.geometry, strict=True))
+    twins = {frozenset(uv): uv for uv in zip(edges["u"], edges["v"], strict=True)}
+    raw = [
+        (u, v, g)
+        for u, v, g in zip(edges["u"], edges["v"], edges.geometry, strict=True)
+        if twins[frozenset((u, v))] == (u, v)
+    ]  # a segment drawn twice is one street
     points = osm.get_buildings().geometry.representative_point()
     buildings = np.column_stack([points.x, points.y])
     pois = osm.get_pois(custom_filter=STATION_TAGS).geometry.representative_point()
@@ -123,19 +128,21 @@ def test_nearest_source_and_limit(nanjing: tuple) -> None:
 
 
 def random_case(
-    paths: list[list[tuple[int, int]]],
+    paths: Sequence[Sequence[tuple[float, float]]],
 ) -> tuple[WalkNetwork, list] | None:
     """Lines on a lattice of 5e-4 degree (~50 m): shared vertices, repeats, parallels."""
     geoms = [[(LON + 5e-4 * x, LAT + 5e-4 * y) for x, y in p] for p in paths if len(set(p)) > 1]
     if not geoms:
         return None
-    raw = [
-        (a, b, shapely.LineString([a, b]))
-        for g in geoms
-        for a, b in itertools.pairwise(g)
-        if a != b
-    ]
+    segments = {frozenset(ab) for g in geoms for ab in itertools.pairwise(g) if len(set(ab)) == 2}
+    raw = [(a, b, shapely.LineString([a, b])) for a, b in segments]  # twins are one street
     return WalkNetwork.from_lines([shapely.LineString(g) for g in geoms]), raw
+
+
+def network(paths: Sequence[Sequence[tuple[float, float]]]) -> WalkNetwork:
+    case = random_case(paths)
+    assert case is not None
+    return case[0]
 
 
 lattice_paths = st.lists(
@@ -185,7 +192,7 @@ def test_more_minutes_or_stations_never_cover_less(
 def test_island_building_is_uncovered_not_an_error() -> None:
     main = [(0, 0), (4, 0), (4, 4)]
     island = [(0, 10), (3, 10)]
-    net, _ = random_case([main, island])  # type: ignore[misc]
+    net = network([main, island])
     d = walk_distances(net, lonlat([(1, 0.2)]), lonlat([(2, 0.1), (1, 10.1), (50, 50)]))
     assert np.isfinite(d[0]) and np.isinf(d[1:]).all()
     assert covered_within(d, 15).tolist() == [True, False, False]
@@ -193,7 +200,7 @@ def test_island_building_is_uncovered_not_an_error() -> None:
 
 
 def test_same_edge_goes_straight_along_it() -> None:
-    net, _ = random_case([[(0, 0), (4, 0)]])  # type: ignore[misc]
+    net = network([[(0, 0), (4, 0)]])
     d = walk_distances(net, lonlat([(1, 0)]), lonlat([(3, 0), (1, 0)]))
     assert d == pytest.approx([94.4, 0.0], abs=0.1)  # 5e-4 degree of longitude ≈ 47.2 m
 
@@ -217,6 +224,15 @@ def test_levels_groups_and_gaps() -> None:
     assert total.key is None and total.pct_buildings == 60.0 and total.pct_population == 50.0
     gaps = gaps_by_group(covered, np.array([7, 7, 8, 8, 9]))
     assert {k: v.tolist() for k, v in gaps.items()} == {8: [3], 9: [4]}
+    # Buildings in no grid form their own group, listed last.
+    rows = coverage_by_group(covered, ["g2", None, "g1", None, "g1"])
+    assert [(r.key, r.buildings, r.covered_buildings) for r in rows] == [
+        ("g1", 2, 1),
+        ("g2", 1, 1),
+        (None, 2, 1),
+    ]
+    gaps = gaps_by_group(covered, ["g2", None, "g1", None, "g1"])
+    assert {k: v.tolist() for k, v in gaps.items()} == {None: [3], "g1": [4]}
 
 
 # --- isochrones ------------------------------------------------------------------------
@@ -244,7 +260,7 @@ def test_isochrones_hold_every_reached_building(nanjing: tuple) -> None:
 
 def test_isochrone_is_the_buffered_network_not_a_hull() -> None:
     # An L of two 500 m streets: the 15-minute area is the two buffered arms, not a triangle.
-    net, _ = random_case([[(0, 0), (10.6, 0), (10.6, 9)]])  # type: ignore[misc]
+    net = network([[(0, 0), (10.6, 0), (10.6, 9)]])
     (poly,) = isochrones(net, lonlat([(0, 0)]), minutes=(15,))[:, 0]
     assert poly.contains(shapely.Point(*lonlat([(10.6, 4)])[0]))
     assert not poly.contains(shapely.Point(*lonlat([(5, 4)])[0]))
@@ -276,3 +292,40 @@ def test_siting_adds_what_it_claims(nanjing: tuple) -> None:
     # The first pick is the best single site.
     gains = [covered(np.vstack([few, c[None, :]])) - base for c in candidates]
     assert result.added_households[0] == pytest.approx(max(gains))
+
+
+def test_curved_edges_and_loops_equal_networkx() -> None:
+    # Polyline edges (as OSM ways can be), a loop back to its own node, a dead end.
+    node = np.array([[LON, LAT], [LON + 2e-3, LAT], [LON + 2e-3, LAT + 2e-3]])
+    curve = [(LON, LAT), (LON + 5e-4, LAT + 6e-4), (LON + 1.5e-3, LAT + 6e-4), (LON + 2e-3, LAT)]
+    loop = [(LON + 2e-3, LAT), (LON + 3e-3, LAT), (LON + 3e-3, LAT + 1e-3), (LON + 2e-3, LAT)]
+    spur = [(LON + 2e-3, LAT), (LON + 2.2e-3, LAT + 1e-3), (LON + 2e-3, LAT + 2e-3)]
+    shapes = [curve, loop, spur]
+    u, v = np.array([0, 1, 1]), np.array([1, 1, 2])
+    net = _build(
+        node,
+        u,
+        v,
+        np.array([p for s in shapes for p in s]),
+        np.cumsum([0, *map(len, shapes)]),
+    )
+    raw = [(a, b, shapely.LineString(s)) for a, b, s in zip(u, v, shapes, strict=True)]
+    rng = np.random.default_rng(5)
+    points = np.column_stack(
+        [rng.uniform(LON - 2e-4, LON + 3.2e-3, 60), rng.uniform(LAT - 2e-4, LAT + 2.2e-3, 60)]
+    )
+    sources, targets = points[:3], points[3:]
+    ours = walk_distances(net, sources, targets, max_access_m=120)
+    np.testing.assert_allclose(ours, oracle(raw, net.epsg, sources, targets, 120), atol=0.01)
+    assert np.isfinite(ours).sum() > 20
+    # Isochrones sample along the polylines: every reached target's snap point is inside.
+    snaps = net.snap(targets[:, 0], targets[:, 1], max_access_m=120)
+    assert set(snaps.edge[snaps.on_network].tolist()) == {0, 1, 2}
+    where = shapely.points(net.to_lonlat(np.column_stack([snaps.x, snaps.y])))
+    polys = isochrones(net, sources, minutes=(2, 4), max_access_m=120)
+    for i, station in enumerate(sources):
+        d = walk_distances(net, station[None, :], targets, max_access_m=120)
+        for level, minutes in enumerate((2, 4)):
+            assert shapely.contains(polys[i, level], where[d <= minutes * 75]).all()
+    empty = walk_nearest(net, sources, np.zeros((0, 2)))
+    assert empty.distance_m.shape == empty.source.shape == (0,)

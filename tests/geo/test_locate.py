@@ -7,6 +7,7 @@ IEEE doubles, so it predicts PostGIS bit for bit on points on or next to edges.
 
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 
@@ -50,7 +51,7 @@ def load_real(name: str) -> tuple[NDArray[np.object_], NDArray[np.str_]]:
 def _ring_state(coords: list[tuple[float, float]], px: float, py: float) -> int:
     """point_in_ring(): -1 outside, 0 on the ring, 1 inside."""
     wn = 0
-    for (x1, y1), (x2, y2) in zip(coords[:-1], coords[1:], strict=True):
+    for (x1, y1), (x2, y2) in itertools.pairwise(coords):
         if x1 == x2 and y1 == y2:
             continue
         side = (x2 - x1) * (py - y1) - (px - x1) * (y2 - y1)
@@ -86,7 +87,10 @@ def _postgis_pip(geom: Polygon | MultiPolygon, px: float, py: float) -> int:
 
 
 def reference_cover(
-    geoms: NDArray[np.object_], codes: NDArray[np.str_], x: NDArray[np.float64], y: NDArray[np.float64]
+    geoms: NDArray[np.object_],
+    codes: NDArray[np.str_],
+    x: NDArray[np.float64],
+    y: NDArray[np.float64],
 ) -> tuple[NDArray[np.int32], NDArray[np.uint8]]:
     """ST_Covers winner (smallest code) and match per point, or (-1, NONE) when uncovered."""
     tree = shapely.STRtree(geoms)
@@ -124,6 +128,10 @@ def assert_matches_reference(
     np.testing.assert_array_equal(got.code_index[covered], want_code[covered])
     np.testing.assert_array_equal(got.match[covered], want_match[covered])
     assert set(np.unique(got.match[~covered])) <= {Match.NONE, Match.NEAREST}
+    for i in range(0, x.size, max(1, x.size // 1500)):  # the scalar path gives the same
+        code, match, dist = idx.locate_one(float(x[i]), float(y[i]))
+        assert (code, match) == (got.code_index[i], got.match[i])
+        assert dist == pytest.approx(got.distance_m[i], nan_ok=True)
     return got
 
 
@@ -228,7 +236,10 @@ def test_locate_one_agrees_with_locate(block: GridIndex) -> None:
 
 # An edge across the Greenwich meridian and a point 1e-20 deg² off it (in exact arithmetic)
 # whose side PostGIS computes as exactly 0.0: PostGIS says "on the edge", GEOS says not.
-GREENWICH_EDGE = ((-0.007396710438466793, 51.49182695116515), (0.004023233535781401, 51.505187406614965))
+GREENWICH_EDGE = (
+    (-0.007396710438466793, 51.49182695116515),
+    (0.004023233535781401, 51.505187406614965),
+)
 GREENWICH_POINT = (-0.001223449540306962, 51.49904919125634)
 
 
@@ -260,7 +271,9 @@ def test_follows_postgis_float_side_test_where_geos_differs() -> None:
         ([box(500000, 0, 500100, 100)], ["metres"], InvalidGeometryError),
     ],
 )
-def test_rejects_unusable_input(geoms: list[shapely.Geometry], codes: list[str], error: type) -> None:
+def test_rejects_unusable_input(
+    geoms: list[shapely.Geometry], codes: list[str], error: type
+) -> None:
     with pytest.raises(error):
         GridIndex(geoms, codes)
 
@@ -271,12 +284,17 @@ def test_rejects_unusable_input(geoms: list[shapely.Geometry], codes: list[str],
 @st.composite
 def rect_partitions(draw: st.DrawFn) -> tuple[NDArray[np.object_], NDArray[np.str_]]:
     """A random rectangular tiling around Nanjing with randomly ordered codes."""
+
     def cuts(origin: float) -> list[float]:
         steps = draw(st.lists(st.floats(1e-5, 5e-3), min_size=1, max_size=6))
         return np.cumsum([origin, *steps]).tolist()
 
     xs, ys = cuts(118.7), cuts(32.0)
-    cells = [box(x0, y0, x1, y1) for x0, x1 in zip(xs, xs[1:]) for y0, y1 in zip(ys, ys[1:])]
+    cells = [
+        box(x0, y0, x1, y1)
+        for x0, x1 in itertools.pairwise(xs)
+        for y0, y1 in itertools.pairwise(ys)
+    ]
     order = draw(st.permutations(range(len(cells))))
     return np.array(cells, dtype=object), np.array([f"g{k:03d}" for k in order])
 
@@ -331,4 +349,6 @@ def test_real_sets_equal_the_reference(name: str) -> None:
     rng = np.random.default_rng(11)
     xmin, ymin, xmax, ymax = shapely.total_bounds(geoms)
     inner = np.c_[rng.uniform(xmin, xmax, 4000), rng.uniform(ymin, ymax, 4000)]
-    assert_matches_reference(idx, geoms, codes, np.vstack([inner, special_points(geoms, limit=6000, seed=5)]))
+    assert_matches_reference(
+        idx, geoms, codes, np.vstack([inner, special_points(geoms, limit=6000, seed=5)])
+    )

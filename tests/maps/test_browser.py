@@ -55,6 +55,13 @@ class Loaded:
             self.js(f"return Object.values(map._layers).filter(l => l instanceof {kind}).length;")
         )
 
+    def layer(self, kind: str, expression: str) -> Any:
+        """Evaluate ``expression`` with ``layer`` bound to the map's first layer of ``kind``."""
+        return self.js(
+            f"const layer = Object.values(map._layers).find(l => l instanceof {kind});"
+            f"return {expression};"
+        )
+
     def click(self, lon: float, lat: float) -> str:
         """Click the map at (lon, lat) and return the popup's text."""
         x, y = self.js(
@@ -72,8 +79,8 @@ class Loaded:
 
     def assert_clean(self, *, origin: str) -> None:
         """No console errors, no failed request, nothing fetched from outside ``origin``."""
-        assert not self.errors, self.errors
         assert not self.failed, self.failed
+        assert not self.errors, self.errors
         outside = [u for u in self.requests if not u.startswith((origin, "data:"))]
         assert not outside, outside
 
@@ -129,7 +136,9 @@ def test_grids_map_file_popup_tooltip_search(
     assert CODES[0] in loaded.page.locator(".leaflet-tooltip").inner_text()
     loaded.screenshot("grids_map")
 
-    loaded.page.locator("input.search-input").press_sequentially(CODES[1][:12])  # a community's prefix
+    loaded.page.locator("input.search-input").press_sequentially(
+        CODES[1][:12]
+    )  # a community's prefix
     tips = loaded.page.locator(".search-tip")
     expect(tips).to_have_count(2)  # after leaflet-search's typing delay
     tips.filter(has_text=CODES[1]).click()
@@ -165,16 +174,16 @@ def test_coverage_map_served_from_static(
     assert any("/static/vendor/leaflet-1.9.4/dist/leaflet.js" in u for u in loaded.requests)
     assert any("/tiles/" in u for u in loaded.requests)
     assert loaded.count("L.Polygon") == 4 + 3  # grids and one area per walking time
-    assert loaded.js(
-        "return Object.values(map._layers).find(l => l instanceof gridmap.PointLayer).count();"
-    ) == len(buildings)
+    assert loaded.layer("gridmap.PointLayer", "layer.count()") == len(buildings)
     assert loaded.page.locator(".leaflet-gridmapPoints-pane canvas").count() >= 1
-    assert loaded.page.locator(".awesome-marker").count() == 3  # two stations, one site
+    assert (
+        loaded.page.locator(".leaflet-marker-pane .awesome-marker").count() == 3
+    )  # two stations, one site
     popup = loaded.click(X0 + 1.5 * STEP, Y0 + 0.5 * STEP)
     assert CODES[2] in popup and "coverage %" in popup and "covered households" in popup
     loaded.screenshot("coverage_map")
 
-    loaded.page.get_by_label("5 分钟 min walk").uncheck()
+    loaded.page.get_by_label("5 分钟 min walk", exact=True).uncheck()
     assert loaded.count("L.Polygon") == 4 + 2
 
 
@@ -195,17 +204,13 @@ def test_incidents_map_filters_and_popups(
 
     def shown() -> list[int]:
         return [
-            loaded.js(
-                "return Object.values(map._layers).find(l => l instanceof L.MarkerClusterGroup).getLayers().length;"
-            ),
-            loaded.js(
-                "return Object.values(map._layers).find(l => l instanceof L.HeatLayer)._latlngs.length;"
-            ),
+            loaded.layer("L.MarkerClusterGroup", "layer.getLayers().length"),
+            loaded.layer("L.HeatLayer", "layer._latlngs.length"),
         ]
 
     assert shown() == [4, 4]
     loaded.screenshot("incidents_map")
-    loaded.page.get_by_label("结案 closed").uncheck()
+    loaded.page.get_by_label("结案 closed", exact=True).uncheck()
     assert shown() == [3, 3]
     loaded.page.eval_on_selector(
         ".gridmap-slider", "el => { el.value = 0; el.dispatchEvent(new Event('input')); }"

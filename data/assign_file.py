@@ -1,0 +1,130 @@
+"""Offline point → grid assignment of a CSV, no database: the job behind ``gridmap assign``.
+
+The CSV is streamed in chunks, so files larger than memory work; every input column is
+copied through as text, untouched, and two columns are added: ``grid_code`` (empty when no
+grid) and ``match`` (``inside``, ``boundary``, ``nearest``, or empty). A row whose lon/lat
+is missing, unparsable, NaN/inf or out of range gets both empty rather than failing the run.
+``assign_frame`` is the same step for one in-memory frame (a dask partition, for instance).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from data.errors import ImportFileError
+from data.vector import field, polygons, read_vector
+from geo.crs import to_wgs84
+from geo.locate import GridIndex
+
+MATCH_LABELS = np.array(["", "inside", "boundary", "nearest"], dtype=object)  # by Match value
+OUTPUT_COLUMNS = ("grid_code", "match")
+
+
+def load_index(grids_path: str | Path, *, code_field: str, tolerance_m: float = 50.0) -> GridIndex:
+    """Grid polygons from any vector file (reprojected to EPSG:4326, invalid ones repaired).
+
+    Raises ``ImportFileError`` naming the file and feature for a missing code field, empty
+    or duplicate codes, and features that are not (repairable) polygons.
+    """
+    frame = read_vector(grids_path)
+    source = str(grids_path)
+    codes = field(frame, code_field, source=source)
+    seen = pd.Series(codes)
+    duplicates = seen[seen.duplicated()].unique().tolist()
+    if duplicates:
+        raise ImportFileError(f"{source}: duplicate codes {duplicates[:5]} in {code_field!r}")
+    geoms = polygons(frame, labels=[f"{code_field}={c}" for c in codes], source=source)
+    return GridIndex(geoms, codes, tolerance_m=tolerance_m)
+
+
+def _coordinates(values: pd.Series) -> NDArray[np.float64]:
+    """Numbers from text; blanks and junk become NaN."""
+    if values.dtype == object:
+        values = values.astype(str).str.strip()
+    return pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _locate_rows(
+    frame: pd.DataFrame, index: GridIndex, *, lon_col: str, lat_col: str, crs: str
+) -> tuple[NDArray[np.object_], NDArray[np.object_], NDArray[np.bool_]]:
+    """Grid code and match label per row, and which rows had usable coordinates."""
+    for col in (lon_col, lat_col):
+        if col not in frame.columns:
+            columns = ", ".join(map(str, frame.columns))
+            raise ImportFileError(f"no column {col!r} (columns: {columns})")
+    lon, lat = _coordinates(frame[lon_col]), _coordinates(frame[lat_col])
+    with np.errstate(invalid="ignore"):
+        usable = (np.abs(lon) <= 180.0) & (np.abs(lat) <= 90.0)
+    x, y = np.full(lon.size, np.nan), np.full(lat.size, np.nan)
+    x[usable], y[usable] = to_wgs84(lon[usable], lat[usable], crs)
+    found = index.locate(x, y)
+    codes = np.where(found.code_index >= 0, index.codes[found.code_index], "").astype(object)
+    return codes, MATCH_LABELS[found.match], usable
+
+
+def assign_frame(
+    frame: pd.DataFrame, index: GridIndex, *, lon_col: str, lat_col: str, crs: str = "wgs84"
+) -> pd.DataFrame:
+    """``frame`` plus ``grid_code`` and ``match`` columns (replacing any of those names).
+
+    A pure function of the frame and the index, so it runs unchanged inside
+    ``dask.dataframe.map_partitions``; the index pickles, for distributed workers.
+    """
+    codes, labels, _ = _locate_rows(frame, index, lon_col=lon_col, lat_col=lat_col, crs=crs)
+    return frame.assign(grid_code=codes, match=labels)
+
+
+def assign_csv(
+    in_path: str | Path,
+    out_path: str | Path,
+    *,
+    grids_path: str | Path,
+    code_field: str,
+    lon_col: str,
+    lat_col: str,
+    crs: str = "wgs84",
+    chunk_rows: int = 200_000,
+    tolerance_m: float = 50.0,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, int]:
+    """Write ``out_path``: ``in_path`` (UTF-8 CSV) with each row's grid; see the module doc.
+
+    ``progress`` is called after each chunk with the number of rows just written (it plugs
+    into a rich progress bar's ``advance``). Returns row counts: ``rows``, one per match
+    (``inside``, ``boundary``, ``nearest``, ``none``) and ``bad_coordinates`` (among none).
+    """
+    in_path, out_path = Path(in_path), Path(out_path)
+    index = load_index(grids_path, code_field=code_field, tolerance_m=tolerance_m)
+    to_wgs84(np.empty(0), np.empty(0), crs)  # an unknown CRS fails before any output
+    if not in_path.exists():
+        raise ImportFileError(f"{in_path}: no such file")
+    options = {"lon_col": lon_col, "lat_col": lat_col, "crs": crs}
+    counts = dict.fromkeys(("rows", "inside", "boundary", "nearest", "none", "bad_coordinates"), 0)
+    try:
+        header = pd.read_csv(in_path, nrows=0, dtype=str, encoding="utf-8-sig")
+        _locate_rows(header, index, **options)  # a missing column fails before any output
+        chunks = pd.read_csv(
+            in_path, chunksize=chunk_rows, dtype=str, keep_default_na=False, encoding="utf-8-sig"
+        )
+        with out_path.open("w", encoding="utf-8", newline="") as out:
+            header.assign(grid_code=[], match=[]).to_csv(out, index=False)
+            for chunk in chunks:
+                codes, labels, usable = _locate_rows(chunk, index, **options)
+                chunk.assign(grid_code=codes, match=labels).to_csv(out, index=False, header=False)
+                for label in ("inside", "boundary", "nearest"):
+                    counts[label] += int((labels == label).sum())
+                counts["none"] += int((labels == "").sum())
+                counts["bad_coordinates"] += int((~usable).sum())
+                counts["rows"] += len(chunk)
+                if progress:
+                    progress(len(chunk))
+    except ImportFileError as exc:
+        raise ImportFileError(f"{in_path}: {exc}") from exc
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise ImportFileError(f"{in_path}: not a usable CSV ({exc})") from exc
+    return counts

@@ -6,15 +6,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from api.caches import Lru
 from api.errors import add_exception_handlers
 from api.limits import BodyLimit
 from api.locator import Locator
-from api.routes import coverage, grids, health, incidents, locate
+from api.routes import coverage, grids, health, incidents, locate, maps
 from api.settings import Settings
 from data.db import make_engine, make_sessionmaker
 from data.embedded import default_cluster
+from maps.assets import static_dir
 
 
 def database_url(settings: Settings) -> str:
@@ -54,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     add_exception_handlers(app)
     app.include_router(health.router)
-    for module in (grids, locate, incidents, coverage):
+    for module in (grids, locate, incidents, coverage, maps):
         app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=static_dir()), name="static")
     return app

@@ -284,6 +284,57 @@ def coverage(
     )
 
 
+@app.command("map")
+def map_(
+    which: Annotated[str, typer.Argument(help="grids | coverage | incidents")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="HTML file written")],
+    minutes: Annotated[float, typer.Option(help="coverage: walking minutes", min=0)] = 15.0,
+    measure: Annotated[
+        str, typer.Option(help="grids: households|open_incidents|coverage_pct")
+    ] = "households",
+    tiles: Annotated[
+        str | None, typer.Option(help="osm | tianditu | amap | none | tile URL")
+    ] = None,
+) -> None:
+    """Write a map as one self-contained HTML file (every asset inlined: opens offline)."""
+    from api.caches import Lru
+    from api.mapping import basemap, coverage_page, grids_page, incidents_page
+    from maps.assets import render_file
+
+    if which not in ("grids", "coverage", "incidents"):
+        raise CliError("the map is one of grids, coverage, incidents")
+    if measure not in ("households", "open_incidents", "coverage_pct"):
+        raise CliError("--measure is one of households, open_incidents, coverage_pct")
+    settings = Settings()
+    engine = make_engine(_ready_url(), pool_size=1)
+    try:
+        with transaction(engine) as session:
+            chosen = basemap(settings, tiles)
+            if which == "grids":
+                m = grids_page(
+                    session=session,
+                    settings=settings,
+                    measure=measure,  # type: ignore[arg-type]
+                    tiles=chosen,
+                    cache=Lru(1),
+                )
+            elif which == "coverage":
+                m = coverage_page(
+                    session=session,
+                    settings=settings,
+                    minutes=minutes,
+                    suggest=0,
+                    tiles=chosen,
+                    cache=Lru(1),
+                )
+            else:
+                m = incidents_page(session=session, tiles=chosen)
+    finally:
+        engine.dispose()
+    out.write_text(render_file(m), encoding="utf-8")
+    err.print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)", highlight=False)
+
+
 # --- serving ------------------------------------------------------------------------
 
 

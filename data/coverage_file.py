@@ -18,13 +18,11 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from pyrosm.exceptions import PBFException
 
 from data.errors import ImportFileError
 from data.network import read_network
-from data.vector import _text, points, read_vector
+from data.vector import points, read_vector, text_value
 from geo.coverage import SPEED_M_PER_MIN, covered_within, walk_nearest
-from geo.network import WalkNetwork
 
 Progress = Callable[[str], None]
 STAGES = ("network", "stations", "buildings", "distances", "write")  # passed to progress
@@ -61,7 +59,7 @@ def coverage_file(
             progress(name)
 
     stage("network")
-    network = _read_network(network_path)
+    network = read_network(network_path)
     stage("stations")
     stations = read_vector(stations_path)
     station_xy = points(stations, source=str(stations_path))
@@ -94,20 +92,11 @@ def coverage_file(
     return CoverageSummary(buildings=len(out), covered=covered, unreachable=int((~reachable).sum()))
 
 
-def _read_network(path: str | Path) -> WalkNetwork:
-    """``data.network.read_network``, with pyrosm's own errors for a file it cannot parse (a
-    corrupt extract, OSM XML) made readable too."""
-    try:
-        return read_network(path)
-    except (PBFException, ValueError) as exc:  # GeoError, a ValueError, is already mapped
-        raise ImportFileError(f"{path}: cannot read the walk network ({exc})") from exc
-
-
 def station_labels(stations: gpd.GeoDataFrame) -> list[str]:
     """Each station's identifier: first non-empty of ``STATION_ID_FIELDS``, else its row."""
     fields = [f for f in STATION_ID_FIELDS if f in stations.columns]
     labels = []
     for row, values in enumerate(stations[fields].itertuples(index=False, name=None)):
         present = [v for v in values if not pd.isna(v) and str(v).strip()]
-        labels.append(_text(present[0]) if present else str(row))
+        labels.append(text_value(present[0]) if present else str(row))
     return labels

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import shapely
+from pyrosm.exceptions import PBFException
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
@@ -31,6 +32,10 @@ def read_network(path: str | Path) -> WalkNetwork:
         return WalkNetwork.from_lines(lines)
     except GeoError as exc:
         raise ImportFileError(f"{path}: {exc}") from exc
+    except (PBFException, ValueError) as exc:  # pyrosm on a corrupt extract or OSM XML
+        raise ImportFileError(
+            f"{path}: cannot read the walk network, an .osm.pbf extract is needed ({exc})"
+        ) from exc
 
 
 def import_network(*, session: Session, path: str | Path, progress: Progress = None) -> int:

@@ -112,10 +112,10 @@ def field(frame: gpd.GeoDataFrame, name: str, *, source: str) -> list[str]:
     if values.isna().any():
         row = int(np.flatnonzero(values.isna().to_numpy())[0])
         raise ImportFileError(f"{source}: feature {row} has an empty {name!r}")
-    return [_text(v) for v in values]
+    return [text_value(v) for v in values]
 
 
-def _text(value: object) -> str:
+def text_value(value: object) -> str:
     """Field values as text; integral floats (shapefile codes) lose their '.0'."""
     if isinstance(value, float) and value.is_integer():
         return str(int(value))

@@ -193,10 +193,11 @@ class GridIndex:
         edges = _edges(geom_arr[self._order])
         self._setup_raster(edges)
         cells, cell_poly = self._supercover(edges)
-        self._boundary = _unique(cells)
+        first = _first_of_runs(cells)  # cells come sorted
+        self._boundary = cells[first]
         cover = self._scanline(edges)
         self._fill_raster(cover)
-        self._build_candidates(edges, cells, cell_poly, cover)
+        self._build_candidates(edges, np.cumsum(first) - 1, cell_poly, cover)
         self._seg = np.stack([edges.x1, edges.y1, edges.x2, edges.y2], axis=1)
         self._segments = shapely.STRtree(shapely.linestrings(self._seg.reshape(-1, 2, 2)))
         self._seg_poly = edges.poly.astype(np.int32)
@@ -329,7 +330,7 @@ class GridIndex:
         self._raster = raster
 
     def _build_candidates(
-        self, e: _Edges, cells: NDArray[np.int64], cell_poly: NDArray[np.int64], cover: _Cover
+        self, e: _Edges, cell_id: NDArray[np.int64], cell_poly: NDArray[np.int64], cover: _Cover
     ) -> None:
         """Per boundary cell, the edges PostGIS's test can use for a point in it.
 
@@ -339,6 +340,7 @@ class GridIndex:
         cell's x-range or lie right of it: an edge wholly left of the point never counts in
         the winding number (its side has the non-counting sign by a wide margin) and cannot
         hold the point. Entries are grouped by candidate (code order), ring and part.
+        ``cell_id``/``cell_poly`` are the boundary-cell ids and polygons of the edge cover.
         """
         npoly, boundary = self._npoly, self._boundary
         lo = np.searchsorted(boundary, cover.start, side="left")
@@ -347,7 +349,7 @@ class GridIndex:
         keys = _unique(
             np.concatenate(
                 (
-                    np.searchsorted(boundary, cells) * npoly + cell_poly,
+                    cell_id * npoly + cell_poly,
                     centre_cell * npoly + cover.poly[owner],
                 )
             )
@@ -358,6 +360,7 @@ class GridIndex:
         order = np.lexsort((edge, row))
         edge, row = edge[order], row[order]
         group_key = row * npoly + e.poly[edge]
+        reach = np.maximum(e.x1, e.x2)[edge]  # how far right each entry's edge reaches
         group_start = np.flatnonzero(_first_of_runs(group_key))
         group_len = np.diff(np.append(group_start, edge.size))
         group_key = group_key[group_start]
@@ -367,7 +370,7 @@ class GridIndex:
         found = group_key[g] == (flat // self._nx) * npoly + cand_poly
         cand, ent = _expand(group_start[g], np.where(found, group_len[g], 0))
         cell_left = self._x0 + (flat % self._nx)[cand] * self._dx - _MARGIN_DEG
-        keep = np.maximum(e.x1, e.x2)[edge[ent]] >= cell_left
+        keep = reach[ent] >= cell_left
         cand, ent = cand[keep], edge[ent[keep]]
         ring = e.ring[ent]
         cand_first = _first_of_runs(cand)

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import numpy as np
 import shapely
 from fastapi import APIRouter, Query, Request, Response
+from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
@@ -34,15 +35,16 @@ Kind = Annotated[str | None, Query(description="only stations of this kind")]
 MAX_CANDIDATES = 5000
 
 
-def _network(request: Request, session: Session) -> WalkNetwork:
-    cache: Lru[WalkNetwork | None] = request.app.state.network_cache
+def stored_network(cache: Lru[WalkNetwork | None], session: Session) -> WalkNetwork:
     walk = network(cache, session=session)
     if walk is None:
         raise ConflictError("no walking network imported yet: run `gridmap import network FILE`")
     return walk
 
 
-def current_run(request: Request, session: Session, settings: Settings, kind: str | None) -> int:
+def current_run(
+    cache: Lru[WalkNetwork | None], session: Session, settings: Settings, kind: str | None
+) -> int:
     """The run for the current inputs, computed and committed on first use."""
     params = {
         "kind": kind,
@@ -51,7 +53,7 @@ def current_run(request: Request, session: Session, settings: Settings, kind: st
     }
     run_id = repo.find_run(session=session, **params)
     if run_id is None:
-        run_id = repo.compute_run(session=session, network=_network(request, session), **params)
+        run_id = repo.compute_run(session=session, network=stored_network(cache, session), **params)
         session.commit()
     return run_id
 
@@ -71,6 +73,14 @@ def _figures(group: GroupCoverage, key_name: str | None = None) -> dict[str, Any
     return {key_name: group.key, **row} if key_name else row
 
 
+def default_candidates(walk: WalkNetwork) -> NDArray[np.float64]:
+    """Candidate sites when none are given: network nodes, evenly thinned to 5,000."""
+    pick = np.unique(
+        np.linspace(0, walk.n_nodes - 1, min(MAX_CANDIDATES, walk.n_nodes)).astype(int)
+    )
+    return walk.node_lonlat[pick]
+
+
 def _round(pct: float | None) -> float | None:
     return None if pct is None else round(pct, 2)
 
@@ -83,7 +93,10 @@ def coverage(
     minutes: Minutes = 15,
     kind: Kind = None,
 ) -> dict[str, Any]:
-    data = repo.run_data(session=session, run_id=current_run(request, session, settings, kind))
+    data = repo.run_data(
+        session=session,
+        run_id=current_run(request.app.state.network_cache, session, settings, kind),
+    )
     covered = covered_within(data.walk_m, minutes, speed_m_per_min=settings.walk_speed_m_per_min)
     weights = {"households": data.households, "population": data.population}
     return {
@@ -112,7 +125,10 @@ def gaps(
     minutes: Minutes = 15,
     kind: Kind = None,
 ) -> dict[str, Any]:
-    data = repo.run_data(session=session, run_id=current_run(request, session, settings, kind))
+    data = repo.run_data(
+        session=session,
+        run_id=current_run(request.app.state.network_cache, session, settings, kind),
+    )
     covered = covered_within(data.walk_m, minutes, speed_m_per_min=settings.walk_speed_m_per_min)
     grouped = gaps_by_group(covered, data.grid)
     b = data.buildings
@@ -152,7 +168,7 @@ def station_isochrones(
     kind: Kind = None,
 ) -> Response:
     stations = repo.load_stations(session=session, kind=kind)
-    walk = _network(request, session)
+    walk = stored_network(request.app.state.network_cache, session)
     inputs = repo.inputs_state(session=session)
     key = (
         inputs["stations"],
@@ -215,16 +231,16 @@ def suggest(
     settings: SettingsDep,
     _: Admin,
 ) -> dict[str, Any]:
-    walk = _network(request, session)
-    data = repo.run_data(session=session, run_id=current_run(request, session, settings, body.kind))
+    walk = stored_network(request.app.state.network_cache, session)
+    data = repo.run_data(
+        session=session,
+        run_id=current_run(request.app.state.network_cache, session, settings, body.kind),
+    )
     stations = repo.load_stations(session=session, kind=body.kind)
     if body.candidates is not None:
         candidates = np.asarray(body.candidates, dtype=np.float64).reshape(-1, 2)
     else:
-        pick = np.unique(
-            np.linspace(0, walk.n_nodes - 1, min(MAX_CANDIDATES, walk.n_nodes)).astype(int)
-        )
-        candidates = walk.node_lonlat[pick]
+        candidates = default_candidates(walk)
     siting = suggest_sites(
         walk,
         stations.lonlat,

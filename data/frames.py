@@ -1,0 +1,48 @@
+"""Tables as GeoDataFrames (EPSG:4326) for the map builders."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+_GRIDS = text(
+    """
+    SELECT g.code, g.name, g.community, g.households, g.worker_name, g.geom,
+           (SELECT count(*) FROM incidents i
+            WHERE i.grid_code = g.code AND i.status NOT IN ('closed', 'rejected'))
+               AS open_incidents
+    FROM grids g WHERE g.valid_to IS NULL ORDER BY g.code
+    """
+)
+_REGIONS = text("SELECT code, level, name, parent, geom FROM regions ORDER BY level, code")
+_STATIONS = text("SELECT id, kind, name, level, geom FROM stations ORDER BY id")
+_INCIDENTS = text(
+    """
+    SELECT id, category, status, priority, reported_at, due_at, grid_code, geom
+    FROM incidents ORDER BY id DESC LIMIT :limit
+    """
+)
+
+
+def _read(session: Session, query: object, **params: object) -> gpd.GeoDataFrame:
+    frame = gpd.read_postgis(query, session.connection(), geom_col="geom", params=params)
+    return frame.set_crs(4326, allow_override=True)
+
+
+def grids_frame(*, session: Session) -> gpd.GeoDataFrame:
+    """Current grids with households and their count of open incidents."""
+    return _read(session, _GRIDS)
+
+
+def regions_frame(*, session: Session) -> gpd.GeoDataFrame:
+    return _read(session, _REGIONS)
+
+
+def stations_frame(*, session: Session) -> gpd.GeoDataFrame:
+    return _read(session, _STATIONS)
+
+
+def incidents_frame(*, session: Session, limit: int = 100_000) -> gpd.GeoDataFrame:
+    """The newest ``limit`` incidents."""
+    return _read(session, _INCIDENTS, limit=limit)

@@ -75,7 +75,7 @@ class LocateResult(NamedTuple):
 
 
 def _expand(
-    starts: NDArray[np.int64], counts: NDArray[np.int64]
+    starts: NDArray[np.integer[Any]], counts: NDArray[np.integer[Any]]
 ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """For ranges [starts[i], starts[i] + counts[i]): each element's owner i and its position."""
     owner = np.repeat(np.arange(counts.size, dtype=np.int64), counts)
@@ -89,6 +89,11 @@ def _first_of_runs(sorted_keys: NDArray[Any]) -> NDArray[np.bool_]:
     first = np.ones(sorted_keys.size, dtype=bool)
     first[1:] = sorted_keys[1:] != sorted_keys[:-1]
     return first
+
+
+def _chunks(n: int, size: int = 1 << 17) -> list[slice]:
+    """Slices covering range(n), so that big expansions run in bounded memory."""
+    return [slice(i, min(i + size, n)) for i in range(0, n, size)]
 
 
 def _unique(a: NDArray[np.int64]) -> NDArray[np.int64]:
@@ -240,26 +245,43 @@ class GridIndex:
         return _expand(r0, r1 - r0 + 1)
 
     def _supercover(self, e: _Edges) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-        """Every (cell, polygon) with an edge of the polygon within the margin of the cell."""
+        """Every (cell, polygon) with an edge of the polygon within the margin of the cell.
+
+        Sorted by cell, then polygon. Edges go in chunks to bound the temporary memory.
+        """
+        keys = [
+            self._cover_keys(e.x1[sl], e.y1[sl], e.x2[sl], e.y2[sl], e.poly[sl])
+            for sl in _chunks(e.x1.size)
+        ]
+        key = _unique(np.concatenate(keys))
+        return key // self._npoly, key % self._npoly
+
+    def _cover_keys(
+        self,
+        x1: NDArray[np.float64],
+        y1: NDArray[np.float64],
+        x2: NDArray[np.float64],
+        y2: NDArray[np.float64],
+        poly: NDArray[np.int64],
+    ) -> NDArray[np.int64]:
         m, x0, dx = _MARGIN_DEG, self._x0, self._dx
-        xlo, xhi = np.minimum(e.x1, e.x2), np.maximum(e.x1, e.x2)
+        xlo, xhi = np.minimum(x1, x2), np.maximum(x1, x2)
         c0 = np.floor((xlo - m - x0) / dx).astype(np.int64)
         c1 = np.floor((xhi + m - x0) / dx).astype(np.int64)
         edge, col = _expand(c0, c1 - c0 + 1)
         # The edge's y-range over this column widened by the margin on each side.
-        ex1, ey1 = e.x1[edge], e.y1[edge]
+        ex1, ey1 = x1[edge], y1[edge]
         sa = np.clip(x0 + col * dx - m, xlo[edge], xhi[edge])
         sb = np.clip(x0 + (col + 1) * dx + m, xlo[edge], xhi[edge])
-        ex = e.x2[edge] - ex1
+        ex = x2[edge] - ex1
         vertical = ex == 0.0
         safe = np.where(vertical, 1.0, ex)
         ta = np.where(vertical, 0.0, np.clip((sa - ex1) / safe, 0.0, 1.0))
         tb = np.where(vertical, 1.0, np.clip((sb - ex1) / safe, 0.0, 1.0))
-        ey = e.y2[edge] - ey1
+        ey = y2[edge] - ey1
         ya, yb = ey1 + ta * ey, ey1 + tb * ey
         owner, row = self._rows(np.minimum(ya, yb), np.maximum(ya, yb))
-        key = _unique((row * self._nx + col[owner]) * self._npoly + e.poly[edge[owner]])
-        return key // self._npoly, key % self._npoly
+        return _unique((row * self._nx + col[owner]) * self._npoly + poly[edge[owner]])
 
     def _scanline(self, e: _Edges) -> _Cover:
         """Cells whose centre each polygon covers, by even-odd fill along row centre lines.
@@ -342,50 +364,60 @@ class GridIndex:
         hold the point. Entries are grouped by candidate (code order), ring and part.
         ``cell_id``/``cell_poly`` are the boundary-cell ids and polygons of the edge cover.
         """
+        cand_cell, cand_poly = self._candidates(cell_id, cell_poly, cover)
+        cand, ent = self._candidate_edges(e, cand_cell, cand_poly)
+        ring = e.ring[ent]
+        cand_first = _first_of_runs(cand)
+        run_first = cand_first | _first_of_runs(ring)
+        part_first = run_first & (cand_first | _first_of_runs(e.ring_part[ring]))
+        flags = run_first.view(np.uint8) * np.uint8(_RUN_START)
+        flags |= (run_first & e.ring_is_shell[ring]).view(np.uint8) * np.uint8(_SHELL)
+        flags |= part_first.view(np.uint8) * np.uint8(_PART_START)
+        self._ce_flags = flags
+        self._ce_rank = cand_poly[cand]
+        self._ce_edge = ent
+        self._ce_ptr = np.append(
+            np.int32(0), np.cumsum(np.bincount(cand_cell[cand], minlength=self._boundary.size))
+        ).astype(np.int32)
+
+    def _candidates(
+        self, cell_id: NDArray[np.int64], cell_poly: NDArray[np.int64], cover: _Cover
+    ) -> tuple[NDArray[np.int32], NDArray[np.int32]]:
+        """(boundary cell id, polygon rank) of every candidate, sorted."""
         npoly, boundary = self._npoly, self._boundary
         lo = np.searchsorted(boundary, cover.start, side="left")
         hi = np.searchsorted(boundary, cover.end, side="right")
         owner, centre_cell = _expand(lo, hi - lo)
         keys = _unique(
-            np.concatenate(
-                (
-                    cell_id * npoly + cell_poly,
-                    centre_cell * npoly + cover.poly[owner],
-                )
-            )
+            np.concatenate((cell_id * npoly + cell_poly, centre_cell * npoly + cover.poly[owner]))
         )
-        cand_cell, cand_poly = keys // npoly, keys % npoly
+        return (keys // npoly).astype(np.int32), (keys % npoly).astype(np.int32)
+
+    def _candidate_edges(
+        self, e: _Edges, cand_cell: NDArray[np.int32], cand_poly: NDArray[np.int32]
+    ) -> tuple[NDArray[np.int32], NDArray[np.int32]]:
+        """(candidate, edge) pairs: each candidate's edges in its cell's row, in edge order."""
+        npoly = self._npoly
         # Edges per row, sorted by (row, edge): a (row, polygon) group is one contiguous range.
         edge, row = self._rows(np.minimum(e.y1, e.y2), np.maximum(e.y1, e.y2))
         order = np.lexsort((edge, row))
-        edge, row = edge[order], row[order]
+        edge, row = edge[order].astype(np.int32), row[order]
         group_key = row * npoly + e.poly[edge]
         reach = np.maximum(e.x1, e.x2)[edge]  # how far right each entry's edge reaches
         group_start = np.flatnonzero(_first_of_runs(group_key))
         group_len = np.diff(np.append(group_start, edge.size))
         group_key = group_key[group_start]
-        flat = boundary[cand_cell]
-        g = np.minimum(np.searchsorted(group_key, (flat // self._nx) * npoly + cand_poly),
-                       group_key.size - 1)  # fmt: skip
-        found = group_key[g] == (flat // self._nx) * npoly + cand_poly
-        cand, ent = _expand(group_start[g], np.where(found, group_len[g], 0))
-        cell_left = self._x0 + (flat % self._nx)[cand] * self._dx - _MARGIN_DEG
-        keep = reach[ent] >= cell_left
-        cand, ent = cand[keep], edge[ent[keep]]
-        ring = e.ring[ent]
-        cand_first = _first_of_runs(cand)
-        run_first = cand_first | _first_of_runs(ring)
-        part_first = run_first & (cand_first | _first_of_runs(e.ring_part[ring]))
-        self._ce_flags = (
-            run_first * _RUN_START
-            + (run_first & e.ring_is_shell[ring]) * _SHELL
-            + part_first * _PART_START
-        ).astype(np.uint8)
-        self._ce_rank = cand_poly[cand].astype(np.int32)
-        self._ce_edge = ent.astype(np.int32)
-        self._ce_ptr = np.concatenate(
-            ([0], np.cumsum(np.bincount(cand_cell[cand], minlength=boundary.size)))
-        )
+        flat = self._boundary[cand_cell]
+        want = (flat // self._nx) * npoly + cand_poly
+        g = np.minimum(np.searchsorted(group_key, want), group_key.size - 1)
+        length = np.where(group_key[g] == want, group_len[g], 0)
+        cell_left = self._x0 + (flat % self._nx) * self._dx - _MARGIN_DEG
+        chosen = []  # in chunks of candidates, to bound the memory of the expansion
+        for sl in _chunks(g.size):
+            owner, ent = _expand(group_start[g[sl]], length[sl])
+            keep = reach[ent] >= cell_left[sl][owner]
+            chosen.append(((owner[keep] + sl.start).astype(np.int32), edge[ent[keep]]))
+        return np.concatenate([c for c, _ in chosen]), np.concatenate([en for _, en in chosen])
 
     # --- queries -----------------------------------------------------------------------
 

@@ -177,8 +177,8 @@ def run_data(*, session: Session, run_id: int) -> RunData:
         buildings=buildings,
         households=np.array([a[0] for a in attrs], dtype=np.float64),
         population=np.array([a[1] for a in attrs], dtype=np.float64),
-        grid=np.array([a[2] or "" for a in attrs], dtype=str),
-        community=np.array([communities.get(a[2]) or "" for a in attrs], dtype=str),
+        grid=np.array([a[2] or "" for a in attrs], dtype=np.str_),
+        community=np.array([communities.get(a[2] or "") or "" for a in attrs], dtype=np.str_),
         walk_m=np.array([np.inf if w[0] is None else w[0] for w in walk], dtype=np.float64),
         station_id=np.array([-1 if w[1] is None else w[1] for w in walk], dtype=np.int64),
     )

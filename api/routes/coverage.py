@@ -46,14 +46,16 @@ def current_run(
     cache: Lru[WalkNetwork | None], session: Session, settings: Settings, kind: str | None
 ) -> int:
     """The run for the current inputs, computed and committed on first use."""
-    params = {
-        "kind": kind,
-        "speed_m_per_min": settings.walk_speed_m_per_min,
-        "max_access_m": settings.max_access_m,
-    }
-    run_id = repo.find_run(session=session, **params)
+    speed, access = settings.walk_speed_m_per_min, settings.max_access_m
+    run_id = repo.find_run(session=session, kind=kind, speed_m_per_min=speed, max_access_m=access)
     if run_id is None:
-        run_id = repo.compute_run(session=session, network=stored_network(cache, session), **params)
+        run_id = repo.compute_run(
+            session=session,
+            network=stored_network(cache, session),
+            kind=kind,
+            speed_m_per_min=speed,
+            max_access_m=access,
+        )
         session.commit()
     return run_id
 

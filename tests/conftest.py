@@ -43,7 +43,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     skipped = terminalreporter.stats.get("skipped", [])
     if os.environ.get("CI") and skipped:
         terminalreporter.write_line(f"FAIL: {len(skipped)} tests skipped in CI", red=True)
-        terminalreporter._session.exitstatus = 1  # type: ignore[attr-defined]
+        session = terminalreporter._session
+        if session is not None:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(scope="session")

@@ -36,7 +36,7 @@ def test_distances_equal_networkx_dijkstra(client: TestClient, session: Session)
     walk = load_network(session=session)
     assert walk is not None
     data = run_data(session=session, run_id=body["run"])
-    stations = np.array(
+    stations: np.ndarray = np.array(
         session.execute(text("SELECT ST_X(geom), ST_Y(geom) FROM stations ORDER BY id")).all()
     )
     graph = nx.Graph()

@@ -71,7 +71,7 @@ def test_cgcs2000_file_is_taken_as_wgs84(session: Session) -> None:
 
 
 def test_invalid_polygon_is_repaired(session: Session, tmp_path: Path) -> None:
-    bowtie = [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]
+    bowtie = [[[0.0, 0.0], [1.0, 1.0], [1.0, 0.0], [0.0, 1.0], [0.0, 0.0]]]
     path = _write(tmp_path / "bow.geojson", [_poly({"code": "BOW"}, bowtie)])
     import_grids(session=session, path=path)
     assert grid_repo.get_grid(session=session, code="BOW").geometry
@@ -95,7 +95,10 @@ def test_invalid_polygon_is_repaired(session: Session, tmp_path: Path) -> None:
             ],
             "feature code=P is a Point",
         ),
-        ([_poly({"code": "L"}, [[[0, 0], [1, 1], [0, 0], [0, 0]]])], "feature code=L"),
+        (
+            [_poly({"code": "L"}, [[[0.0, 0.0], [1.0, 1.0], [0.0, 0.0], [0.0, 0.0]]])],
+            "feature code=L",
+        ),
     ],
 )
 def test_broken_file_is_one_readable_error_and_changes_nothing(
@@ -173,4 +176,4 @@ def test_sample_city_grids_partition_the_communities(session: Session) -> None:
         WHERE a.valid_to IS NULL AND b.valid_to IS NULL""")
     ).scalar()
     assert worst_gap is not None and worst_gap < 1.0
-    assert overlap < 1.0
+    assert overlap is not None and overlap < 1.0

@@ -26,7 +26,8 @@ import argparse
 import json
 import os
 import platform
-import resource
+import subprocess
+import sys
 import tempfile
 import time
 import tracemalloc
@@ -113,6 +114,25 @@ def run_gridmap(
     }
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (VmHWM), in MB."""
+    status = Path("/proc/self/status").read_text()
+    line = next(x for x in status.splitlines() if x.startswith("VmHWM:"))
+    return int(line.split()[1]) / 1e3
+
+
+def gridmap_process_rss(n: int) -> float:
+    """Peak RSS of a fresh Python process that makes the city, builds, locates ``n`` points."""
+    code = (
+        "import shapely; from bench.assign import peak_rss_mb; "
+        "from bench.synth import voronoi_grids, random_points; from geo.locate import GridIndex; "
+        "g, c = voronoi_grids(); b = tuple(float(v) for v in shapely.total_bounds(g)); "
+        f"x, y = random_points({n}, b); GridIndex(g, c).locate(x, y); print(peak_rss_mb())"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(out.stdout.strip())
+
+
 def run_strtree(geoms: NDArray[np.object_], points: NDArray[np.object_]) -> dict[str, Any]:
     build_s, tree = best(lambda: shapely.STRtree(geoms), repeat=1)
     query_s, pairs = best(lambda: tree.query(points, predicate="covered_by"))
@@ -164,7 +184,10 @@ def run_postgis(
             conn.execute("VACUUM ANALYZE grids")
             conn.execute("VACUUM ANALYZE pts")
             load_s = time.perf_counter() - start
-            join = "SELECT p.id AS pid, g.id AS gid FROM pts p JOIN grids g ON ST_Covers(g.geom, p.geom)"
+            join = (
+                "SELECT p.id AS pid, g.id AS gid FROM pts p JOIN grids g"
+                " ON ST_Covers(g.geom, p.geom)"
+            )
             plan = "\n".join(r[0] for r in conn.execute(f"EXPLAIN {join}").fetchall())
 
             def once() -> None:
@@ -177,7 +200,8 @@ def run_postgis(
             ).reshape(-1, 2)
             lookup = conn.cursor()
             sql = (
-                "SELECT code FROM grids WHERE ST_Covers(geom, ST_SetSRID(ST_MakePoint(%s, %s), 4326))"
+                "SELECT code FROM grids"
+                " WHERE ST_Covers(geom, ST_SetSRID(ST_MakePoint(%s, %s), 4326))"
                 ' ORDER BY code COLLATE "C" LIMIT 1'
             )
             sample = list(zip(x[:2000].tolist(), y[:2000].tolist(), strict=True))
@@ -207,25 +231,26 @@ def main() -> None:
     load_at_start = os.getloadavg()
 
     geoms, codes = voronoi_grids()
-    bounds = tuple(float(v) for v in shapely.total_bounds(geoms))
-    x, y = random_points(args.points, bounds)  # type: ignore[arg-type]
-    points = shapely.points(x, y)
+    xmin, ymin, xmax, ymax = (float(v) for v in shapely.total_bounds(geoms))
+    bounds = (xmin, ymin, xmax, ymax)
+    x, y = random_points(args.points, bounds)
     n = x.size
-    print(
-        f"{geoms.size} grids, {shapely.get_num_coordinates(geoms).mean():.1f} vertices each, {n:,} points"
-    )
+    vertices = shapely.get_num_coordinates(geoms).mean()
+    print(f"{geoms.size} grids, {vertices:.1f} vertices each, {n:,} points")
 
-    gm = run_gridmap(geoms, codes, x, y)
-    rss_after_gridmap = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3
+    gm = run_gridmap(geoms, codes, x, y) | {"process_peak_rss_mb": gridmap_process_rss(n)}
     print(
-        f"gridmap: build {gm['build_s']:.2f} s, locate {gm['locate_s'] * 1e3:.1f} ms = {gm['points_per_s'] / 1e6:.1f} M points/s, locate_one {gm['locate_one_us']:.2f} µs"
+        f"gridmap: build {gm['build_s']:.2f} s, locate {gm['locate_s'] * 1e3:.1f} ms"
+        f" = {gm['points_per_s'] / 1e6:.1f} M points/s, locate_one {gm['locate_one_us']:.2f} µs,"
+        f" process peak RSS {gm['process_peak_rss_mb']:.0f} MB"
     )
+    points = shapely.points(x, y)
     st = run_strtree(geoms, points)
     print(f"shapely STRtree covered_by: {st['query_s']:.2f} s")
     sj = run_sjoin(geoms, points)
     print(f"geopandas sjoin: {sj['query_s']:.2f} s")
     pg = run_postgis(geoms, codes, x, y)
-    print(f"PostGIS GiST join: {pg['join_s']:.2f} s; single lookup {pg['single_lookup_ms']:.3f} ms")
+    print(f"PostGIS GiST join: {pg['join_s']:.2f} s, lookup {pg['single_lookup_ms']:.3f} ms")
 
     result = gm.pop("result")
     ours = np.where(np.isin(result.match, (Match.INSIDE, Match.BOUNDARY)), result.code_index, -1)
@@ -257,8 +282,14 @@ def main() -> None:
             "geopandas": gpd.__version__,
             "load_average_at_start": load_at_start,
         },
-        "data": {"grids": int(geoms.size), "points": n, "seed": SEED, "bounds": bounds},
-        "gridmap": gm | {"process_max_rss_mb_after_gridmap": rss_after_gridmap},
+        "data": {
+            "grids": int(geoms.size),
+            "vertices_per_grid": float(vertices),
+            "points": n,
+            "seed": SEED,
+            "bounds": bounds,
+        },
+        "gridmap": gm,
         "shapely_strtree": st,
         "geopandas_sjoin": sj,
         "postgis": pg,

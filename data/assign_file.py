@@ -22,7 +22,6 @@ from geo.crs import to_wgs84
 from geo.locate import GridIndex
 
 MATCH_LABELS = np.array(["", "inside", "boundary", "nearest"], dtype=object)  # by Match value
-OUTPUT_COLUMNS = ("grid_code", "match")
 
 
 def load_index(grids_path: str | Path, *, code_field: str, tolerance_m: float = 50.0) -> GridIndex:
@@ -44,7 +43,7 @@ def load_index(grids_path: str | Path, *, code_field: str, tolerance_m: float = 
 
 def _coordinates(values: pd.Series) -> NDArray[np.float64]:
     """Numbers from text; blanks and junk become NaN."""
-    if values.dtype == object:
+    if not pd.api.types.is_numeric_dtype(values):
         values = values.astype(str).str.strip()
     return pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
 
@@ -99,10 +98,12 @@ def assign_csv(
     (``inside``, ``boundary``, ``nearest``, ``none``) and ``bad_coordinates`` (among none).
     """
     in_path, out_path = Path(in_path), Path(out_path)
-    index = load_index(grids_path, code_field=code_field, tolerance_m=tolerance_m)
-    to_wgs84(np.empty(0), np.empty(0), crs)  # an unknown CRS fails before any output
+    if chunk_rows < 1:
+        raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
     if not in_path.exists():
         raise ImportFileError(f"{in_path}: no such file")
+    to_wgs84(np.empty(0), np.empty(0), crs)  # an unknown CRS fails before any work
+    index = load_index(grids_path, code_field=code_field, tolerance_m=tolerance_m)
     options = {"lon_col": lon_col, "lat_col": lat_col, "crs": crs}
     counts = dict.fromkeys(("rows", "inside", "boundary", "nearest", "none", "bad_coordinates"), 0)
     try:

@@ -10,21 +10,30 @@ short cut, not GEOS: a winding number per ring (postgis/lwgeom_functions_analyti
 ``point_in_ring_rtree`` / ``point_in_multipolygon_rtree``) whose side test is the plain
 double-precision ``(x2-x1)*(py-y1) - (px-x1)*(y2-y1)``, "on the ring" being a side of exactly
 0.0 with the point inside the segment's bounding box. GEOS (shapely) uses robust predicates
-instead, so the two can disagree on points within ~1e-15 degrees of an edge, e.g. computed
-edge midpoints. This module evaluates PostGIS's formula with the same IEEE operations, so
-such points get PostGIS's answer bit for bit. Match ``boundary`` means the point is on the
-boundary of the *winning* grid in that sense (PostGIS: ``ST_Covers AND NOT ST_Contains``).
+instead, so the two can disagree on points within ~1e-15 degrees of an edge (tests keep one
+beside an edge across the Greenwich meridian, where PostGIS says "on it" and GEOS not).
+This module evaluates PostGIS's formula with the same IEEE operations and control flow,
+so such points get PostGIS's answer bit for bit; tests/geo/test_locate_postgis.py checks it
+against the installed PostGIS (3.3; re-run it when PostGIS changes). Zero-length segments
+are skipped as PostGIS does. Match ``boundary`` means the point is on the boundary of the
+*winning* grid in that sense (PostGIS: ``ST_Covers AND NOT ST_Contains``).
 
 Speed. A raster of cells over the grids: a cell that no edge comes within 1e-9 degrees of
 is "pure" and answered by one lookup (its winner, or none, or "near a grid"); only points in
-cells crossed by an edge are tested exactly, against the few polygons that can cover them and
-only with the edges spanning the cell's row. Floating-point error of the formula above is
-below 1e-12 degrees for any lon/lat, far inside that 1e-9 margin, so a pure cell's answer is
-PostGIS's answer for every point in it.
+cells crossed by an edge are tested exactly, against the polygons that can cover them and
+only with their edges that span the cell's row and reach its x-range. The formula's
+floating-point error is below 1e-12 degrees for any lon/lat, far inside that 1e-9 margin, so
+a pure cell's answer is PostGIS's answer for every point in it. Points near but outside all
+grids look up the edges listed for their cell of a coarser lattice (cells >= 2x tolerance).
 
-Distances (``match`` nearest) are in metres on the WGS84 ellipsoid's tangent plane at the
-point (meridional and prime-vertical radii of curvature), which agrees with PostGIS
-``ST_Distance(geography)`` to about a millimetre up to the default 50 m tolerance.
+Distances (match ``nearest``) are metres from the point to a grid's straight lon/lat edges
+(the edges ST_Covers uses), on the WGS84 ellipsoid's tangent plane at the point (meridional
+and prime-vertical radii of curvature). They agree with PostGIS ``ST_Distance`` in the
+local UTM zone divided by the UTM scale factor to a few millimetres up to 50 m;
+``ST_Distance(geography)`` differs more, as it joins vertices by great circles (~1.6 m off
+midway along a 10 km edge; nothing on grid-sized edges) and picks the closest point on a
+sphere. The tolerance test is ``distance <= tolerance_m``; grids must not cross the
+antimeridian.
 """
 
 from __future__ import annotations
@@ -111,6 +120,55 @@ def _metres_per_degree(lat: NDArray[np.float64]) -> tuple[NDArray[np.float64], .
     return n * np.cos(phi) * (np.pi / 180.0), m * (np.pi / 180.0)
 
 
+class _Lattice(NamedTuple):
+    """Cells of dx x dy degrees from (x0, y0), nx to a row; a cell's flat id is row * nx + col."""
+
+    x0: float
+    y0: float
+    dx: float
+    dy: float
+    nx: int
+
+
+def _spans(
+    lo: NDArray[np.float64], hi: NDArray[np.float64], origin: float, size: float, margin: float
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Each (item, cell number along one axis) whose cell meets [lo - margin, hi + margin]."""
+    first = np.floor((lo - margin - origin) / size).astype(np.int64)
+    last = np.floor((hi + margin - origin) / size).astype(np.int64)
+    return _expand(first, last - first + 1)
+
+
+def _segment_cells(
+    grid: _Lattice,
+    x1: NDArray[np.float64],
+    y1: NDArray[np.float64],
+    x2: NDArray[np.float64],
+    y2: NDArray[np.float64],
+    margin: tuple[float, float],
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Each (segment, flat cell) with the cell within ``margin`` (x, y degrees) of the segment.
+
+    Column by column: the segment's y-range over the column widened by the margin, so the
+    cells met by the margin-box around the segment, with no cell of its bounding box spare.
+    """
+    mx, my = margin
+    xlo, xhi = np.minimum(x1, x2), np.maximum(x1, x2)
+    seg, col = _spans(xlo, xhi, grid.x0, grid.dx, mx)
+    sx1, sy1 = x1[seg], y1[seg]
+    sa = np.clip(grid.x0 + col * grid.dx - mx, xlo[seg], xhi[seg])
+    sb = np.clip(grid.x0 + (col + 1) * grid.dx + mx, xlo[seg], xhi[seg])
+    ex = x2[seg] - sx1
+    vertical = ex == 0.0
+    safe = np.where(vertical, 1.0, ex)
+    ta = np.where(vertical, 0.0, np.clip((sa - sx1) / safe, 0.0, 1.0))
+    tb = np.where(vertical, 1.0, np.clip((sb - sx1) / safe, 0.0, 1.0))
+    ey = y2[seg] - sy1
+    ya, yb = sy1 + ta * ey, sy1 + tb * ey
+    owner, row = _spans(np.minimum(ya, yb), np.maximum(ya, yb), grid.y0, grid.dy, my)
+    return seg[owner], row * grid.nx + col[owner]
+
+
 def _validate(geoms: NDArray[np.object_], codes: NDArray[np.str_]) -> None:
     if geoms.ndim != 1 or geoms.size != codes.size:
         raise InvalidGeometryError(f"got {geoms.size} geometries but {codes.size} codes")
@@ -141,10 +199,10 @@ class _Edges(NamedTuple):
     y1: NDArray[np.float64]
     x2: NDArray[np.float64]
     y2: NDArray[np.float64]
-    ring: NDArray[np.int64]  # global ring id; rings ordered by (polygon, part, ring)
-    poly: NDArray[np.int64]  # polygon rank (position in code order)
+    ring: NDArray[np.int32]  # global ring id; rings ordered by (polygon, part, ring)
+    poly: NDArray[np.int32]  # polygon rank (position in code order)
     ring_is_shell: NDArray[np.bool_]  # per ring
-    ring_part: NDArray[np.int64]  # per ring: global part id
+    ring_part: NDArray[np.int32]  # per ring: global part id
 
 
 def _edges(ranked: NDArray[np.object_]) -> _Edges:
@@ -155,10 +213,10 @@ def _edges(ranked: NDArray[np.object_]) -> _Edges:
     x1, y1 = coords[start, 0], coords[start, 1]
     x2, y2 = coords[start + 1, 0], coords[start + 1, 1]
     keep = (x1 != x2) | (y1 != y2)  # PostGIS skips zero-length segments
-    ring = coord_ring[start][keep]
+    ring = coord_ring[start][keep].astype(np.int32)
     return _Edges(
-        x1[keep], y1[keep], x2[keep], y2[keep], ring, part_poly[ring_part[ring]],
-        _first_of_runs(ring_part), ring_part,
+        x1[keep], y1[keep], x2[keep], y2[keep], ring, part_poly[ring_part[ring]].astype(np.int32),
+        _first_of_runs(ring_part), ring_part.astype(np.int32),
     )  # fmt: skip
 
 
@@ -167,7 +225,7 @@ class _Cover(NamedTuple):
 
     start: NDArray[np.int64]
     end: NDArray[np.int64]
-    poly: NDArray[np.int64]
+    poly: NDArray[np.int32]
 
 
 class GridIndex:
@@ -199,12 +257,14 @@ class GridIndex:
         self._setup_raster(edges)
         cells, cell_poly = self._supercover(edges)
         first = _first_of_runs(cells)  # cells come sorted
-        self._boundary = cells[first]
+        self._boundary = cells[first].astype(np.int32)
+        cell_id = (np.cumsum(first) - 1).astype(np.int32)
+        del cells, first
         cover = self._scanline(edges)
         self._fill_raster(cover)
-        self._build_candidates(edges, np.cumsum(first) - 1, cell_poly, cover)
+        self._build_candidates(edges, cell_id, cell_poly.astype(np.int32), cover)
         self._seg = np.stack([edges.x1, edges.y1, edges.x2, edges.y2], axis=1)
-        self._segments = shapely.STRtree(shapely.linestrings(self._seg.reshape(-1, 2, 2)))
+        self._build_near(edges)
         self._seg_poly = edges.poly.astype(np.int32)
 
     @property
@@ -235,53 +295,42 @@ class GridIndex:
         self._y0 = ymin - self._tol_y - 3.0 * dy
         self._nx = int(np.ceil((xmax + self._tol_x - self._x0) / dx)) + 4
         self._ny = int(np.ceil((ymax + self._tol_y - self._y0) / dy)) + 4
-
-    def _rows(
-        self, lo: NDArray[np.float64], hi: NDArray[np.float64]
-    ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-        """Each (item, row) whose row meets [lo - margin, hi + margin]."""
-        r0 = np.floor((lo - _MARGIN_DEG - self._y0) / self._dy).astype(np.int64)
-        r1 = np.floor((hi + _MARGIN_DEG - self._y0) / self._dy).astype(np.int64)
-        return _expand(r0, r1 - r0 + 1)
+        self._lattice = _Lattice(self._x0, self._y0, dx, dy, self._nx)
 
     def _supercover(self, e: _Edges) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
         """Every (cell, polygon) with an edge of the polygon within the margin of the cell.
 
         Sorted by cell, then polygon. Edges go in chunks to bound the temporary memory.
         """
-        keys = [
-            self._cover_keys(e.x1[sl], e.y1[sl], e.x2[sl], e.y2[sl], e.poly[sl])
-            for sl in _chunks(e.x1.size)
-        ]
+        keys = []
+        for sl in _chunks(e.x1.size):
+            seg, flat = _segment_cells(
+                self._lattice, e.x1[sl], e.y1[sl], e.x2[sl], e.y2[sl], (_MARGIN_DEG, _MARGIN_DEG)
+            )
+            keys.append(_unique(flat * self._npoly + e.poly[sl][seg]))
         key = _unique(np.concatenate(keys))
         return key // self._npoly, key % self._npoly
 
-    def _cover_keys(
-        self,
-        x1: NDArray[np.float64],
-        y1: NDArray[np.float64],
-        x2: NDArray[np.float64],
-        y2: NDArray[np.float64],
-        poly: NDArray[np.int64],
-    ) -> NDArray[np.int64]:
-        m, x0, dx = _MARGIN_DEG, self._x0, self._dx
-        xlo, xhi = np.minimum(x1, x2), np.maximum(x1, x2)
-        c0 = np.floor((xlo - m - x0) / dx).astype(np.int64)
-        c1 = np.floor((xhi + m - x0) / dx).astype(np.int64)
-        edge, col = _expand(c0, c1 - c0 + 1)
-        # The edge's y-range over this column widened by the margin on each side.
-        ex1, ey1 = x1[edge], y1[edge]
-        sa = np.clip(x0 + col * dx - m, xlo[edge], xhi[edge])
-        sb = np.clip(x0 + (col + 1) * dx + m, xlo[edge], xhi[edge])
-        ex = x2[edge] - ex1
-        vertical = ex == 0.0
-        safe = np.where(vertical, 1.0, ex)
-        ta = np.where(vertical, 0.0, np.clip((sa - ex1) / safe, 0.0, 1.0))
-        tb = np.where(vertical, 1.0, np.clip((sb - ex1) / safe, 0.0, 1.0))
-        ey = y2[edge] - ey1
-        ya, yb = ey1 + ta * ey, ey1 + tb * ey
-        owner, row = self._rows(np.minimum(ya, yb), np.maximum(ya, yb))
-        return _unique((row * self._nx + col[owner]) * self._npoly + poly[edge[owner]])
+    def _build_near(self, e: _Edges) -> None:
+        """Edges by coarse cell, each listed in every cell within the tolerance of it."""
+        grid = self._lattice
+        dx, dy = max(2.0 * self._tol_x, grid.dx), max(2.0 * self._tol_y, grid.dy)
+        self._near_lattice = _Lattice(grid.x0, grid.y0, dx, dy, int(grid.nx * grid.dx / dx) + 2)
+        nseg = e.x1.size
+        keys = []
+        for sl in _chunks(nseg):
+            seg, flat = _segment_cells(
+                self._near_lattice,
+                e.x1[sl],
+                e.y1[sl],
+                e.x2[sl],
+                e.y2[sl],
+                (self._tol_x, self._tol_y),
+            )
+            keys.append(flat * nseg + seg + sl.start)
+        key = np.sort(np.concatenate(keys))
+        self._near_cell = key // nseg
+        self._near_seg = (key % nseg).astype(np.int32)
 
     def _scanline(self, e: _Edges) -> _Cover:
         """Cells whose centre each polygon covers, by even-odd fill along row centre lines.
@@ -311,48 +360,45 @@ class GridIndex:
 
     def _fill_raster(self, cover: _Cover) -> None:
         """Cell values: a boundary cell's id, else the winning grid, else near or far."""
-        start, end, rank = cover.start, cover.end, cover.poly.astype(np.int32)
+        start, end, rank = cover.start, cover.end, cover.poly
         ncell = self._nx * self._ny
-        # Difference arrays: how many intervals cover each cell centre, and the sum of their
-        # grids' input indexes (int32 wrap-around cancels exactly); one covering wins.
-        count = np.zeros(ncell + 1, dtype=np.int32)
+        # Intervals overlapping no other (all of them for a partition, but for centres on a
+        # shared edge) fill a difference array of input index + 1; uncovered cells end at -1.
+        order = np.argsort(start, kind="stable")
+        joins = np.zeros(order.size, dtype=bool)
+        joins[1:] = start[order][1:] <= np.maximum.accumulate(end[order])[:-1]
+        cluster = np.cumsum(~joins) - 1
+        alone = np.bincount(cluster)[cluster] == 1
+        single, shared = order[alone], order[~alone]
+        value = self._order[rank[single]] + 1
         total = np.zeros(ncell + 1, dtype=np.int32)
-        np.add.at(count, start, 1)
-        np.add.at(count, end + 1, -1)
-        np.add.at(total, start, self._order[rank])
-        np.add.at(total, end + 1, -self._order[rank])
-        np.cumsum(count, out=count)
+        np.add.at(total, start[single], value)
+        np.add.at(total, end[single] + 1, -value)
         np.cumsum(total, out=total)
         raster = total[:ncell]
-        raster[count[:ncell] != 1] = _FAR
-        overlap = np.flatnonzero(count[:ncell] > 1)
-        del count
-        if overlap.size:  # overlapping input: the smallest rank among those covering
-            seen = np.zeros(ncell + 1, dtype=np.int32)
-            seen[overlap + 1] = 1
-            np.cumsum(seen, out=seen)
-            hit = seen[end + 1] > seen[start]
-            owner, cell = _expand(start[hit], end[hit] - start[hit] + 1)
-            order = np.lexsort((rank[hit][owner], cell))
-            first = order[_first_of_runs(cell[order])]
-            raster[cell[first]] = self._order[rank[hit][owner][first]]
-        # Near: uncovered but maybe within the tolerance, i.e. near a boundary cell. Dilate
-        # the boundary cells on a 4x coarser grid (a superset is fine: near is only a hint).
+        raster -= 1  # == _FAR where no interval covers
+        if shared.size:  # overlapping intervals: the smallest rank covering each cell
+            owner, cell = _expand(start[shared], end[shared] - start[shared] + 1)
+            ranks = rank[shared][owner]
+            by_cell = np.lexsort((ranks, cell))
+            first = by_cell[_first_of_runs(cell[by_cell])]
+            raster[cell[first]] = self._order[ranks[first]]
+        # Near: uncovered but within the tolerance (plus a cell) of a boundary cell.
         far = np.flatnonzero(raster == _FAR)
-        f = 4
-        bx, by = -(-self._nx // f), -(-self._ny // f)
-        blocks = np.zeros(by * bx, dtype=np.uint8)
-        blocks[(self._boundary // self._nx) // f * bx + (self._boundary % self._nx) // f] = 1
-        kx = int(np.ceil(self._tol_x / self._dx / f)) + 1
-        ky = int(np.ceil(self._tol_y / self._dy / f)) + 1
-        near = maximum_filter1d(blocks.reshape(by, bx), 2 * kx + 1, axis=1)
+        mask = np.zeros(ncell, dtype=np.uint8)
+        mask[self._boundary] = 1
+        kx = int(np.ceil(self._tol_x / self._dx)) + 1
+        ky = int(np.ceil(self._tol_y / self._dy)) + 1
+        near = maximum_filter1d(mask.reshape(self._ny, self._nx), 2 * kx + 1, axis=1)
         near = maximum_filter1d(near, 2 * ky + 1, axis=0).ravel()
-        raster[far[near[(far // self._nx) // f * bx + (far % self._nx) // f] == 1]] = _NEAR
+        raster[far[near[far] == 1]] = _NEAR
         raster[self._boundary] = _FIRST_BOUNDARY - np.arange(self._boundary.size, dtype=np.int32)
         self._raster = raster
+        # locate_one's constants in one tuple: attribute lookups dominate a 1 µs call.
+        self._one = (self._x0, self._inv_dx, self._nx, self._y0, self._inv_dy, self._ny)
 
     def _build_candidates(
-        self, e: _Edges, cell_id: NDArray[np.int64], cell_poly: NDArray[np.int64], cover: _Cover
+        self, e: _Edges, cell_id: NDArray[np.int32], cell_poly: NDArray[np.int32], cover: _Cover
     ) -> None:
         """Per boundary cell, the edges PostGIS's test can use for a point in it.
 
@@ -381,7 +427,7 @@ class GridIndex:
         ).astype(np.int32)
 
     def _candidates(
-        self, cell_id: NDArray[np.int64], cell_poly: NDArray[np.int64], cover: _Cover
+        self, cell_id: NDArray[np.int32], cell_poly: NDArray[np.int32], cover: _Cover
     ) -> tuple[NDArray[np.int32], NDArray[np.int32]]:
         """(boundary cell id, polygon rank) of every candidate, sorted."""
         npoly, boundary = self._npoly, self._boundary
@@ -389,7 +435,12 @@ class GridIndex:
         hi = np.searchsorted(boundary, cover.end, side="right")
         owner, centre_cell = _expand(lo, hi - lo)
         keys = _unique(
-            np.concatenate((cell_id * npoly + cell_poly, centre_cell * npoly + cover.poly[owner]))
+            np.concatenate(
+                (
+                    cell_id.astype(np.int64) * npoly + cell_poly,
+                    centre_cell * npoly + cover.poly[owner],
+                )
+            )
         )
         return (keys // npoly).astype(np.int32), (keys % npoly).astype(np.int32)
 
@@ -399,23 +450,24 @@ class GridIndex:
         """(candidate, edge) pairs: each candidate's edges in its cell's row, in edge order."""
         npoly = self._npoly
         # Edges per row, sorted by (row, edge): a (row, polygon) group is one contiguous range.
-        edge, row = self._rows(np.minimum(e.y1, e.y2), np.maximum(e.y1, e.y2))
+        ylo, yhi = np.minimum(e.y1, e.y2), np.maximum(e.y1, e.y2)
+        edge, row = _spans(ylo, yhi, self._y0, self._dy, _MARGIN_DEG)
         order = np.lexsort((edge, row))
-        edge, row = edge[order].astype(np.int32), row[order]
-        group_key = row * npoly + e.poly[edge]
+        edge = edge[order].astype(np.int32)
+        group_key = row[order] * npoly + e.poly[edge]
+        del row, order
         reach = np.maximum(e.x1, e.x2)[edge]  # how far right each entry's edge reaches
         group_start = np.flatnonzero(_first_of_runs(group_key))
         group_len = np.diff(np.append(group_start, edge.size))
         group_key = group_key[group_start]
-        flat = self._boundary[cand_cell]
-        want = (flat // self._nx) * npoly + cand_poly
-        g = np.minimum(np.searchsorted(group_key, want), group_key.size - 1)
-        length = np.where(group_key[g] == want, group_len[g], 0)
-        cell_left = self._x0 + (flat % self._nx) * self._dx - _MARGIN_DEG
         chosen = []  # in chunks of candidates, to bound the memory of the expansion
-        for sl in _chunks(g.size):
-            owner, ent = _expand(group_start[g[sl]], length[sl])
-            keep = reach[ent] >= cell_left[sl][owner]
+        for sl in _chunks(cand_cell.size):
+            flat = self._boundary[cand_cell[sl]].astype(np.int64)
+            want = (flat // self._nx) * npoly + cand_poly[sl]
+            g = np.minimum(np.searchsorted(group_key, want), group_key.size - 1)
+            owner, ent = _expand(group_start[g], np.where(group_key[g] == want, group_len[g], 0))
+            left = self._x0 + (flat % self._nx) * self._dx - _MARGIN_DEG
+            keep = reach[ent] >= left[owner]
             chosen.append(((owner[keep] + sl.start).astype(np.int32), edge[ent[keep]]))
         return np.concatenate([c for c, _ in chosen]), np.concatenate([en for _, en in chosen])
 
@@ -448,11 +500,12 @@ class GridIndex:
         Same cells and the same PostGIS arithmetic as ``locate`` (tests hold them equal);
         only a point near but outside every grid takes the array path.
         """
-        fx = (lon - self._x0) * self._inv_dx
-        fy = (lat - self._y0) * self._inv_dy
-        ix = int(fx) if 0.0 <= fx < self._nx else 0  # elsewhere (and NaN): a far border cell
-        iy = int(fy) if 0.0 <= fy < self._ny else 0
-        v: int = self._raster.item(iy * self._nx + ix)
+        x0, inv_dx, nx, y0, inv_dy, ny = self._one
+        fx = (lon - x0) * inv_dx
+        fy = (lat - y0) * inv_dy
+        ix = int(fx) if 0.0 <= fx < nx else 0  # elsewhere (and NaN): a far border cell
+        iy = int(fy) if 0.0 <= fy < ny else 0
+        v: int = self._raster.item(iy * nx + ix)
         if v >= 0:
             return v, Match.INSIDE, 0.0
         if v <= _FIRST_BOUNDARY:
@@ -597,10 +650,14 @@ class GridIndex:
         self, px: NDArray[np.float64], py: NDArray[np.float64]
     ) -> tuple[NDArray[np.int32], NDArray[np.float64]]:
         """Nearest polygon rank within the tolerance (ties: smallest code) and metres to it."""
+        grid = self._near_lattice
+        col = np.floor((px - grid.x0) / grid.dx).astype(np.int64)
+        flat = np.floor((py - grid.y0) / grid.dy).astype(np.int64) * grid.nx + col
+        lo = np.searchsorted(self._near_cell, flat, side="left")
+        hi = np.searchsorted(self._near_cell, flat, side="right")
+        pt, ent = _expand(lo, hi - lo)
+        seg = self._near_seg[ent]
         mx, my = _metres_per_degree(py)
-        rx = self.tolerance_m / mx * 1.001 + _MARGIN_DEG
-        ry = self.tolerance_m / my * 1.001 + _MARGIN_DEG
-        pt, seg = self._segments.query(shapely.box(px - rx, py - ry, px + rx, py + ry))
         x1, y1, x2, y2 = (self._seg[seg, k] for k in range(4))
         sx, sy, qx, qy = mx[pt], my[pt], px[pt], py[pt]
         ax, ay = (x1 - qx) * sx, (y1 - qy) * sy
@@ -608,8 +665,7 @@ class GridIndex:
         dx, dy = bx - ax, by - ay
         t = np.clip(-(ax * dx + ay * dy) / (dx * dx + dy * dy), 0.0, 1.0)
         d = np.hypot(ax + t * dx, ay + t * dy)
-        ok = np.flatnonzero(d <= self.tolerance_m)
-        ok = ok[np.argsort(pt[ok], kind="stable")]
+        ok = np.flatnonzero(d <= self.tolerance_m)  # pt stays sorted
         pt, d, rank = pt[ok], d[ok], self._seg_poly[seg[ok]]
         out_rank = np.full(px.size, -1, dtype=np.int32)
         out_dist = np.full(px.size, np.nan)

@@ -26,8 +26,8 @@ def static_dir() -> Path:
 
 _CDNJS = "https://cdnjs.cloudflare.com/ajax/libs/"
 _JSDELIVR = "https://cdn.jsdelivr.net/"
-_LEAFLET = "vendor/leaflet-1.9.4/dist/"
-_CLUSTER = "vendor/leaflet.markercluster-1.5.3/dist/"
+_LEAFLET = "vendor/leaflet-1.9.4/lib/"
+_CLUSTER = "vendor/leaflet.markercluster-1.5.3/lib/"
 _FA = "vendor/fontawesome-free-6.2.0/css/"
 
 # What folium 0.20 and the plugins gridmap uses link, mapped to the vendored files replacing them.
@@ -37,22 +37,22 @@ _FA = "vendor/fontawesome-free-6.2.0/css/"
 _VENDORED: dict[str, tuple[str, ...]] = {
     _JSDELIVR + "npm/leaflet@1.9.3/dist/leaflet.js": (_LEAFLET + "leaflet.js",),
     _JSDELIVR + "npm/leaflet@1.9.3/dist/leaflet.css": (_LEAFLET + "leaflet.css",),
-    "https://code.jquery.com/jquery-3.7.1.min.js": ("vendor/jquery-3.7.1/dist/jquery.min.js",),
+    "https://code.jquery.com/jquery-3.7.1.min.js": ("vendor/jquery-3.7.1/lib/jquery.min.js",),
     _JSDELIVR + "npm/bootstrap@5.2.2/dist/js/bootstrap.bundle.min.js": (
-        "vendor/bootstrap-5.2.2/dist/js/bootstrap.bundle.min.js",
+        "vendor/bootstrap-5.2.2/lib/js/bootstrap.bundle.min.js",
     ),
     _JSDELIVR + "npm/bootstrap@5.2.2/dist/css/bootstrap.min.css": (
-        "vendor/bootstrap-5.2.2/dist/css/bootstrap.min.css",
+        "vendor/bootstrap-5.2.2/lib/css/bootstrap.min.css",
     ),
     _JSDELIVR + "npm/@fortawesome/fontawesome-free@6.2.0/css/all.min.css": (
         _FA + "fontawesome.min.css",
         _FA + "solid.min.css",
     ),
     _CDNJS + "Leaflet.awesome-markers/2.0.2/leaflet.awesome-markers.js": (
-        "vendor/leaflet.awesome-markers-2.0.5/dist/leaflet.awesome-markers.min.js",
+        "vendor/leaflet.awesome-markers-2.0.5/lib/leaflet.awesome-markers.min.js",
     ),
     _CDNJS + "Leaflet.awesome-markers/2.0.2/leaflet.awesome-markers.css": (
-        "vendor/leaflet.awesome-markers-2.0.5/dist/leaflet.awesome-markers.css",
+        "vendor/leaflet.awesome-markers-2.0.5/lib/leaflet.awesome-markers.css",
     ),
     _CDNJS + "leaflet.markercluster/1.1.0/leaflet.markercluster.js": (
         _CLUSTER + "leaflet.markercluster.js",
@@ -62,13 +62,13 @@ _VENDORED: dict[str, tuple[str, ...]] = {
         _CLUSTER + "MarkerCluster.Default.css",
     ),
     _JSDELIVR + "npm/leaflet-search@2.9.7/dist/leaflet-search.min.js": (
-        "vendor/leaflet-search-2.9.7/dist/leaflet-search.min.js",
+        "vendor/leaflet-search-2.9.7/lib/leaflet-search.min.js",
     ),
     _JSDELIVR + "npm/leaflet-search@2.9.7/dist/leaflet-search.min.css": (
-        "vendor/leaflet-search-2.9.7/dist/leaflet-search.min.css",
+        "vendor/leaflet-search-2.9.7/lib/leaflet-search.min.css",
     ),
     _JSDELIVR + "gh/python-visualization/folium@main/folium/templates/leaflet_heat.min.js": (
-        "vendor/leaflet.heat-0.2.0/dist/leaflet-heat.js",
+        "vendor/leaflet.heat-0.2.0/lib/leaflet-heat.js",
     ),
 }
 

@@ -3,8 +3,6 @@ stations by kind, suggested sites, and per-grid coverage in each grid's popup.""
 
 from __future__ import annotations
 
-import html
-
 import folium
 import geopandas as gpd
 import numpy as np
@@ -19,6 +17,7 @@ from maps.layers import (
     LABELS,
     PALETTES,
     LegendSection,
+    MarkerLayer,
     PointLayer,
     PolygonLayer,
     add_grids,
@@ -108,42 +107,15 @@ def coverage_map(
     elif per_grid is None:
         add_grids(m, shown["grids"])
     else:
-        require(per_grid, PER_GRID_COLUMNS, what="per_grid")
-        table = per_grid.assign(code=per_grid["code"].astype(str)).set_index("code")
-        joined = shown["grids"].assign(code=shown["grids"]["code"].astype(str))
-        joined = joined.drop(columns="households").join(
-            table[list(PER_GRID_COLUMNS[1:])], on="code"
-        )
-        fill = classify(joined["pct"], palette=PALETTES["coverage_pct"], breaks=COVERAGE_BREAKS)
-        add_grids(m, joined, fill=fill, popup_columns=[*GRID_COLUMNS, *PER_GRID_COLUMNS[1:]])
-        legend.append(LegendSection(LABELS["pct"], fill.legend))
-
+        legend.append(_add_coverage_grids(m, shown["grids"], per_grid))
     if shown["isochrones"].empty:
         notes.append("暂无服务圈 · no isochrones yet")
     else:
         legend.append(_add_isochrones(m, shown["isochrones"]))
-    points = shown["buildings"]
-    if points.empty:
+    if shown["buildings"].empty:
         notes.append("暂无建筑数据 · no buildings yet")
     else:
-        covered = points["covered"].fillna(False).astype(bool).to_numpy()
-        PointLayer(
-            points,
-            np.where(covered, 0, 1),
-            colours=[COVERED, UNCOVERED],
-            name="建筑 buildings",
-        ).add_to(m)
-        legend.append(
-            LegendSection(
-                "建筑 buildings",
-                [
-                    (COVERED, f"已覆盖 covered ({covered.sum():,})"),
-                    (UNCOVERED, f"未覆盖 not covered ({(~covered).sum():,})"),
-                ],
-                points=True,
-            )
-        )
-
+        legend.append(_add_buildings(m, shown["buildings"]))
     if shown["stations"].empty:
         notes.append("暂无服务站 · no stations yet")
     else:
@@ -156,6 +128,30 @@ def coverage_map(
     add_legend(m, legend)
     add_notes(m, notes)
     return m
+
+
+def _add_coverage_grids(
+    m: folium.Map, grids: gpd.GeoDataFrame, per_grid: pd.DataFrame
+) -> LegendSection:
+    """Grids coloured by coverage %, their popups carrying the per-grid coverage table."""
+    require(per_grid, PER_GRID_COLUMNS, what="per_grid")
+    table = per_grid.assign(code=per_grid["code"].astype(str)).set_index("code")
+    joined = grids.assign(code=grids["code"].astype(str)).drop(columns="households")
+    joined = joined.join(table[list(PER_GRID_COLUMNS[1:])], on="code")
+    fill = classify(joined["pct"], palette=PALETTES["coverage_pct"], breaks=COVERAGE_BREAKS)
+    add_grids(m, joined, fill=fill, popup_columns=[*GRID_COLUMNS, *PER_GRID_COLUMNS[1:]])
+    return LegendSection(LABELS["pct"], fill.legend)
+
+
+def _add_buildings(m: folium.Map, buildings: gpd.GeoDataFrame) -> LegendSection:
+    covered = buildings["covered"].eq(True).to_numpy()  # missing counts as not covered
+    colours = [COVERED, UNCOVERED]
+    PointLayer(buildings, np.where(covered, 0, 1), colours=colours, name="建筑 buildings").add_to(m)
+    rows = [
+        (COVERED, f"已覆盖 covered ({covered.sum():,})"),
+        (UNCOVERED, f"未覆盖 not covered ({(~covered).sum():,})"),
+    ]
+    return LegendSection("建筑 buildings", rows, points=True)
 
 
 def _add_isochrones(m: folium.Map, isochrones: gpd.GeoDataFrame) -> LegendSection:
@@ -175,34 +171,28 @@ def _add_isochrones(m: folium.Map, isochrones: gpd.GeoDataFrame) -> LegendSectio
 
 
 def _add_stations(m: folium.Map, stations: gpd.GeoDataFrame) -> LegendSection:
-    group = folium.FeatureGroup(name="服务站 stations").add_to(m)
     kinds = stations["kind"].astype(str)
-    for point, kind, name in zip(stations.geometry, kinds, stations["name"], strict=True):
-        icon, colour = STATION_STYLES.get(kind, OTHER_STATION)
-        folium.Marker(
-            [point.y, point.x],
-            icon=folium.Icon(icon=icon, prefix="fa", color=colour),
-            tooltip=html.escape(f"{name} · {kind}"),
-        ).add_to(group)
-    return LegendSection(
-        "服务站 stations",
-        [(_MARKER_CSS[STATION_STYLES.get(k, OTHER_STATION)[1]], k) for k in sorted(set(kinds))],
-        points=True,
-    )
+    present = sorted(set(kinds))
+    styles = [STATION_STYLES.get(k, OTHER_STATION) for k in present]
+    MarkerLayer(
+        stations.assign(kind=kinds),
+        np.searchsorted(present, kinds),
+        styles=styles,
+        name="服务站 stations",
+        tooltip=["name", "kind"],
+    ).add_to(m)
+    rows = [(_MARKER_CSS[colour], kind) for kind, (_, colour) in zip(present, styles, strict=True)]
+    return LegendSection("服务站 stations", rows, points=True)
 
 
 def _add_suggestions(m: folium.Map, sites: gpd.GeoDataFrame) -> None:
     """Proposed sites, each popup listing every column the caller gave (e.g. households added)."""
-    group = folium.FeatureGroup(name=SUGGESTED).add_to(m)
-    details = sites.drop(columns=sites.geometry.name).to_dict("records")
-    for point, row in zip(sites.geometry, details, strict=True):
-        cells = "".join(
-            f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
-            for k, v in row.items()
-        )
-        folium.Marker(
-            [point.y, point.x],
-            icon=folium.Icon(icon="star", prefix="fa", color="purple"),
-            popup=folium.Popup(f"<table class='gridmap-table'>{cells}</table>"),
-            tooltip=SUGGESTED,
-        ).add_to(group)
+    columns = [c for c in sites.columns if c != sites.geometry.name]
+    MarkerLayer(
+        sites,
+        np.zeros(len(sites), dtype=np.int64),
+        styles=[("star", "purple")],
+        name=SUGGESTED,
+        title=SUGGESTED,
+        popup=columns,
+    ).add_to(m)

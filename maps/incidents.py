@@ -25,7 +25,7 @@ from maps.layers import (
     located,
     require,
 )
-from maps.pack import columns_of, pack_points, script_json
+from maps.pack import columns_of, pack_points, script_data
 
 INCIDENT_COLUMNS = ("id", "category", "status", "priority", "reported_at", "due_at", "grid_code")
 TIMEZONE = "Asia/Shanghai"  # times are shown as wall-clock time here
@@ -149,5 +149,5 @@ class _IncidentFilter(JSCSSMixin):
         self._name = "IncidentFilter"
         self.heat = heat
         self.cluster = cluster
-        self.data = script_json(data)
+        self.data = script_data(data)
         self.labels = _LABELS

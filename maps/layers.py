@@ -3,7 +3,6 @@ gridmap.js, the grid and region layers built on them, choropleth classes, legend
 
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
 from itertools import pairwise
 from typing import Any, Literal, NamedTuple
@@ -17,7 +16,14 @@ from folium.plugins import Search
 from folium.template import Template
 from numpy.typing import NDArray
 
-from maps.pack import pack_points, pack_polygons, script_json, simplified
+from maps.pack import (
+    columns_of,
+    pack_points,
+    pack_polygons,
+    script_data,
+    simplified,
+    text_html,
+)
 
 NO_DATA = "#cccccc"
 LABELS = {
@@ -67,8 +73,10 @@ class Fill(NamedTuple):
 
 
 class PolygonLayer(JSCSSMixin, folium.map.Layer):
-    """Polygons from packed data on the map's canvas (gridmap.polygons), with optional
-    choropleth ``fill``, tooltip and popup tables of ``columns``, and search by ``code``."""
+    """Polygons from packed data on the map's canvas (gridmap.polygons), simplified (as a
+    ``partition`` when they are one); optional choropleth ``fill``; with ``columns``, popup
+    tables of them, tooltips of the ``tooltip`` ones and hover highlight; with a ``search``
+    placeholder, a search box finding polygons by ``code``."""
 
     _template = Template(
         """{% macro script(this, kwargs) %}
@@ -91,9 +99,8 @@ class PolygonLayer(JSCSSMixin, folium.map.Layer):
         tooltip: Sequence[str] = (),
         fill: Fill | None = None,
         search: str | None = None,
-        show: bool = True,
     ) -> None:
-        super().__init__(name=name, overlay=True, control=True, show=show)
+        super().__init__(name=name, overlay=True, control=True, show=True)
         self._name = "PolygonLayer"
         packed = pack_polygons(simplified(frame, coverage=partition), list(columns))
         interactive = bool(columns)
@@ -106,7 +113,7 @@ class PolygonLayer(JSCSSMixin, folium.map.Layer):
         if fill is not None:
             packed["cls"] = fill.classes.tolist()
             self.options["colors"] = fill.colours
-        self.data = script_json(packed)
+        self.data = script_data(packed)
         self.search = {"property": "code", "placeholder": search} if search else None
         self.default_js = GRIDMAP_JS + (Search.default_js if search else [])
         self.default_css = GRIDMAP_CSS + (Search.default_css if search else [])
@@ -118,13 +125,12 @@ def add_grids(
     *,
     fill: Fill | None = None,
     popup_columns: Sequence[str] = GRID_COLUMNS,
-    search: bool = True,
-) -> PolygonLayer:
+) -> None:
     """The grid polygons with tooltips, a details popup and search by code; without ``fill``
     they are outlines over a faint fill, which still takes hovers and clicks."""
     style = {"color": "#2b4c7e", "weight": 1, "fillColor": "#6a8fc7"}
     style["fillOpacity"] = 0.65 if fill is not None else 0.08
-    layer = PolygonLayer(
+    PolygonLayer(
         grids,
         name="网格 grids",
         style=style,
@@ -132,10 +138,8 @@ def add_grids(
         columns=list(dict.fromkeys([*GRID_COLUMNS, *popup_columns])),
         tooltip=GRID_COLUMNS,
         fill=fill,
-        search="网格编码 grid code" if search else None,
-    )
-    layer.add_to(m)
-    return layer
+        search="网格编码 grid code",
+    ).add_to(m)
 
 
 def add_regions(m: folium.Map, regions: gpd.GeoDataFrame) -> None:
@@ -210,9 +214,52 @@ class PointLayer(JSCSSMixin, folium.map.Layer):
     ) -> None:
         super().__init__(name=name, overlay=True, control=True, show=True)
         self._name = "PointLayer"
-        packed = pack_points(points) | {"cls": np.asarray(classes, dtype=np.int64).tolist()}
-        self.data = script_json(packed)
+        order = np.argsort(points.geometry.x.to_numpy(), kind="stable")  # see gridmap.js
+        classes = np.asarray(classes, dtype=np.int64)[order]
+        packed = pack_points(points.iloc[order]) | {"cls": classes.tolist()}
+        self.data = script_data(packed)
         self.options = {"colors": list(colours)}
+
+
+class MarkerLayer(JSCSSMixin, folium.map.Layer):
+    """Markers with Font Awesome icons (gridmap.markers), ``styles[style[i]]`` = (icon,
+    awesome-markers colour) for point i; tooltips of ``title`` and the ``tooltip`` columns,
+    popup tables of the ``popup`` columns. One element for hundreds of stations: folium would
+    emit four each, and compiling their templates alone takes seconds."""
+
+    _template = Template(
+        """{% macro script(this, kwargs) %}
+        var {{ this.get_name() }} = gridmap.markers({{ this.data }}, {{ this.options|tojson }});
+        {% endmacro %}"""
+    )
+    default_js = GRIDMAP_JS
+    default_css = GRIDMAP_CSS
+
+    def __init__(
+        self,
+        points: gpd.GeoDataFrame,
+        style: NDArray[np.integer[Any]],
+        *,
+        styles: Sequence[tuple[str, str]],
+        name: str,
+        title: str | None = None,
+        tooltip: Sequence[str] = (),
+        popup: Sequence[str] = (),
+    ) -> None:
+        super().__init__(name=name, overlay=True, control=True, show=True)
+        self._name = "MarkerLayer"
+        columns = list(dict.fromkeys([*tooltip, *popup]))
+        packed = pack_points(points) | {
+            "style": np.asarray(style, dtype=np.int64).tolist(),
+            "props": columns_of(points, columns),
+        }
+        self.data = script_data(packed)
+        self.options = {
+            "styles": [{"icon": icon, "color": colour} for icon, colour in styles],
+            "title": title,
+            "tooltip": list(tooltip),
+            "popup": [[c, LABELS.get(c, c)] for c in popup],
+        }
 
 
 class _Info(JSCSSMixin):
@@ -245,9 +292,9 @@ def add_legend(m: folium.Map, sections: Sequence[LegendSection]) -> None:
     body = ""
     for section in sections:
         shape = "gridmap-swatch gridmap-round" if section.points else "gridmap-swatch"
-        body += f"<h4>{html.escape(section.title)}</h4>" + "".join(
+        body += f"<h4>{text_html(section.title)}</h4>" + "".join(
             f'<div class="gridmap-legend-row"><span class="{shape}" '
-            f'style="background:{html.escape(colour)}"></span>{html.escape(label)}</div>'
+            f'style="background:{text_html(colour)}"></span>{text_html(label)}</div>'
             for colour, label in section.rows
         )
     if body:
@@ -258,5 +305,5 @@ def add_notes(m: folium.Map, notes: Sequence[str]) -> None:
     """A visible note for each layer that has no data yet, so that an empty map is not taken
     for a broken one."""
     if notes:
-        body = "".join(f"<p>{html.escape(n)}</p>" for n in notes)
+        body = "".join(f"<p>{text_html(n)}</p>" for n in notes)
         _Info(body, position="topright", class_name="gridmap-note").add_to(m)

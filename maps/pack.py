@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,6 +21,7 @@ from numpy.typing import NDArray
 
 from geo.crs import from_metric, to_metric, utm_epsg
 
+_TEMPLATE_OPENER = re.compile(r"\{(?=[{%#])")
 PRECISION = 6  # decimal degrees kept: ~0.1 m, far below a screen pixel at any zoom
 SIMPLIFY_M = 2.0  # metres: below a pixel up to zoom 16, and drops near-collinear vertices
 
@@ -117,7 +119,13 @@ def features(frame: gpd.GeoDataFrame, columns: Sequence[str]) -> dict[str, Any]:
 
 
 def _escaped(value: Any) -> Any:
-    return html.escape(value) if isinstance(value, str) else value
+    return text_html(value) if isinstance(value, str) else value
+
+
+def text_html(text: str) -> str:
+    """``text`` escaped for HTML, braces included: branca reads every rendered script back in
+    as a Jinja template, so a ``{{`` or ``{%`` in a name would otherwise be executed."""
+    return html.escape(text).replace("{", "&#123;")
 
 
 def columns_of(frame: pd.DataFrame, columns: Sequence[str]) -> dict[str, list[Any]]:
@@ -133,6 +141,16 @@ def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def script_json(value: Any) -> str:
-    """Compact JSON that is safe inside a <script> element."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).replace("</", "<\\/")
+def script_data(value: Any) -> str:
+    """A JavaScript expression for ``value``, safe inside a <script> element: ``JSON.parse``
+    of a string literal, which V8 reads several times faster than the same object literal.
+
+    It is also inert when branca reads the rendered script back in as a Jinja template: JSON's
+    own braces never open ``{{``, ``{%`` or ``{#``, so a brace that does is inside a string and
+    is written as the JSON escape ``\\u007b``.
+    """
+    text = _TEMPLATE_OPENER.sub(
+        r"\\u007b", json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    )
+    literal = text.replace("\\", "\\\\").replace("'", "\\'").replace("</", "<\\/")
+    return f"JSON.parse('{literal}')"

@@ -17,6 +17,8 @@ take() {
   tar -xzf "$tmp/$tgz" -C "$tmp"
   mkdir -p "$dest"
   (cd "$tmp/package" && cp --parents "$@" "$dest/")
+  # The repository ignores every dist/ folder (build output), so npm's dist/ is kept as lib/.
+  if [ -d "$dest/dist" ]; then mv "$dest/dist" "$dest/lib"; fi
 }
 
 take leaflet@1.9.4 leaflet-1.9.4 LICENSE dist/leaflet.js dist/leaflet.css \

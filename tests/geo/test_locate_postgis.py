@@ -57,8 +57,13 @@ ORDER BY p.id
 
 @pytest.fixture(scope="module")
 def conn(pg_url: str) -> Iterator[psycopg.Connection]:
+    """A connection working in its own schema, clear of the application's tables."""
     with psycopg.connect(pg_url, autocommit=True) as c:
+        c.execute("DROP SCHEMA IF EXISTS locate_oracle CASCADE")
+        c.execute("CREATE SCHEMA locate_oracle")
+        c.execute("SET search_path TO locate_oracle, public")
         yield c
+        c.execute("DROP SCHEMA locate_oracle CASCADE")
 
 
 def load(

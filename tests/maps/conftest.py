@@ -18,6 +18,7 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 import shapely
+from playwright.sync_api import sync_playwright
 
 from maps import static_dir
 
@@ -174,10 +175,10 @@ def incidents() -> gpd.GeoDataFrame:
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
+    """Headless Chromium for one test module: a sync Playwright left running any longer would
+    break other modules' own ``sync_playwright()`` (one per thread)."""
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(
             executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS

@@ -23,7 +23,7 @@ from maps.assets import _UNUSED, _VENDORED, UnvendoredAssetError
 
 NONE = Basemap(kind="none")
 CDN_HOSTS = ("jsdelivr", "cdnjs", "unpkg", "code.jquery", "bootstrapcdn", "googleapis")
-TAG_URL = re.compile(r'<(?:script|link)\b[^>]*\b(?:src|href)="([^"]*)"')
+TAG_URL = re.compile(r'<(?:script|link)\b[^>]*\b(?:src|href)="(?!data:)([^"]*)"')
 
 
 @pytest.fixture
@@ -79,7 +79,7 @@ def test_served_pages_link_only_static(pages: list[folium.Map]) -> None:
         html = render_page(m, static_url="/maps/static/")
         urls = TAG_URL.findall(html)
         assert urls and all(u.startswith("/maps/static/") for u in urls), urls
-        assert "/maps/static/vendor/leaflet-1.9.4/dist/leaflet.js" in urls
+        assert "/maps/static/vendor/leaflet-1.9.4/lib/leaflet.js" in urls
         assert "/maps/static/gridmap/gridmap.js" in urls
         assert len(urls) == len(set(urls))  # jQuery and friends once
         assert not any(host in html for host in CDN_HOSTS)

@@ -171,7 +171,7 @@ def test_coverage_map_served_from_static(
     )
     loaded = open_map(site.publish("coverage.html", render_page(m)))
     loaded.assert_clean(origin=site.url)
-    assert any("/static/vendor/leaflet-1.9.4/dist/leaflet.js" in u for u in loaded.requests)
+    assert any("/static/vendor/leaflet-1.9.4/lib/leaflet.js" in u for u in loaded.requests)
     assert any("/tiles/" in u for u in loaded.requests)
     assert loaded.count("L.Polygon") == 4 + 3  # grids and one area per walking time
     assert loaded.layer("gridmap.PointLayer", "layer.count()") == len(buildings)

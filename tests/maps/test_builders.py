@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import folium
@@ -22,7 +23,7 @@ from maps import (
     render_page,
 )
 from maps.incidents import pack_incidents
-from maps.layers import NO_DATA, PointLayer, PolygonLayer, classify
+from maps.layers import NO_DATA, MarkerLayer, PointLayer, PolygonLayer, _Info, classify
 from maps.pack import PRECISION, pack_polygons
 
 from .conftest import CODES, X0, Y0
@@ -34,6 +35,12 @@ def children(m: folium.Map, kind: type) -> list[Any]:
 
 def polygon_layers(m: folium.Map) -> dict[str, PolygonLayer]:
     return {layer.layer_name: layer for layer in children(m, PolygonLayer)}
+
+
+def unpacked(layer: Any) -> Any:
+    """The data a gridmap layer hands to the browser: JSON.parse('...') read back."""
+    literal = layer.data.removeprefix("JSON.parse('").removesuffix("')")
+    return json.loads(re.sub(r"\\(.)", r"\1", literal))
 
 
 def unpack_polygons(data: dict[str, Any]) -> list[list[list[list[tuple[float, float]]]]]:
@@ -59,7 +66,7 @@ def unpack_polygons(data: dict[str, Any]) -> list[list[list[list[tuple[float, fl
 
 
 def vertices(layer: PolygonLayer) -> np.ndarray:
-    data = json.loads(layer.data)
+    data = unpacked(layer)
     points = [p for f in unpack_polygons(data) for part in f for ring in part for p in ring]
     return np.array(points)
 
@@ -71,7 +78,7 @@ def test_grids_map_layers_legend_and_search(
     layers = polygon_layers(m)
     assert list(layers) == ["网格 grids", "社区 communities", "街道 streets"]
     grid_layer = layers["网格 grids"]
-    data = json.loads(grid_layer.data)
+    data = unpacked(grid_layer)
     assert data["props"]["code"] == CODES
     assert len(set(data["cls"])) == 4  # 120 < 340 < 560 and 80: quintile classes
     assert grid_layer.search is not None
@@ -92,7 +99,7 @@ def test_grids_map_layers_legend_and_search(
 @pytest.mark.parametrize("measure", ["open_incidents", "coverage_pct", None])
 def test_grids_map_measures(grids: gpd.GeoDataFrame, measure: str | None) -> None:
     layer = polygon_layers(grids_map(grids, measure=measure))["网格 grids"]  # type: ignore[arg-type]
-    data = json.loads(layer.data)
+    data = unpacked(layer)
     assert ("cls" in data) == (measure is not None)
     if measure:
         assert measure in data["props"]
@@ -170,20 +177,22 @@ def test_coverage_map_layers(
     )
     layers = polygon_layers(m)
     assert list(layers) == ["网格 grids", "15 分钟 min walk", "10 分钟 min walk", "5 分钟 min walk"]
-    grid_data = json.loads(layers["网格 grids"].data)
+    grid_data = unpacked(layers["网格 grids"])
     assert grid_data["props"]["pct"] == [100.0, 100.0, 0.0, 0.0]
     assert grid_data["props"]["households"] == [120, 120, 60, 60]  # per_grid's, over buildings
     assert {"buildings", "covered", "covered_households", "pct"} <= {
         f for f, _ in layers["网格 grids"].options["popup"]
     }
     (points,) = children(m, PointLayer)
-    assert sorted(json.loads(points.data)["cls"]) == [0] * 8 + [1] * 4
-    groups = {g.layer_name: g for g in children(m, folium.FeatureGroup)}
-    assert len(groups["服务站 stations"]._children) == 2
-    assert len(groups["建议选址 suggested sites"]._children) == 1
+    assert sorted(unpacked(points)["cls"]) == [0] * 8 + [1] * 4
+    markers = {layer.layer_name: unpacked(layer) for layer in children(m, MarkerLayer)}
+    stations_data = markers["服务站 stations"]
+    assert stations_data["props"]["kind"] == ["community_service", "other"]
+    assert stations_data["style"] == [0, 1]
+    assert markers["建议选址 suggested sites"]["props"] == {"rank": [1], "added_households": [420]}
     html = render_page(m)
     assert " covered (8)" in html and " not covered (4)" in html
-    assert "&lt;script&gt;x&lt;/script&gt;" in html  # the station name, escaped
+    assert '"<script>x<\\/script>"' in html  # a station name: inert data, escaped by gridmap.js
     assert '"people-roof"' in html and '"location-dot"' in html  # icons by kind
 
 
@@ -259,13 +268,11 @@ def test_amap_shifts_every_overlay(
         assert np.abs(after - expected).max() < 2e-6  # quantization only
         assert np.abs(after - before).max() > 1e-3  # GCJ-02 is hundreds of metres off here
     (points,) = children(amap, PointLayer)
-    data = json.loads(points.data)
-    xy = np.array(data["xy"]).reshape(-1, 2) * data["q"] + [data["x0"], data["y0"]]
-    expected = np.column_stack(from_wgs84(buildings.geometry.x, buildings.geometry.y, "gcj02"))
-    assert np.abs(xy - expected).max() < 2e-6
-    marker = next(iter(children(amap, folium.FeatureGroup)[0]._children.values()))
-    lon, lat = from_wgs84([stations.geometry.x[0]], [stations.geometry.y[0]], "gcj02")
-    assert marker.location == pytest.approx([lat[0], lon[0]])
+    for layer, frame in ((points, buildings), (children(amap, MarkerLayer)[0], stations)):
+        data = unpacked(layer)
+        xy = np.array(data["xy"]).reshape(-1, 2) * data["q"] + [data["x0"], data["y0"]]
+        expected = np.column_stack(from_wgs84(frame.geometry.x, frame.geometry.y, "gcj02"))
+        assert np.abs(np.sort(xy, axis=0) - np.sort(expected, axis=0)).max() < 2e-6
     assert "autonavi.com" in render_page(amap)
 
 
@@ -287,3 +294,21 @@ def test_missing_columns_are_named(grids: gpd.GeoDataFrame) -> None:
         grids_map(grids.drop(columns="worker_name"))
     with pytest.raises(ValueError, match="open_incidents"):
         grids_map(grids.drop(columns="open_incidents"), measure="open_incidents")
+
+
+def test_names_cannot_inject_templates(
+    grids: gpd.GeoDataFrame,
+    stations: gpd.GeoDataFrame,
+    buildings: gpd.GeoDataFrame,
+    isochrones: gpd.GeoDataFrame,
+) -> None:
+    """branca re-reads rendered scripts as Jinja templates: data must not be executed."""
+    grids = grids.assign(name=["{{ 'ab' * 3 }}", "{% if 1 %}x{% endif %}", "{# c #}", "ok"])
+    stations = stations.assign(kind=["{{ 'cd' * 3 }}", "other"])
+    m = coverage_map(grids, buildings=buildings, stations=stations, isochrones=isochrones)
+    html = render_page(m)
+    assert "ababab" not in html and "cdcdcd" not in html
+    assert unpacked(polygon_layers(m)["网格 grids"])["props"]["name"] == grids["name"].tolist()
+    assert unpacked(children(m, MarkerLayer)[0])["props"]["kind"] == ["{{ 'cd' * 3 }}", "other"]
+    (legend,) = children(m, _Info)  # it lists the station kinds
+    assert "&#123;&#123; &#x27;cd&#x27; * 3 }}" in legend.html

@@ -33,6 +33,13 @@
     return L.latLng(data.y0 + data.xy[2 * i + 1] * data.q, data.x0 + data.xy[2 * i] * data.q);
   }
 
+  // Row i of column arrays {name: [values]} as an object.
+  function record(columns, i) {
+    var row = {};
+    for (var name in columns) row[name] = columns[name][i];
+    return row;
+  }
+
   function cell(value) {
     if (value === null || value === undefined) return "—";
     return escapeHtml(typeof value === "number" ? value.toLocaleString() : value);
@@ -71,14 +78,12 @@
   // polygon carries feature.properties (for leaflet-search); tooltips, popups and hover
   // highlight are bound once on the group, as folium does for GeoJson.
   gridmap.polygons = function (data, options) {
-    var group = L.featureGroup(), names = Object.keys(data.props);
+    var group = L.featureGroup();
     unpackPolygons(data).forEach(function (parts, i) {
       var style = L.extend({}, options.style);
       if (data.cls) style.fillColor = options.colors[data.cls[i]];
       var layer = L.polygon(parts, style);
-      var properties = {};
-      names.forEach(function (name) { properties[name] = data.props[name][i]; });
-      layer.feature = { type: "Feature", properties: properties };
+      layer.feature = { type: "Feature", properties: record(data.props, i) };
       group.addLayer(layer);
     });
     if (!options.style.interactive) return group;
@@ -116,9 +121,29 @@
     return control;
   };
 
+  // Markers from packed points, each drawn with options.styles[data.style[i]] (an
+  // awesome-markers Font Awesome icon and colour), with a tooltip and an optional popup table
+  // of data.props. One element for hundreds of stations, where folium would emit several each.
+  gridmap.markers = function (data, options) {
+    var group = L.featureGroup();
+    var icons = options.styles.map(function (style) {
+      return L.AwesomeMarkers.icon({ icon: style.icon, markerColor: style.color, prefix: "fa" });
+    });
+    for (var i = 0; i < data.style.length; i++) {
+      var properties = record(data.props, i);
+      var marker = L.marker(unpack(data, i), { icon: icons[data.style[i]] });
+      var tip = options.tooltip.map(function (name) { return cell(properties[name]); });
+      marker.bindTooltip((options.title ? [escapeHtml(options.title)] : []).concat(tip).join(" · "));
+      if (options.popup.length) marker.bindPopup(table(properties, options.popup));
+      group.addLayer(marker);
+    }
+    return group;
+  };
+
   // Tens of thousands of points (buildings) painted onto canvas tiles instead of one DOM or
-  // vector object each. Points are projected once at zoom 0 and sorted by x, so a tile finds
-  // its points by binary search; data.cls indexes options.colors, later classes on top.
+  // vector object each. Points come sorted by longitude (maps/layers.py), so once projected at
+  // zoom 0 a tile finds its points by binary search on x; data.cls indexes options.colors,
+  // later classes drawn on top.
   gridmap.PointLayer = L.GridLayer.extend({
     options: { colors: ["#3388ff"], pane: "gridmapPoints", updateWhenZooming: false },
 
@@ -142,22 +167,13 @@
     },
 
     _project: function (crs) {
-      var n = this.count(), xs = new Float64Array(n), ys = new Float64Array(n);
-      var order = new Uint32Array(n), i, p;
-      for (i = 0; i < n; i++) {
-        p = crs.latLngToPoint(unpack(this._data, i), 0);
-        xs[i] = p.x;
-        ys[i] = p.y;
-        order[i] = i;
-      }
-      order.sort(function (a, b) { return xs[a] - xs[b]; });
+      var n = this.count(), p;
       this._x = new Float64Array(n);
       this._y = new Float64Array(n);
-      this._c = new Uint8Array(n);
-      for (i = 0; i < n; i++) {
-        this._x[i] = xs[order[i]];
-        this._y[i] = ys[order[i]];
-        this._c[i] = this._data.cls[order[i]];
+      for (var i = 0; i < n; i++) {
+        p = crs.latLngToPoint(unpack(this._data, i), 0);
+        this._x[i] = p.x;
+        this._y[i] = p.y;
       }
     },
 
@@ -183,7 +199,7 @@
       var byClass = this.options.colors.map(function () { return []; });
       for (var i = this._firstAtOrAfter((left - r) / scale); i < end; i++) {
         var y = this._y[i] * scale - top;
-        if (y >= -r && y <= size.y + r) byClass[this._c[i]].push(this._x[i] * scale - left, y);
+        if (y >= -r && y <= size.y + r) byClass[this._data.cls[i]].push(this._x[i] * scale - left, y);
       }
       byClass.forEach(function (xy, c) {
         if (!xy.length) return;

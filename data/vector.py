@@ -15,10 +15,9 @@ from pyogrio.errors import DataLayerError, DataSourceError
 from shapely.geometry.base import BaseGeometry
 
 from data.errors import ImportFileError
-from geo.crs import to_wgs84
+from geo.crs import CRS_NAMES, to_wgs84
 
 POLYGONAL = ("Polygon", "MultiPolygon")
-LONLAT_SYSTEMS = ("wgs84", "cgcs2000", "gcj02", "bd09")
 
 
 def read_vector(path: str | Path, *, crs: str | None = None) -> gpd.GeoDataFrame:
@@ -42,7 +41,7 @@ def read_vector(path: str | Path, *, crs: str | None = None) -> gpd.GeoDataFrame
 def to_4326(frame: gpd.GeoDataFrame, *, crs: str | None, source: str) -> gpd.GeoDataFrame:
     """Reproject ``frame`` to EPSG:4326, undoing GCJ-02/BD-09 offsets when ``crs`` says so."""
     name = (crs or "").lower()
-    if name in LONLAT_SYSTEMS:
+    if name in CRS_NAMES:
         frame = frame.set_crs(4326, allow_override=True)
         if name in ("gcj02", "bd09"):
             frame = frame.set_geometry(

@@ -98,7 +98,9 @@ def create_incident(
     """Store a report and its first event in one statement unless its ``client_id`` is
     known; returns (record, created)."""
     values = _values(new, deadlines=deadlines, reporter=reporter, now=now)
-    row = session.execute(CREATE, values).first()
+    # Core-level execute on the session's connection: half the CPU of Session.execute on
+    # this hot path, same transaction.
+    row = session.connection().execute(CREATE, values).first()
     if row is not None:
         return dict(row._mapping), True
     existing = session.execute(

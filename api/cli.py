@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from api.settings import Settings
 from data.db import make_engine, migrate, transaction
@@ -96,13 +97,20 @@ def db_migrate() -> None:
 # --- import -------------------------------------------------------------------------
 
 
-def _run_import(label: str, run: Callable[..., int], **kwargs: object) -> None:
+@contextmanager
+def _session() -> Iterator[Session]:
+    """A session on the migrated database in one transaction: all of it or nothing."""
     engine = make_engine(_ready_url(), pool_size=1)
     try:
-        with progress_bar(label) as advance, transaction(engine) as session:
-            count = run(session=session, progress=advance, **kwargs)
+        with transaction(engine) as session:
+            yield session
     finally:
         engine.dispose()
+
+
+def _run_import(label: str, run: Callable[..., int], **kwargs: object) -> None:
+    with progress_bar(label) as advance, _session() as session:
+        count = run(session=session, progress=advance, **kwargs)
     err.print(f"imported {count} {label}")
 
 
@@ -212,12 +220,8 @@ def keys_create(
 
     if role not in ROLES:
         raise CliError(f"--role must be one of {', '.join(ROLES)}")
-    engine = make_engine(_ready_url(), pool_size=1)
-    try:
-        with transaction(engine) as session:
-            key = create_key(session=session, role=role, label=label)
-    finally:
-        engine.dispose()
+    with _session() as session:
+        key = create_key(session=session, role=role, label=label)
     print(key)
 
 
@@ -306,31 +310,27 @@ def map_(
     if measure not in ("households", "open_incidents", "coverage_pct"):
         raise CliError("--measure is one of households, open_incidents, coverage_pct")
     settings = Settings()
-    engine = make_engine(_ready_url(), pool_size=1)
-    try:
-        with transaction(engine) as session:
-            chosen = basemap(settings, tiles)
-            if which == "grids":
-                m = grids_page(
-                    session=session,
-                    settings=settings,
-                    measure=measure,  # type: ignore[arg-type]
-                    tiles=chosen,
-                    cache=Lru(1),
-                )
-            elif which == "coverage":
-                m = coverage_page(
-                    session=session,
-                    settings=settings,
-                    minutes=minutes,
-                    suggest=0,
-                    tiles=chosen,
-                    cache=Lru(1),
-                )
-            else:
-                m = incidents_page(session=session, tiles=chosen)
-    finally:
-        engine.dispose()
+    chosen = basemap(settings, tiles)
+    with _session() as session:
+        if which == "grids":
+            m = grids_page(
+                session=session,
+                settings=settings,
+                measure=measure,  # type: ignore[arg-type]
+                tiles=chosen,
+                cache=Lru(1),
+            )
+        elif which == "coverage":
+            m = coverage_page(
+                session=session,
+                settings=settings,
+                minutes=minutes,
+                suggest=0,
+                tiles=chosen,
+                cache=Lru(1),
+            )
+        else:
+            m = incidents_page(session=session, tiles=chosen)
     out.write_text(render_file(m), encoding="utf-8")
     err.print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)", highlight=False)
 
@@ -366,16 +366,11 @@ def demo(
     from data.keys import create_key
     from data.sample_loader import load_sample, sample_loaded
 
-    url = _ready_url()
-    engine = make_engine(url, pool_size=1)
-    try:
-        with transaction(engine) as session:
-            if not sample_loaded(session=session):
-                with progress_bar("loading the sample city") as advance:
-                    load_sample(session=session, progress=advance)
-            key = create_key(session=session, role="admin", label="demo")
-    finally:
-        engine.dispose()
+    with _session() as session:
+        if not sample_loaded(session=session):
+            with progress_bar("loading the sample city") as advance:
+                load_sample(session=session, progress=advance)
+        key = create_key(session=session, role="admin", label="demo")
     base = f"http://{host}:{port}"
     out.print(f"\n[bold]gridmap demo[/bold] on {base}  (Ctrl-C stops)\n")
     for path in (

@@ -12,11 +12,11 @@ from numpy.typing import NDArray
 from sqlalchemy.orm import Session
 
 from api.caches import Lru, network
-from api.routes.coverage import current_run, default_candidates
+from api.coverage_service import covered_run, default_candidates
 from api.settings import Settings
 from data import coverage as coverage_repo
 from data.frames import grids_frame, incidents_frame, regions_frame, stations_frame
-from geo.coverage import LEVELS_MIN, coverage_by_group, covered_within, isochrones, suggest_sites
+from geo.coverage import LEVELS_MIN, coverage_by_group, isochrones, suggest_sites
 from geo.network import WalkNetwork
 from maps.basemap import Basemap
 from maps.coverage import coverage_map
@@ -58,9 +58,7 @@ def _coverage(
     """The current run and who it covers at ``minutes``; None without a walking network."""
     if network(cache, session=session) is None:
         return None
-    run_id = current_run(cache, session, settings, None)
-    data = coverage_repo.run_data(session=session, run_id=run_id)
-    return data, covered_within(data.walk_m, minutes, speed_m_per_min=settings.walk_speed_m_per_min)
+    return covered_run(cache, session, settings, kind=None, minutes=minutes)
 
 
 def _per_grid(

@@ -23,7 +23,6 @@ and is reported apart.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import subprocess
@@ -41,22 +40,13 @@ import psycopg
 import shapely
 from numpy.typing import NDArray
 
+from bench.common import best, write_report
 from bench.synth import SEED, random_points, voronoi_grids
 from data.embedded import Cluster, free_port
 from geo.locate import GridIndex, Match
 
 T = TypeVar("T")
 OUT = Path(__file__).parent / "results" / "assign.json"
-
-
-def best(fn: Callable[[], T], repeat: int = 3) -> tuple[float, T]:
-    """Fastest wall time of ``repeat`` fresh runs, and the last result."""
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
-    return min(times), result
 
 
 def peak_mb(fn: Callable[[], T]) -> tuple[float, T]:
@@ -296,8 +286,7 @@ def main() -> None:
         "ratios": ratios,
         "identical_answers": identical,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    write_report(args.out, report)
     print(f"wrote {args.out}")
 
 

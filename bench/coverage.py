@@ -21,11 +21,9 @@ not timed for the exact comparison rows and says so.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -38,6 +36,7 @@ import scipy
 import shapely
 from scipy.spatial import cKDTree
 
+from bench.common import best, write_report
 from bench.synth_streets import synth_city
 from data.embedded import Cluster, free_port
 from geo.coverage import isochrones, nearest_snapped, suggest_sites
@@ -50,16 +49,6 @@ LEVELS = (5.0, 10.0, 15.0)
 RADIUS = 15 * SPEED
 NANJING = Path(__file__).parents[1] / "tests" / "fixtures" / "osm" / "nanjing_xuanwu.osm.pbf"
 STATION_TAGS = {"amenity": ["community_centre", "townhall", "social_facility", "clinic", "police"]}
-
-
-def best(fn: Callable[[], T], repeat: int = 3) -> tuple[float, T]:
-    """Fastest wall time of ``repeat`` fresh runs, and the last result."""
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
-    return min(times), result
 
 
 # --- gridmap ---------------------------------------------------------------------------
@@ -364,8 +353,7 @@ def main() -> None:
         "nanjing": nanjing,
         "goals": goals,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    write_report(args.out, report)
     print(f"\ngoals: {goals}\nwritten {args.out}")
 
 

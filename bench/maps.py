@@ -41,20 +41,12 @@ import geopandas as gpd
 import shapely
 from playwright.sync_api import Browser, Route, sync_playwright
 
+from bench.common import CHROMIUM, CHROMIUM_ARGS, best
 from bench.synth_city import City, synth_city
 from maps import coverage_map, grids_map, render_file, render_page, static_dir
 from maps.assets import _VENDORED
 
 T = TypeVar("T")
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 GOALS = {"build_s": 3.0, "html_mb": 10.0, "first_render_s": 3.0}
 # Counts what each page has drawn once rendered: Leaflet vector layers, and gridmap's points.
 DRAWN = """() => {
@@ -66,16 +58,6 @@ DRAWN = """() => {
     points_on_canvas: points ? points.count() : 0,
   };
 }"""
-
-
-def best(fn: Callable[[], T], repeat: int) -> tuple[float, T]:
-    """Fastest wall time of ``repeat`` runs, and the last result."""
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
-    return min(times), result
 
 
 def explore(city: City) -> folium.Map:

@@ -7,57 +7,20 @@ from typing import Annotated, Any
 import numpy as np
 import shapely
 from fastapi import APIRouter, Query, Request, Response
-from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.orm import Session
 
-from api.caches import Lru, network
+from api.caches import Lru
+from api.coverage_service import MAX_CANDIDATES, covered_run, default_candidates, stored_network
 from api.deps import Admin, SessionDep, SettingsDep
 from api.geojson import collection, feature, geojson_response
 from api.schemas.points import Lat, Lon
-from api.settings import Settings
 from data import coverage as repo
-from data.errors import ConflictError
-from geo.coverage import (
-    GroupCoverage,
-    coverage_by_group,
-    covered_within,
-    gaps_by_group,
-    isochrones,
-    suggest_sites,
-)
-from geo.network import WalkNetwork
+from geo.coverage import GroupCoverage, coverage_by_group, gaps_by_group, isochrones, suggest_sites
 
 router = APIRouter(prefix="/api/v1/coverage", tags=["coverage"])
 
 Minutes = Annotated[float, Query(gt=0, le=120, description="walking minutes")]
 Kind = Annotated[str | None, Query(description="only stations of this kind")]
-MAX_CANDIDATES = 5000
-
-
-def stored_network(cache: Lru[WalkNetwork | None], session: Session) -> WalkNetwork:
-    walk = network(cache, session=session)
-    if walk is None:
-        raise ConflictError("no walking network imported yet: run `gridmap import network FILE`")
-    return walk
-
-
-def current_run(
-    cache: Lru[WalkNetwork | None], session: Session, settings: Settings, kind: str | None
-) -> int:
-    """The run for the current inputs, computed and committed on first use."""
-    speed, access = settings.walk_speed_m_per_min, settings.max_access_m
-    run_id = repo.find_run(session=session, kind=kind, speed_m_per_min=speed, max_access_m=access)
-    if run_id is None:
-        run_id = repo.compute_run(
-            session=session,
-            network=stored_network(cache, session),
-            kind=kind,
-            speed_m_per_min=speed,
-            max_access_m=access,
-        )
-        session.commit()
-    return run_id
 
 
 def _figures(group: GroupCoverage, key_name: str | None = None) -> dict[str, Any]:
@@ -75,14 +38,6 @@ def _figures(group: GroupCoverage, key_name: str | None = None) -> dict[str, Any
     return {key_name: group.key, **row} if key_name else row
 
 
-def default_candidates(walk: WalkNetwork) -> NDArray[np.float64]:
-    """Candidate sites when none are given: network nodes, evenly thinned to 5,000."""
-    pick = np.unique(
-        np.linspace(0, walk.n_nodes - 1, min(MAX_CANDIDATES, walk.n_nodes)).astype(int)
-    )
-    return walk.node_lonlat[pick]
-
-
 def _round(pct: float | None) -> float | None:
     return None if pct is None else round(pct, 2)
 
@@ -95,11 +50,9 @@ def coverage(
     minutes: Minutes = 15,
     kind: Kind = None,
 ) -> dict[str, Any]:
-    data = repo.run_data(
-        session=session,
-        run_id=current_run(request.app.state.network_cache, session, settings, kind),
+    data, covered = covered_run(
+        request.app.state.network_cache, session, settings, kind=kind, minutes=minutes
     )
-    covered = covered_within(data.walk_m, minutes, speed_m_per_min=settings.walk_speed_m_per_min)
     weights = {"households": data.households, "population": data.population}
     return {
         "minutes": minutes,
@@ -127,11 +80,9 @@ def gaps(
     minutes: Minutes = 15,
     kind: Kind = None,
 ) -> dict[str, Any]:
-    data = repo.run_data(
-        session=session,
-        run_id=current_run(request.app.state.network_cache, session, settings, kind),
+    data, covered = covered_run(
+        request.app.state.network_cache, session, settings, kind=kind, minutes=minutes
     )
-    covered = covered_within(data.walk_m, minutes, speed_m_per_min=settings.walk_speed_m_per_min)
     grouped = gaps_by_group(covered, data.grid)
     b = data.buildings
     return {
@@ -234,9 +185,8 @@ def suggest(
     _: Admin,
 ) -> dict[str, Any]:
     walk = stored_network(request.app.state.network_cache, session)
-    data = repo.run_data(
-        session=session,
-        run_id=current_run(request.app.state.network_cache, session, settings, body.kind),
+    data, covered = covered_run(
+        request.app.state.network_cache, session, settings, kind=body.kind, minutes=body.minutes
     )
     stations = repo.load_stations(session=session, kind=body.kind)
     if body.candidates is not None:
@@ -253,9 +203,6 @@ def suggest(
         count=body.count,
         speed_m_per_min=settings.walk_speed_m_per_min,
         max_access_m=settings.max_access_m,
-    )
-    covered = covered_within(
-        data.walk_m, body.minutes, speed_m_per_min=settings.walk_speed_m_per_min
     )
     before = float(data.households[covered].sum())
     added = [float(a) for a in siting.added_households]

@@ -20,17 +20,9 @@ import pytest
 import shapely
 from playwright.sync_api import sync_playwright
 
+from bench.common import CHROMIUM, CHROMIUM_ARGS
 from maps import static_dir
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
 X0, Y0, STEP = 118.80, 32.05, 0.005  # south-west corner and side (~500 m) of each grid
 CODES = [f"32010200100{c}00{g}" for c in (1, 2) for g in (1, 2)]
@@ -229,3 +221,13 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+@pytest.fixture()
+def suggestions() -> gpd.GeoDataFrame:
+    """One proposed station site."""
+    return gpd.GeoDataFrame(
+        {"rank": [1], "added_households": [420]},
+        geometry=[shapely.Point(X0 + 0.006, Y0 + 0.003)],
+        crs=4326,
+    )

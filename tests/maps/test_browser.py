@@ -154,12 +154,8 @@ def test_coverage_map_served_from_static(
     stations: gpd.GeoDataFrame,
     isochrones: gpd.GeoDataFrame,
     per_grid: pd.DataFrame,
+    suggestions: gpd.GeoDataFrame,
 ) -> None:
-    suggestions = gpd.GeoDataFrame(
-        {"rank": [1], "added_households": [420]},
-        geometry=[shapely.Point(X0 + 0.006, Y0 + 0.003)],
-        crs=4326,
-    )
     m = coverage_map(
         grids,
         buildings=buildings,

@@ -172,7 +172,7 @@ def classify(
         labels = _class_labels(bounds, below="≤", above=">") if len(bounds) else [f"{known[0]:g}"]
         side = "left"  # classes are (b_i-1, b_i]
     else:
-        bounds = np.asarray(breaks, dtype=float)
+        bounds = np.asarray(breaks, dtype=np.float64)
         labels = _class_labels(bounds, below="<", above="≥")
         side = "right"  # classes are [b_i-1, b_i)
     n = len(bounds) + 1
@@ -186,7 +186,7 @@ def classify(
     return Fill(classes, colours, legend)
 
 
-def _class_labels(bounds: NDArray[np.float64], *, below: str, above: str) -> list[str]:
+def _class_labels(bounds: NDArray[np.floating[Any]], *, below: str, above: str) -> list[str]:
     inner = [f"{a:g}–{b:g}" for a, b in pairwise(bounds)]
     return [f"{below} {bounds[0]:g}", *inner, f"{above} {bounds[-1]:g}"]
 

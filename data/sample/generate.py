@@ -218,7 +218,7 @@ def _district_blocks(
 
 def _tags(row: pd.Series) -> dict[str, Any]:
     """All OSM tags of a pyrosm row: its own columns plus the JSON ``tags`` overflow."""
-    tags = {k: v for k, v in row.items() if isinstance(v, str) and k != "tags"}
+    tags: dict[str, Any] = {str(k): v for k, v in row.items() if isinstance(v, str) and k != "tags"}
     if isinstance(row.get("tags"), str):
         tags |= json.loads(row["tags"])
     return tags

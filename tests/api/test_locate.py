@@ -150,3 +150,35 @@ def test_locate_at_a_past_time(client: TestClient) -> None:
     )
     assert before.status_code == 404
     assert math.isfinite(1.0)
+
+
+def test_index_follows_a_grid_change(client: TestClient, session: Session) -> None:
+    """A new grid version is picked up by refresh() (what the poller runs), requests
+    meanwhile answered from the old snapshot."""
+    from shapely.geometry import box
+
+    from data import grids as grid_repo
+
+    app = client.app
+    old = app.state.locator.snapshot  # type: ignore[attr-defined]
+    far = {"lon": 100.005, "lat": 30.005}
+    assert client.get("/api/v1/locate", params=far).status_code == 404
+    version = grid_repo.new_version(session=session, author="test", reason="new grid")
+    grid_repo.insert_grids(
+        session=session,
+        version=version,
+        rows=[
+            {
+                "code": "999000000000001",
+                "name": "far",
+                "community": None,
+                "geom": box(100.0, 30.0, 100.01, 30.01),
+                "households": 0,
+            }
+        ],
+    )
+    session.flush()
+    assert client.get("/api/v1/locate", params=far).status_code == 404  # old snapshot
+    fresh = app.state.locator.refresh()  # type: ignore[attr-defined]
+    assert fresh is not old and fresh.state != old.state
+    assert client.get("/api/v1/locate", params=far).json()["grid"]["code"] == "999000000000001"

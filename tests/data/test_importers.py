@@ -177,3 +177,25 @@ def test_sample_city_grids_partition_the_communities(session: Session) -> None:
     ).scalar()
     assert worst_gap is not None and worst_gap < 1.0
     assert overlap is not None and overlap < 1.0
+
+
+def test_stored_network_round_trips(session: Session) -> None:
+    """The network loaded back from PostGIS gives the same walk distances as the file."""
+    import numpy as np
+
+    from data.network import import_network, load_network, read_network
+    from geo.coverage import walk_distances
+
+    source = Path(__file__).parents[1] / "fixtures" / "osm" / "nanjing_xuanwu.osm.pbf"
+    import_network(session=session, path=source)
+    stored = load_network(session=session)
+    original = read_network(source)
+    assert stored is not None
+    rng = np.random.default_rng(3)
+    lo, hi = original.node_lonlat.min(axis=0), original.node_lonlat.max(axis=0)
+    sources, targets = rng.uniform(lo, hi, (5, 2)), rng.uniform(lo, hi, (200, 2))
+    np.testing.assert_allclose(
+        walk_distances(stored, sources, targets),
+        walk_distances(original, sources, targets),
+        atol=0.01,
+    )

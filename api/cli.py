@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -16,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from api.settings import Settings
+from data.audit import record
 from data.db import make_engine, migrate, transaction
 from data.embedded import default_cluster
 from data.errors import DataError
@@ -108,9 +110,20 @@ def _session() -> Iterator[Session]:
         engine.dispose()
 
 
+def _actor() -> str:
+    return f"cli:{getpass.getuser()}"
+
+
 def _run_import(label: str, run: Callable[..., int], **kwargs: object) -> None:
     with progress_bar(label) as advance, _session() as session:
         count = run(session=session, progress=advance, **kwargs)
+        record(
+            session=session,
+            actor=_actor(),
+            action="import",
+            entity=label,
+            detail={"count": count, **{k: str(v) for k, v in kwargs.items()}},
+        )
     err.print(f"imported {count} {label}")
 
 
@@ -222,6 +235,14 @@ def keys_create(
         raise CliError(f"--role must be one of {', '.join(ROLES)}")
     with _session() as session:
         key = create_key(session=session, role=role, label=label)
+        record(
+            session=session,
+            actor=_actor(),
+            action="create",
+            entity="api_key",
+            entity_id=key[:10],
+            detail={"role": role, "label": label},
+        )
     print(key)
 
 
@@ -371,6 +392,8 @@ def demo(
             with progress_bar("loading the sample city") as advance:
                 load_sample(session=session, progress=advance)
         key = create_key(session=session, role="admin", label="demo")
+        record(session=session, actor=_actor(), action="create", entity="api_key",
+               entity_id=key[:10], detail={"role": "admin", "label": "demo"})
     base = f"http://{host}:{port}"
     out.print(f"\n[bold]gridmap demo[/bold] on {base}  (Ctrl-C stops)\n")
     for path in (

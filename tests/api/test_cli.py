@@ -60,6 +60,9 @@ def test_keys_create_prints_only_the_key(cli_url: str) -> None:
     with psycopg.connect(cli_url) as conn:
         stored = conn.execute("SELECT key_hash FROM api_keys").fetchall()
     assert result.stdout.strip() not in {row[0] for row in stored}
+    with psycopg.connect(cli_url) as conn:
+        audit = conn.execute("SELECT action, entity, detail->>'role' FROM audit_log").fetchall()
+    assert ("create", "api_key", "admin") in audit
     assert "role" in _error_line(gridmap("keys", "create", "--role", "boss", url=cli_url))
 
 

@@ -199,3 +199,40 @@ def test_stored_network_round_trips(session: Session) -> None:
         walk_distances(original, sources, targets),
         atol=0.01,
     )
+
+
+def test_import_incidents_assigns_grids_like_postgis(session: Session, tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from data.importers import import_incidents
+
+    rows = session.execute(
+        text("SELECT ST_X(geom), ST_Y(geom) FROM buildings ORDER BY id LIMIT 200")
+    ).all()
+    path = tmp_path / "reports.csv"
+    lines = ["lng,lat,category,description"]
+    lines += [f"{x!r},{y!r},垃圾,row {i}" for i, (x, y) in enumerate(rows)]
+    lines.append("10.0,10.0,far,nowhere")
+    path.write_text("\n".join(lines) + "\n")
+    deadlines = dict.fromkeys(("routine", "complex", "major"), timedelta(days=1))
+    count = import_incidents(
+        session=session, path=path, deadlines=deadlines, lon_col="lng", lat_col="lat"
+    )
+    assert count == 201
+    mismatches = session.execute(
+        text("""
+        SELECT count(*) FROM incidents i
+        WHERE i.reporter = 'import' AND i.grid_code IS DISTINCT FROM (
+            SELECT g.code FROM grids g
+            WHERE g.valid_to IS NULL AND ST_Covers(g.geom, i.geom) ORDER BY g.code LIMIT 1)
+    """)
+    ).scalar()
+    assert mismatches == 0
+    bad = tmp_path / "bad.csv"
+    bad.write_text("lng,lat\n118.78,32.05\nnan,32.05\n")
+    before = session.execute(text("SELECT count(*) FROM incidents")).scalar()
+    with pytest.raises(ImportFileError, match="bad coordinates"), session.begin_nested():
+        import_incidents(
+            session=session, path=bad, deadlines=deadlines, lon_col="lng", lat_col="lat"
+        )
+    assert session.execute(text("SELECT count(*) FROM incidents")).scalar() == before

@@ -16,11 +16,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from api.app import database_url
 from api.settings import Settings
 from data.audit import record
 from data.db import make_engine, migrate, transaction
 from data.embedded import default_cluster
 from data.errors import DataError
+from data.keys import ROLES, create_key
 from geo.errors import GeoError
 
 app = typer.Typer(help="gridmap: grid management for community governance", no_args_is_help=True)
@@ -43,13 +45,9 @@ class CliError(Exception):
     """A user-facing failure reported as one line."""
 
 
-def _url() -> str:
-    """The database URL, starting the embedded cluster when none is configured."""
-    return Settings().database_url or default_cluster().start()
-
-
 def _ready_url() -> str:
-    url = _url()
+    """The migrated database's URL (the embedded cluster, started, when none is set)."""
+    url = database_url(Settings())
     migrate(url)
     return url
 
@@ -86,7 +84,7 @@ def db_stop() -> None:
 @db_app.command("url")
 def db_url() -> None:
     """Print the libpq URL (postgresql://…) of the database in use."""
-    print(_url())
+    print(database_url(Settings()))
 
 
 @db_app.command("migrate")
@@ -100,9 +98,9 @@ def db_migrate() -> None:
 
 
 @contextmanager
-def _session() -> Iterator[Session]:
+def _session(url: str | None = None) -> Iterator[Session]:
     """A session on the migrated database in one transaction: all of it or nothing."""
-    engine = make_engine(_ready_url(), pool_size=1)
+    engine = make_engine(url or _ready_url(), pool_size=1)
     try:
         with transaction(engine) as session:
             yield session
@@ -223,26 +221,29 @@ def import_incidents(
 # --- keys ---------------------------------------------------------------------------
 
 
+def _new_key(session: Session, *, role: str, label: str | None) -> str:
+    key = create_key(session=session, role=role, label=label)
+    record(
+        session=session,
+        actor=_actor(),
+        action="create",
+        entity="api_key",
+        entity_id=key[:10],
+        detail={"role": role, "label": label},
+    )
+    return key
+
+
 @keys_app.command("create")
 def keys_create(
     role: Annotated[str, typer.Option(help="viewer | reporter | admin")],
     label: Annotated[str | None, typer.Option()] = None,
 ) -> None:
     """Create an API key and print it (only here, only once)."""
-    from data.keys import ROLES, create_key
-
     if role not in ROLES:
         raise CliError(f"--role must be one of {', '.join(ROLES)}")
     with _session() as session:
-        key = create_key(session=session, role=role, label=label)
-        record(
-            session=session,
-            actor=_actor(),
-            action="create",
-            entity="api_key",
-            entity_id=key[:10],
-            detail={"role": role, "label": label},
-        )
+        key = _new_key(session, role=role, label=label)
     print(key)
 
 
@@ -359,10 +360,10 @@ def map_(
 # --- serving ------------------------------------------------------------------------
 
 
-def _serve(host: str, port: int, workers: int) -> None:
+def _serve(url: str, host: str, port: int, workers: int) -> None:
     import uvicorn
 
-    os.environ["GRIDMAP_DATABASE_URL"] = _ready_url()  # workers share one resolved URL
+    os.environ["GRIDMAP_DATABASE_URL"] = url  # workers share one resolved URL
     uvicorn.run(
         "api.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="info"
     )
@@ -375,7 +376,7 @@ def serve(
     workers: Annotated[int, typer.Option(min=1)] = 1,
 ) -> None:
     """Serve the HTTP API."""
-    _serve(host, port, workers)
+    _serve(_ready_url(), host, port, workers)
 
 
 @app.command()
@@ -384,16 +385,14 @@ def demo(
     port: Annotated[int, typer.Option()] = 8000,
 ) -> None:
     """Start the embedded database, load the sample city, print an admin key, serve."""
-    from data.keys import create_key
     from data.sample_loader import load_sample, sample_loaded
 
-    with _session() as session:
+    url = _ready_url()
+    with _session(url) as session:
         if not sample_loaded(session=session):
             with progress_bar("loading the sample city") as advance:
                 load_sample(session=session, progress=advance)
-        key = create_key(session=session, role="admin", label="demo")
-        record(session=session, actor=_actor(), action="create", entity="api_key",
-               entity_id=key[:10], detail={"role": "admin", "label": "demo"})
+        key = _new_key(session, role="admin", label="demo")
     base = f"http://{host}:{port}"
     out.print(f"\n[bold]gridmap demo[/bold] on {base}  (Ctrl-C stops)\n")
     for path in (
@@ -407,7 +406,7 @@ def demo(
     ):
         out.print(f"  {base}{path}", highlight=False)
     out.print(f"\n  admin API key (X-API-Key): {key}\n", highlight=False)
-    _serve(host, port, 1)
+    _serve(url, host, port, 1)
 
 
 def main() -> None:

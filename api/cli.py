@@ -125,7 +125,7 @@ def _run_import(label: str, run: Callable[..., int], **kwargs: object) -> None:
     err.print(f"imported {count} {label}")
 
 
-FileArg = Annotated[Path, typer.Argument(help="GeoJSON, GPKG, Shapefile, …")]
+FileArg = Annotated[Path, typer.Argument(help="GeoJSON, GPKG, Shapefile, … or .osm.pbf")]
 
 
 @import_app.command("sample")
@@ -178,11 +178,24 @@ def import_stations(
     name_field: Annotated[str, typer.Option()] = "name",
     kind_field: Annotated[str, typer.Option()] = "kind",
     crs: CrsOpt = None,
+    amenity: Annotated[
+        list[str] | None,
+        typer.Option(help="from an .osm.pbf: OSM amenity to take (repeatable; default: all)"),
+    ] = None,
 ) -> None:
-    """Load service stations (field ``level``: 5, 10 or 15 minutes)."""
+    """Load service stations (field ``level``: 5, 10 or 15 minutes), or the civic POIs of an
+    .osm.pbf extract."""
     from data.importers import import_stations as run
 
-    _run_import("stations", run, path=file, name_field=name_field, kind_field=kind_field, crs=crs)
+    _run_import(
+        "stations",
+        run,
+        path=file,
+        name_field=name_field,
+        kind_field=kind_field,
+        crs=crs,
+        amenities=amenity or None,  # an empty list would mean "no amenities"
+    )
 
 
 @import_app.command("network")

@@ -11,7 +11,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import geopandas as gpd
 import pandas as pd
+from pyrosm.exceptions import PBFException
 from sqlalchemy import delete, insert
 from sqlalchemy.orm import Session
 
@@ -19,6 +21,7 @@ from data import grids as grid_repo
 from data.errors import ImportFileError
 from data.incidents import PRIORITIES, NewIncident, insert_many
 from data.models import Base, Building, Region, Station
+from data.osm import osm_buildings, osm_stations
 from data.vector import field, points, polygons, read_vector
 from geo.crs import to_wgs84, validate_lonlat
 from geo.errors import InvalidCoordinatesError
@@ -55,6 +58,21 @@ def _bulk_insert(
 
 def _ewkt(geoms: Iterable[Any]) -> list[str]:
     return [f"SRID=4326;{g.wkt}" for g in geoms]
+
+
+def _is_pbf(path: str | Path) -> bool:
+    return Path(path).suffix.lower() == ".pbf"
+
+
+def _read_osm(path: str | Path, read: Callable[[Path], gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
+    """``read(path)``, with a missing or unreadable extract as one ImportFileError line."""
+    path = Path(path)
+    if not path.exists():
+        raise ImportFileError(f"{path}: no such file")
+    try:
+        return read(path)
+    except (PBFException, ValueError) as exc:  # pyrosm on a corrupt extract, bad amenities
+        raise ImportFileError(f"{path}: cannot import from the OSM extract ({exc})") from exc
 
 
 def import_grids(
@@ -158,8 +176,12 @@ def import_buildings(
     progress: Progress = None,
 ) -> int:
     """Load buildings as points (polygons give their representative point) and assign
-    each to its grid. Optional fields: levels, households, population, source_id."""
-    frame = read_vector(path, crs=crs)
+    each to its grid. Optional fields: levels, households, population, source_id.
+
+    An ``.osm.pbf`` extract gives every OSM building with its household estimate
+    (``data.osm.osm_buildings``); OSM is WGS84, so ``crs`` does not apply to it.
+    """
+    frame = _read_osm(path, osm_buildings) if _is_pbf(path) else read_vector(path, crs=crs)
     locations = points(frame, source=str(path))
     rows = [
         {
@@ -192,10 +214,19 @@ def import_stations(
     name_field: str = "name",
     kind_field: str = "kind",
     crs: str | None = None,
+    amenities: Sequence[str] | None = None,
     progress: Progress = None,
 ) -> int:
-    """Load service stations as points; ``level`` (5/10/15 minutes) defaults to 15."""
-    frame = read_vector(path, crs=crs)
+    """Load service stations as points; ``level`` (5/10/15 minutes) defaults to 15.
+
+    An ``.osm.pbf`` extract gives its civic amenities classified by ``data.osm.osm_stations``,
+    restricted to ``amenities`` when given; ``amenities`` applies to extracts only.
+    """
+    frame = (
+        _read_osm(path, lambda p: osm_stations(p, amenities=amenities))
+        if _is_pbf(path)
+        else read_vector(path, crs=crs)
+    )
     locations = points(frame, source=str(path))
     levels = [_int_or(v, 15) for v in _optional(frame, "level", 15)]
     bad = [i for i, v in enumerate(levels) if v not in (5, 10, 15)]

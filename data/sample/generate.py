@@ -20,8 +20,8 @@ the way real 网格 do:
 4. Codes number siblings west→east in rows north→south (``_number``); names come from the
    longest named road inside a region (``_road_name``).
 
-Households are estimated per building (``_households``): residential floor area (footprint
-× levels) / 90 m²; population = households × 2.62 (2020 census mean household size).
+Buildings (with their household estimate) and stations come from ``data.osm``, the rules
+``gridmap import`` applies to any OSM extract.
 ``ATTRIBUTION.txt`` beside the output is maintained by hand.
 """
 
@@ -30,9 +30,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import re
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,80 +40,22 @@ import numpy as np
 import pandas as pd
 import pyrosm
 import shapely
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import NDArray
 from shapely.geometry import mapping
 
-from geo.crs import from_metric, to_metric, utm_epsg
+from data.osm import building_points, local_epsg, osm_stations, reproject
+from geo.crs import from_metric, to_metric
 
 PRECISION = 1e-7
 """Coordinate grid in degrees (~1 cm): every output coordinate lies on it."""
 
 DISTRICT = ("320102", "玄武区")
-M2_PER_HOUSEHOLD = 90.0
-"""Gross residential floor area per household (typical for Chinese urban housing)."""
-PERSONS_PER_HOUSEHOLD = 2.62
-"""Mean household size, 7th national census (2020)."""
-
 STREET_ROADS = frozenset({"trunk", "trunk_link", "primary", "primary_link"})
 COMMUNITY_ROADS = STREET_ROADS | {"secondary", "secondary_link", "tertiary", "tertiary_link"}
 
 GRID_HOUSEHOLDS = (200, 400)
 COMMUNITY_HOUSEHOLDS = (2000, 4500)
 STREET_MIN_HOUSEHOLDS = 8000
-
-_RESIDENTIAL = frozenset(
-    {"residential", "apartments", "house", "detached", "semidetached_house", "terrace"}
-)
-_DEFAULT_LEVELS = {
-    "house": 2,
-    "detached": 2,
-    "semidetached_house": 2,
-    "terrace": 2,
-    "school": 4,
-    "university": 5,
-    "retail": 4,
-    "hospital": 8,
-    "office": 12,
-    "hotel": 12,
-}
-_DEFAULT_LEVEL = 6
-"""Residential and unknown buildings: the typical 多层 walk-up."""
-_NON_RESIDENTIAL_KEYS = (
-    "amenity",
-    "shop",
-    "office",
-    "tourism",
-    "leisure",
-    "railway",
-    "public_transport",
-    "religion",
-    "historic",
-    "parking",
-    "building:part",
-)
-_HOME_M2 = (30.0, 3000.0)
-"""Footprints outside this range are sheds/kiosks or podiums/malls/halls, never homes here."""
-
-_STATION_AMENITIES: dict[str, tuple[str, int, str]] = {
-    "community_centre": ("community_service", 5, "社区服务站"),
-    "social_facility": ("elderly_care", 5, "养老服务站"),
-    "kindergarten": ("kindergarten", 5, "幼儿园"),
-    "clinic": ("health", 10, "卫生服务站"),
-    "doctors": ("health", 10, "诊所"),
-    "marketplace": ("market", 10, "菜市场"),
-    "post_office": ("post", 10, "邮政所"),
-    "hospital": ("hospital", 15, "医院"),
-    "library": ("culture", 15, "图书馆"),
-    "police": ("police", 15, "派出所"),
-    "townhall": ("government", 15, "政府"),
-}
-"""OSM amenity → (kind, life-circle minutes per GB 50180-2018, label when unnamed)."""
-_SCHOOLS: tuple[tuple[re.Pattern[str], str, int], ...] = (
-    (re.compile("幼儿园"), "kindergarten", 5),
-    (re.compile("小学|primary school", re.IGNORECASE), "primary_school", 10),
-    (re.compile("中学|初中|[一二三四五六七八九十]中"), "secondary_school", 15),
-)
-"""amenity=school classified by name; colleges and training schools are not stations."""
 
 _SURNAMES = "王李张刘陈杨赵黄周吴"
 _GIVEN_NAMES = ("秀英", "志强", "桂兰", "建华", "晓梅", "海燕", "国强", "丽娟", "文静", "明")
@@ -145,24 +86,21 @@ def generate(source: Path, out: Path) -> dict[str, int]:
     """Write network, buildings, stations, regions and grids GeoJSON; return feature counts."""
     osm = pyrosm.OSM(str(source))
     _, edges = osm.get_network(network_type="walking", nodes=True)
-    lon, lat = shapely.centroid(shapely.box(*edges.total_bounds)).coords[0]
-    epsg = utm_epsg(lon, lat)
     roads = edges.geometry.to_numpy()
-    edges_m = edges.set_geometry(_reproject(roads, to_metric, epsg), crs=epsg)
+    epsg = local_epsg(roads)
+    edges_m = edges.set_geometry(reproject(roads, to_metric, epsg), crs=epsg)
     footprints = osm.get_buildings()
-    footprints_m = _reproject(footprints.geometry.to_numpy(), to_metric, epsg)
-    buildings = _buildings(footprints, footprints_m)
+    footprints_m = reproject(footprints.geometry.to_numpy(), to_metric, epsg)
+    buildings = _on_grid(building_points(footprints, footprints_m))
 
-    blocks_m = _reproject(_blocks(roads), to_metric, epsg)
+    blocks_m = reproject(_blocks(roads), to_metric, epsg)
     cuts_m = _cuts(blocks_m, footprints_m, buildings["households"].to_numpy())
-    blocks = _blocks(np.concatenate([roads, _reproject(cuts_m, from_metric, epsg)]))
-    blocks_m = _reproject(blocks, to_metric, epsg)
+    blocks = _blocks(np.concatenate([roads, reproject(cuts_m, from_metric, epsg)]))
+    blocks_m = reproject(blocks, to_metric, epsg)
     in_district = _district_blocks(blocks_m, footprints_m)
     district = shapely.coverage_union_all(blocks[in_district])
     buildings = buildings[shapely.covers(district, buildings.geometry.to_numpy())]
-    stations = _stations(
-        osm.get_pois(custom_filter={"amenity": [*_STATION_AMENITIES, "school"]}), epsg
-    )
+    stations = _on_grid(osm_stations(source))
     stations = stations[shapely.covers(district, stations.geometry.to_numpy())]
 
     households = _block_households(blocks, buildings)
@@ -183,17 +121,13 @@ def generate(source: Path, out: Path) -> dict[str, int]:
     return {name: len(features) for name, features in layers.items()}
 
 
-def _reproject(
-    geoms: NDArray[np.object_],
-    convert: Callable[[ArrayLike, ArrayLike, int], tuple[NDArray[np.float64], NDArray[np.float64]]],
-    epsg: int,
-) -> NDArray[np.object_]:
-    """Apply ``geo.crs.to_metric``/``from_metric`` to every vertex (identical in, identical out)."""
-    return shapely.transform(geoms, lambda xy: np.column_stack(convert(xy[:, 0], xy[:, 1], epsg)))
-
-
 def _snap(geoms: NDArray[np.object_]) -> NDArray[np.object_]:
     return shapely.set_precision(geoms, PRECISION)
+
+
+def _on_grid(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """``frame`` with its points snapped to the precision grid, like every output coordinate."""
+    return frame.set_geometry(_snap(frame.geometry.to_numpy()), crs=frame.crs)
 
 
 def _blocks(lines: NDArray[np.object_]) -> NDArray[np.object_]:
@@ -214,69 +148,6 @@ def _district_blocks(
     largest = parts[np.argmax(shapely.area(parts))]
     filled = shapely.Polygon(largest.exterior)
     return np.asarray(shapely.covers(filled, shapely.point_on_surface(blocks_m)))
-
-
-def _tags(row: pd.Series) -> dict[str, Any]:
-    """All OSM tags of a pyrosm row: its own columns plus the JSON ``tags`` overflow."""
-    tags: dict[str, Any] = {str(k): v for k, v in row.items() if isinstance(v, str) and k != "tags"}
-    if isinstance(row.get("tags"), str):
-        tags |= json.loads(row["tags"])
-    return tags
-
-
-def _source_id(row: pd.Series) -> str:
-    return f"{row['osm_type']}/{int(row['id'])}"
-
-
-def _levels(tags: Mapping[str, Any], kind: str) -> int:
-    match = re.match(r"\s*(\d+)", str(tags.get("building:levels", "")))
-    if match and int(match.group(1)) > 0:
-        return int(match.group(1))
-    return _DEFAULT_LEVELS.get(kind, _DEFAULT_LEVEL)
-
-
-def _households(tags: Mapping[str, Any], kind: str, footprint_m2: float, levels: int) -> int:
-    """Estimated households: residential floor area / 90 m², 0 for non-residential.
-
-    Typed residential buildings count; untyped ``building=yes`` counts only when it has no
-    name and no amenity/shop/office/tourism/... tag (in OSM China, named untyped buildings
-    are malls, towers, museums, banks, stations). Footprints under 30 m² (sheds, kiosks)
-    and untyped ones over 3,000 m² (podiums, malls, halls) are not homes.
-    """
-    lo, hi = _HOME_M2
-    if kind in _RESIDENTIAL:
-        residential = footprint_m2 >= lo
-    else:
-        residential = (
-            kind == "yes"
-            and lo <= footprint_m2 <= hi
-            and "name" not in tags
-            and not any(k in tags for k in _NON_RESIDENTIAL_KEYS)
-        )
-    return max(1, round(footprint_m2 * levels / M2_PER_HOUSEHOLD)) if residential else 0
-
-
-def _buildings(raw: gpd.GeoDataFrame, footprints_m: NDArray[np.object_]) -> gpd.GeoDataFrame:
-    """One point per OSM building (point on surface) with the household estimate."""
-    rows = []
-    for (_, row), footprint in zip(raw.iterrows(), shapely.area(footprints_m), strict=True):
-        tags = _tags(row)
-        kind = str(tags.get("building", "yes"))
-        levels = _levels(tags, kind)
-        households = _households(tags, kind, footprint, levels)
-        rows.append(
-            {
-                "source_id": _source_id(row),
-                "name": tags.get("name"),
-                "building": kind,
-                "levels": levels,
-                "footprint_m2": round(float(footprint), 1),
-                "households": households,
-                "population": round(households * PERSONS_PER_HOUSEHOLD),
-            }
-        )
-    points = _snap(shapely.point_on_surface(raw.geometry.to_numpy()))
-    return gpd.GeoDataFrame(rows, geometry=points, crs=4326)
 
 
 def _bisect(xy: NDArray[np.float64], weight: NDArray[np.int64], parts: int) -> NDArray[np.intp]:
@@ -341,38 +212,6 @@ def _cuts(
             shapely.intersection(shapely.union_all(shared), shapely.buffer(blocks_m[block], 1.0))
         )
     return np.asarray(cuts, dtype=object)
-
-
-def _station_kind(amenity: str, name: str | None) -> tuple[str, int, str] | None:
-    if amenity in _STATION_AMENITIES:
-        return _STATION_AMENITIES[amenity]
-    for pattern, kind, minutes in _SCHOOLS:
-        if name and pattern.search(name):
-            return kind, minutes, name
-    return None
-
-
-def _stations(raw: gpd.GeoDataFrame, epsg: int) -> gpd.GeoDataFrame:
-    """Civic POIs as service stations; one of a kind within 50 m (node plus building ways)."""
-    points = shapely.point_on_surface(raw.geometry.to_numpy())
-    points_m = _reproject(points, to_metric, epsg)
-    rows: list[dict[str, Any]] = []
-    kept: list[int] = []
-    for k, (_, row) in enumerate(raw.iterrows()):
-        tags = _tags(row)
-        name = tags.get("name")
-        found = _station_kind(str(tags.get("amenity")), name)
-        if found is None or any(
-            r["kind"] == found[0] and shapely.distance(points_m[k], points_m[j]) < 50.0
-            for r, j in zip(rows, kept, strict=True)
-        ):
-            continue
-        kind, minutes, label = found
-        rows.append(
-            {"source_id": _source_id(row), "name": name or label, "kind": kind, "level": minutes}
-        )
-        kept.append(k)
-    return gpd.GeoDataFrame(rows, geometry=_snap(points[kept]), crs=4326)
 
 
 def _block_households(

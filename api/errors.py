@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -22,6 +23,36 @@ from data.errors import (
 from geo.errors import GeoError
 
 PROBLEM = "application/problem+json"
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, as every error is answered."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[dict[str, Any]] | None = Field(
+        default=None, description="validation errors: [{loc, msg}]"
+    )
+
+
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {
+        "description": description,
+        "content": {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+    for status, description in (
+        (400, "the body is not JSON"),
+        (401, "no or unknown API key"),
+        (403, "the key's role is too low"),
+        (404, "not found"),
+        (409, "conflicts with the current state"),
+        (413, "request body too large"),
+        (422, "invalid input; `errors` names each field"),
+        (503, "the database is unreachable"),
+    )
+}
 
 
 class AuthError(Exception):
@@ -84,7 +115,22 @@ def _validation_handler(request: Request, exc: Exception) -> JSONResponse:
 def _http_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     kind = str(exc.detail).lower().replace(" ", "-")
-    return problem(exc.status_code, kind, str(exc.detail), str(exc.detail))
+    response = problem(exc.status_code, kind, str(exc.detail), str(exc.detail))
+    response.headers.update(exc.headers or {})  # e.g. Allow on 405
+    return response
+
+
+def document_problems(app: FastAPI) -> None:
+    """Put the Problem schema that PROBLEM_RESPONSES refers to into the OpenAPI document."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = build()
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.setdefault("Problem", Problem.model_json_schema())
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def add_exception_handlers(app: FastAPI) -> None:

@@ -10,6 +10,9 @@ from typing import Any
 from fastapi.responses import Response
 
 GEOJSON = "application/geo+json"
+GEOJSON_OK: dict[int | str, dict[str, object]] = {
+    200: {"description": "GeoJSON (WGS84 lon/lat)", "content": {GEOJSON: {}}}
+}
 
 
 def feature(geometry: str, properties: dict[str, Any], *, id_: Any = None) -> str:

@@ -12,8 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.caches import Lru
 from api.coverage_service import MAX_CANDIDATES, covered_run, default_candidates, stored_network
 from api.deps import Admin, SessionDep, SettingsDep
-from api.geojson import collection, feature, geojson_response
-from api.schemas.points import Lat, Lon
+from api.geojson import GEOJSON_OK, collection, feature, geojson_response
+from api.schemas.points import JsonLat, JsonLon
 from data import coverage as repo
 from geo.coverage import GroupCoverage, coverage_by_group, gaps_by_group, isochrones, suggest_sites
 
@@ -112,7 +112,9 @@ def gaps(
     }
 
 
-@router.get("/isochrones", summary="Each station's walking area as GeoJSON polygons")
+@router.get(
+    "/isochrones", summary="Each station's walking area as GeoJSON polygons", responses=GEOJSON_OK
+)
 def station_isochrones(
     request: Request,
     session: SessionDep,
@@ -169,7 +171,7 @@ class SuggestCreate(BaseModel):
     minutes: float = Field(default=15, gt=0, le=120)
     count: int = Field(default=3, ge=1, le=50)
     kind: str | None = None
-    candidates: list[tuple[Lon, Lat]] | None = Field(
+    candidates: list[tuple[JsonLon, JsonLat]] | None = Field(
         default=None,
         max_length=MAX_CANDIDATES,
         description="candidate sites; default: network nodes, evenly thinned to 5,000",

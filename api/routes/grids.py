@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 
 from api.deps import SessionDep, Viewer
-from api.geojson import collection, feature, geojson_response
+from api.geojson import GEOJSON_OK, collection, feature, geojson_response
 from api.schemas.common import parse_bbox
 from data import grids as grid_repo
 from data.grids import GridRow
@@ -30,7 +30,7 @@ def grid_properties(row: GridRow) -> dict[str, Any]:
     }
 
 
-@router.get("", summary="Grids as a GeoJSON FeatureCollection")
+@router.get("", summary="Grids as a GeoJSON FeatureCollection", responses=GEOJSON_OK)
 def list_grids(
     session: SessionDep,
     community: str | None = None,
@@ -45,7 +45,7 @@ def list_grids(
     return geojson_response(body)
 
 
-@router.get("/{code}", summary="One grid, with its ETag")
+@router.get("/{code}", summary="One grid, with its ETag", responses=GEOJSON_OK)
 @router.head("/{code}", summary="A grid's ETag", operation_id="head_grid")
 def get_grid(
     code: str, request: Request, session: SessionDep, at: datetime | None = None

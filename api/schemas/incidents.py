@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.schemas.points import CrsName, Lat, Lon
+from api.schemas.points import CrsName, JsonLat, JsonLon
 
 Priority = Literal["routine", "complex", "major"]
 Status = Literal["reported", "accepted", "dispatched", "resolved", "closed", "rejected"]
@@ -22,8 +22,8 @@ class IncidentBase(BaseModel):
 class IncidentCreate(IncidentBase):
     model_config = ConfigDict(extra="forbid")
     client_id: Annotated[str | None, Field(min_length=1, max_length=128)] = None
-    lon: Lon
-    lat: Lat
+    lon: JsonLon
+    lat: JsonLat
     crs: CrsName = "wgs84"
     reported_at: datetime | None = None
 

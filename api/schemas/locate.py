@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.schemas.points import CrsName, Lat, Lon
+from api.schemas.points import CrsName, JsonLat, JsonLon
 
 
 class GridRef(BaseModel):
@@ -23,7 +23,7 @@ class LocatePublic(BaseModel):
 
 class LocateBatchCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    points: list[tuple[Lon, Lat]] = Field(max_length=100_000)
+    points: list[tuple[JsonLon, JsonLat]] = Field(max_length=100_000)
     crs: CrsName = "wgs84"
 
 

@@ -10,10 +10,10 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from api.caches import Lru
-from api.errors import add_exception_handlers
+from api.errors import PROBLEM_RESPONSES, add_exception_handlers, document_problems
 from api.limits import BodyLimit
 from api.locator import Locator
-from api.routes import coverage, grids, health, incidents, locate, maps
+from api.routes import coverage, grids, health, incidents, locate, maps, tiles
 from api.settings import Settings
 from data.db import make_engine, make_sessionmaker
 from data.embedded import default_cluster
@@ -52,6 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1.0",
         summary="Grid management: point→grid, 15-minute service circles, maps, redraws",
         lifespan=lifespan,
+        responses=PROBLEM_RESPONSES,
     )
     app.state.settings = settings
     app.state.key_cache = {}
@@ -59,8 +60,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.isochrone_cache = Lru(32)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     add_exception_handlers(app)
+    document_problems(app)
     app.include_router(health.router)
-    for module in (grids, locate, incidents, coverage, maps):
+    for module in (grids, locate, incidents, coverage, maps, tiles):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")
     return app

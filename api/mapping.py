@@ -15,7 +15,13 @@ from api.caches import Lru, network
 from api.coverage_service import covered_run, default_candidates
 from api.settings import Settings
 from data import coverage as coverage_repo
-from data.frames import grids_frame, incidents_frame, regions_frame, stations_frame
+from data.frames import (
+    grids_frame,
+    incident_count,
+    incidents_frame,
+    regions_frame,
+    stations_frame,
+)
 from geo.coverage import LEVELS_MIN, coverage_by_group, isochrones, suggest_sites
 from geo.network import WalkNetwork
 from maps.basemap import Basemap
@@ -176,7 +182,17 @@ def _sites(
     )
 
 
-def incidents_page(*, session: Session, tiles: Basemap) -> folium.Map:
-    return incidents_map(
-        grids_frame(session=session), incidents=incidents_frame(session=session), basemap=tiles
-    )
+TILE_THRESHOLD = 20_000  # incidents a page embeds; beyond, it draws them from vector tiles
+
+
+def incidents_page(*, session: Session, tiles: Basemap, tiles_url: str | None = None) -> folium.Map:
+    """Incidents embedded in the page, or drawn from the vector tiles at ``tiles_url`` when
+    there are more than ``TILE_THRESHOLD``; without ``tiles_url`` (a standalone file, no server
+    to fetch tiles from) they are always embedded."""
+    grids = grids_frame(session=session)
+    if (
+        tiles_url is not None
+        and incident_count(session=session, up_to=TILE_THRESHOLD + 1) > TILE_THRESHOLD
+    ):
+        return incidents_map(grids, incidents=None, basemap=tiles, tiles_url=tiles_url)
+    return incidents_map(grids, incidents=incidents_frame(session=session), basemap=tiles)

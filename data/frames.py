@@ -23,6 +23,7 @@ _INCIDENTS = text(
     FROM incidents ORDER BY id DESC LIMIT :limit
     """
 )
+_INCIDENT_COUNT = text("SELECT count(*) FROM (SELECT FROM incidents LIMIT :limit) i")
 
 
 def _read(session: Session, query: object, **params: object) -> gpd.GeoDataFrame:
@@ -46,3 +47,9 @@ def stations_frame(*, session: Session) -> gpd.GeoDataFrame:
 def incidents_frame(*, session: Session, limit: int = 100_000) -> gpd.GeoDataFrame:
     """The newest ``limit`` incidents."""
     return _read(session, _INCIDENTS, limit=limit)
+
+
+def incident_count(*, session: Session, up_to: int | None = None) -> int:
+    """How many incidents there are, counting no further than ``up_to``: telling whether a map
+    can embed them all need not scan years of reports."""
+    return int(session.execute(_INCIDENT_COUNT, {"limit": up_to}).scalar_one())

@@ -31,7 +31,8 @@ _CLUSTER = "vendor/leaflet.markercluster-1.5.3/lib/"
 _FA = "vendor/fontawesome-free-6.2.0/css/"
 
 # What folium 0.20 and the plugins gridmap uses link, mapped to the vendored files replacing them.
-# Leaflet, MarkerCluster and awesome-markers are newer patch releases of what folium names.
+# Leaflet, MarkerCluster and awesome-markers are newer patch releases of what folium names;
+# VectorGrid's @latest is 1.3.0, its last release.
 # Font Awesome's all.min.css becomes core + solid: gridmap draws only solid icons, and the other
 # styles would add half a megabyte to every inlined page.
 _VENDORED: dict[str, tuple[str, ...]] = {
@@ -69,6 +70,9 @@ _VENDORED: dict[str, tuple[str, ...]] = {
     ),
     _JSDELIVR + "gh/python-visualization/folium@main/folium/templates/leaflet_heat.min.js": (
         "vendor/leaflet.heat-0.2.0/lib/leaflet-heat.js",
+    ),
+    "https://unpkg.com/leaflet.vectorgrid@latest/dist/Leaflet.VectorGrid.bundled.js": (
+        "vendor/leaflet.vectorgrid-1.3.0/lib/Leaflet.VectorGrid.bundled.min.js",
     ),
 }
 

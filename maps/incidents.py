@@ -1,5 +1,6 @@
 """The incidents map: heat and clustered markers over the grids, filtered in the page by status,
-category and a reported-by day slider (gridmap.incidents), each popup with its deadline."""
+category and a reported-by day slider (gridmap.incidents), each popup with its deadline; or,
+when there are more than a page can hold, status dots drawn from vector tiles."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import folium
 import geopandas as gpd
 import pandas as pd
 from folium.elements import JSCSSMixin
-from folium.plugins import HeatMap, MarkerCluster
+from folium.plugins import HeatMap, MarkerCluster, VectorGridProtobuf
 from folium.template import Template
 
 from maps.basemap import OSM, Basemap, for_display, new_map
@@ -40,6 +41,7 @@ STATUSES = {
     "closed": ("结案 closed", "#969696"),
     "rejected": ("不予立案 rejected", "#d9d9d9"),
 }
+_OTHER_STATUS = "#bdbdbd"
 _STILL_DUE = {"reported", "accepted", "dispatched"}  # a deadline passed here means overdue
 PRIORITIES = {"routine": "立即办 routine", "complex": "限时办 complex", "major": "跟踪办 major"}
 _LABELS = {
@@ -52,32 +54,64 @@ _LABELS = {
     "due": "办理期限 due",
     "overdue": "已逾期 overdue",
     "until": "截至 until",
+    "count": "此处同状态事件 incidents here with this status",
 }
+TILE_LAYER = "incidents"  # the layer name inside the incident tiles (data/tiles.py)
+TILED = (
+    "事件较多，以矢量瓦片显示，无热力图、聚合与筛选；点击圆点查看详情 · many incidents: drawn "
+    "from vector tiles, without heat map, clusters or filters; click a dot for details"
+)
+TILED_UNSHIFTED = (
+    "瓦片中的事件未偏移至高德坐标（GCJ-02），可能偏离数百米 · tiled incidents are not shifted "
+    "to AMap's GCJ-02 and may sit a few hundred metres off"
+)
 
 
 def incidents_map(
-    grids: gpd.GeoDataFrame, *, incidents: gpd.GeoDataFrame, basemap: Basemap = OSM
+    grids: gpd.GeoDataFrame,
+    *,
+    incidents: gpd.GeoDataFrame | None,
+    basemap: Basemap = OSM,
+    tiles_url: str | None = None,
 ) -> folium.Map:
     """Grids (``code, name, community, households, worker_name``) under incidents (points with
-    ``id, category, status, priority, reported_at, due_at, grid_code``)."""
+    ``id, category, status, priority, reported_at, due_at, grid_code``) as heat, clusters and
+    filters; or, with ``tiles_url`` (an XYZ template of the incident vector tiles served by the
+    API, e.g. ``/tiles/incidents/{z}/{x}/{y}.pbf``), as dots drawn from those tiles, for more
+    incidents than a page can embed. ``incidents`` is not drawn then, and may be None."""
     require(grids, GRID_COLUMNS, what="grids")
-    require(incidents, INCIDENT_COLUMNS, what="incidents")
     shown = for_display(located(grids), basemap)
-    points = for_display(located(incidents), basemap)
-    m = new_map([shown, points], basemap=basemap, title="事件 Incidents")
+    source: str | gpd.GeoDataFrame  # the tiles' URL or the points themselves
+    if tiles_url is not None:
+        source = tiles_url
+    elif incidents is not None:
+        require(incidents, INCIDENT_COLUMNS, what="incidents")
+        source = for_display(located(incidents), basemap)
+    else:
+        raise ValueError("incidents_map needs incidents or a tiles_url to draw them from")
+    frames = [shown] if isinstance(source, str) else [shown, source]
+    m = new_map(frames, basemap=basemap, title="事件 Incidents")
     notes = []
     if shown.empty:
         notes.append(NO_GRIDS)
     else:
         add_grids(m, shown)
-    if points.empty:
+    statuses: list[str] = []
+    if isinstance(source, str):
+        _IncidentTiles(source).add_to(m)
+        statuses = list(STATUSES)
+        notes.append(TILED)
+        if basemap.gcj02:
+            notes.append(TILED_UNSHIFTED)
+    elif source.empty:
         notes.append("暂无事件 · no incidents yet")
     else:
         heat = HeatMap([], name="热力 heat", radius=20, blur=15, min_opacity=0.35)
         cluster = MarkerCluster(name="事件 incidents", options={"chunkedLoading": True})
-        for element in (heat, cluster, _IncidentFilter(heat, cluster, pack_incidents(points))):
+        for element in (heat, cluster, _IncidentFilter(heat, cluster, pack_incidents(source))):
             element.add_to(m)
-        statuses = _ordered(points["status"], STATUSES)
+        statuses = _ordered(source["status"], STATUSES)
+    if statuses:
         add_legend(
             m,
             [LegendSection("状态 status", [_status(s)[::-1] for s in statuses], points=True)],
@@ -117,7 +151,7 @@ def _ordered(values: pd.Series, known: dict[str, Any]) -> list[str]:
 
 
 def _status(status: str) -> tuple[str, str]:
-    return STATUSES.get(status, (status, "#bdbdbd"))
+    return STATUSES.get(status, (status, _OTHER_STATUS))
 
 
 def _codes(values: pd.Series, names: list[str]) -> list[int]:
@@ -150,4 +184,35 @@ class _IncidentFilter(JSCSSMixin):
         self.heat = heat
         self.cluster = cluster
         self.data = script_data(data)
+        self.labels = _LABELS
+
+
+class _IncidentTiles(VectorGridProtobuf):
+    """Incidents from vector tiles (gridmap.incidentTiles): dots in the legend's status colours
+    and a popup per dot. folium's VectorGridProtobuf for its link to Leaflet.VectorGrid, which
+    maps/assets.py replaces with the vendored copy; gridmap.js builds the layer."""
+
+    _template = Template(
+        """{% macro script(this, kwargs) %}
+        var {{ this.get_name() }} = gridmap.incidentTiles({{ this._parent.get_name() }},
+            {{ this.url|tojson }}, {{ this.data }}, {{ this.labels|tojson }});
+        {% endmacro %}"""
+    )
+    default_js = VectorGridProtobuf.default_js + GRIDMAP_JS
+    default_css = GRIDMAP_CSS
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url, name="事件 incidents")
+        self._name = "IncidentTiles"
+        self.data = script_data(
+            {
+                "layer": TILE_LAYER,
+                "statuses": {s: label for s, (label, _) in STATUSES.items()},
+                "colors": {s: colour for s, (_, colour) in STATUSES.items()},
+                "other": _OTHER_STATUS,
+                "openStatuses": sorted(_STILL_DUE),
+                "priorities": PRIORITIES,
+                "utcOffset": UTC_OFFSET_MIN,
+            }
+        )
         self.labels = _LABELS

@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse
 
 from api.deps import SessionDep, SettingsDep
 from api.mapping import basemap, coverage_page, grids_page, incidents_page
+from api.routes.tiles import url_template
 from maps.assets import render_page
 from maps.grids import Measure
 
@@ -65,6 +66,8 @@ def coverage(
 def incidents(
     session: SessionDep, settings: SettingsDep, tiles: BasemapParam = None
 ) -> HTMLResponse:
-    return HTMLResponse(
-        render_page(incidents_page(session=session, tiles=basemap(settings, tiles)))
+    """Embedded points up to 20,000 incidents, vector tiles from /tiles beyond."""
+    page = incidents_page(
+        session=session, tiles=basemap(settings, tiles), tiles_url=url_template("incidents")
     )
+    return HTMLResponse(render_page(page))

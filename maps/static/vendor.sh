@@ -37,3 +37,14 @@ take leaflet.markercluster@1.5.3 leaflet.markercluster-1.5.3 MIT-LICENCE.txt \
 take leaflet-search@2.9.7 leaflet-search-2.9.7 license.txt dist/leaflet-search.min.js \
   dist/leaflet-search.min.css images/search-icon.png images/loader.gif
 take leaflet.heat@0.2.0 leaflet.heat-0.2.0 LICENSE dist/leaflet-heat.js
+take leaflet.vectorgrid@1.3.0 leaflet.vectorgrid-1.3.0 README.md dist/Leaflet.VectorGrid.bundled.min.js
+# leaflet.vectorgrid has no licence file: its licence (Beerware) is the README's last section.
+vectorgrid="$here/vendor/leaflet.vectorgrid-1.3.0"
+sed -n '/^## Legalese/,$p' "$vectorgrid/README.md" >"$vectorgrid/LICENSE"
+rm "$vectorgrid/README.md"
+# Its bundled build includes these libraries (point-geometry too, ISC, with no licence file);
+# their licences ask that the notices travel with copies.
+for spec in pbf@3.0.5:LICENSE vector-tile@1.3.0:LICENSE.txt ieee754@1.1.8:LICENSE \
+  geojson-vt@2.2.0:LICENSE topojson-client@2.1.0:LICENSE.md whatwg-fetch@2.0.3:LICENSE; do
+  take "${spec%%:*}" "leaflet.vectorgrid-1.3.0/bundled/${spec%%@*}" "${spec#*:}"
+done

@@ -57,13 +57,14 @@ ORDER BY p.id
 
 @pytest.fixture(scope="module")
 def conn(pg_url: str) -> Iterator[psycopg.Connection]:
-    """A connection working in its own schema, clear of the application's tables."""
-    with psycopg.connect(pg_url, autocommit=True) as c:
-        c.execute("DROP SCHEMA IF EXISTS locate_oracle CASCADE")
-        c.execute("CREATE SCHEMA locate_oracle")
-        c.execute("SET search_path TO locate_oracle, public")
+    """A connection to a database of its own, so its tables never touch the application's
+    (a schema on the search path would let ``DROP TABLE grids`` reach ``public.grids``)."""
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        admin.execute("DROP DATABASE IF EXISTS locate_oracle")
+        admin.execute("CREATE DATABASE locate_oracle")
+    with psycopg.connect(pg_url.rsplit("/", 1)[0] + "/locate_oracle", autocommit=True) as c:
+        c.execute("CREATE EXTENSION postgis")
         yield c
-        c.execute("DROP SCHEMA locate_oracle CASCADE")
 
 
 def load(

@@ -140,6 +140,17 @@
     return group;
   };
 
+  // A pane for points painted on tiles: above vector overlays (400), below markers (600), and
+  // letting clicks through to the grids under them.
+  function pointPane(map, name) {
+    if (!map.getPane(name)) {
+      var pane = map.createPane(name);
+      pane.style.zIndex = 450;
+      pane.style.pointerEvents = "none";
+    }
+    return name;
+  }
+
   // Tens of thousands of points (buildings) painted onto canvas tiles instead of one DOM or
   // vector object each. Points come sorted by longitude (maps/layers.py), so once projected at
   // zoom 0 a tile finds its points by binary search on x; data.cls indexes options.colors,
@@ -153,11 +164,7 @@
     },
 
     onAdd: function (map) {
-      if (!map.getPane(this.options.pane)) {
-        var pane = map.createPane(this.options.pane);
-        pane.style.zIndex = 450; // above vector overlays (400), below markers (600)
-        pane.style.pointerEvents = "none";
-      }
+      pointPane(map, this.options.pane);
       if (!this._x) this._project(map.options.crs);
       L.GridLayer.prototype.onAdd.call(this, map);
     },
@@ -219,6 +226,19 @@
     return new gridmap.PointLayer(data, options);
   };
 
+  // An incident's popup: times in wall-clock minutes, the deadline flagged when passed while
+  // the incident is still open; a count row when the dot stands for several.
+  function incidentTable(row, open, utcOffset, labels) {
+    var overdue = open && row.due !== null && row.due < Date.now() / 60000 + utcOffset;
+    var keys = ["id", "category", "status", "priority", "grid", "reported", "due"];
+    if (row.count > 1) keys.push("count");
+    return table(L.extend({}, row, {
+      id: String(row.id),
+      reported: formatMinutes(row.reported),
+      due: row.due === null ? null : formatMinutes(row.due) + (overdue ? " · " + labels.overdue : ""),
+    }), keys.map(function (key) { return [key, labels[key]]; }));
+  }
+
   // Incidents as heat and clustered markers, filtered by status and category checkboxes and a
   // "reported up to" day slider. data: packed points plus column arrays (see maps/incidents.py).
   gridmap.incidents = function (map, heat, cluster, data, labels) {
@@ -232,21 +252,16 @@
     }
     var first = Math.floor(lo / day) * day, last = Math.floor(hi / day) * day, until = last + day;
 
-    var fields = ["id", "category", "status", "priority", "grid", "reported", "due"].map(
-      function (key) { return [key, labels[key]]; });
-
     function popup(k) {
-      var due = data.due[k];
-      var overdue = data.open[data.st[k]] && due !== null && due < Date.now() / 60000 + data.utcOffset;
-      return table({
-        id: String(data.id[k]),
+      return incidentTable({
+        id: data.id[k],
         category: data.categories[data.cat[k]],
         status: data.statuses[data.st[k]],
         priority: data.priorities[data.pr[k]],
         grid: data.grid[k],
-        reported: formatMinutes(data.t[k]),
-        due: due === null ? null : formatMinutes(due) + (overdue ? " · " + labels.overdue : ""),
-      }, fields);
+        reported: data.t[k],
+        due: data.due[k],
+      }, data.open[data.st[k]], data.utcOffset, labels);
     }
 
     var icons = data.statusColors.map(function (colour) {
@@ -312,5 +327,103 @@
     control.addTo(map);
     refresh();
     return control;
+  };
+
+  // Incidents drawn from vector tiles (data/tiles.py), for more than a page can embed: a dot
+  // per feature in its status colour (data.colors, else data.other), on canvas tiles that let
+  // clicks through to the grids below. Hovering a dot shows its tooltip, a click its popup; the
+  // dot is looked up in the features VectorGrid 1.3.0 keeps per tile for setFeatureStyle (hence
+  // getFeatureId): it has no query API, and its own interactive canvas tiles would swallow
+  // every click that misses a dot (and call L.DomEvent.fakeStop, gone since Leaflet 1.8).
+  gridmap.incidentTiles = function (map, url, data, labels) {
+    var styles = {};
+    styles[data.layer] = function (properties, zoom) {
+      return {
+        radius: zoom < 15 ? 3.5 : 5,
+        weight: 1,
+        color: "#ffffff",
+        fill: true,
+        fillColor: data.colors[properties.status] || data.other,
+        fillOpacity: 0.9,
+      };
+    };
+    var layer = L.vectorGrid.protobuf(url, {
+      pane: pointPane(map, "gridmapPoints"),
+      rendererFactory: L.canvas.tile,
+      vectorTileLayerStyles: styles,
+      getFeatureId: function (feature) { return feature.properties.id; },
+    });
+
+    // The dot under a mouse event, with its incident's properties and position; null when the
+    // event is on a control or popup, misses every dot, or ends a drag.
+    function dotAt(e) {
+      if (!map.hasLayer(layer) || e.target.closest(".leaflet-control, .leaflet-popup")) return null;
+      if (map.dragging && (map.dragging.moving() || (e.type === "click" && map.dragging.moved()))) {
+        return null;
+      }
+      var z = Math.round(map.getZoom()), size = layer.getTileSize();
+      var point = map.project(map.mouseEventToLatLng(e), z), coords = point.unscaleBy(size).floor();
+      coords.z = z;
+      var tile = layer._vectorTiles[layer._tileCoordsToKey(coords)];
+      var origin = coords.scaleBy(size), best = null, nearest = Infinity;
+      for (var id in (tile && tile._features) || {}) {
+        var dot = tile._features[id].feature, d = point.subtract(origin).distanceTo(dot._point);
+        if (d <= dot._radius + 2 && d < nearest) {
+          best = { properties: dot.properties, latlng: map.unproject(origin.add(dot._point), z) };
+          nearest = d;
+        }
+      }
+      return best;
+    }
+
+    function minutes(iso) {
+      return iso ? Date.parse(iso) / 60000 + data.utcOffset : null;
+    }
+
+    function incident(p) {
+      return {
+        id: p.id,
+        category: p.category,
+        status: data.statuses[p.status] || p.status,
+        priority: data.priorities[p.priority] || p.priority,
+        grid: p.grid_code,
+        reported: minutes(p.reported_at),
+        due: minutes(p.due_at),
+        count: p.count,
+      };
+    }
+
+    // Listening in the capture phase on the map's container runs before Leaflet's handlers on
+    // the grids' canvas, which would open the popup of the grid under a dot and stop the
+    // click there, and show the grid's tooltip while the mouse is on a dot.
+    var container = map.getContainer(), tooltip = L.tooltip({ direction: "top", offset: [0, -6] });
+    container.addEventListener("click", function (e) {
+      var dot = dotAt(e);
+      if (!dot) return;
+      e.stopPropagation();
+      var open = data.openStatuses.indexOf(dot.properties.status) >= 0;
+      L.popup({ maxWidth: 360 }).setLatLng(dot.latlng)
+        .setContent(incidentTable(incident(dot.properties), open, data.utcOffset, labels))
+        .openOn(map);
+    }, true);
+    container.addEventListener("mousemove", function (e) {
+      var dot = dotAt(e), shown = map.hasLayer(tooltip);
+      L.DomUtil[dot ? "addClass" : "removeClass"](container, "gridmap-pointer");
+      if (!dot) {
+        if (shown) map.closeTooltip(tooltip);
+        return;
+      }
+      e.stopPropagation();
+      // the grid under the dot loses its hover highlight and tooltip, as under a marker
+      if (!shown) e.target.dispatchEvent(new MouseEvent("mouseout"));
+      var row = incident(dot.properties);
+      tooltip.setLatLng(dot.latlng)
+        .setContent([String(row.id), row.category, row.status].map(cell).join(" · "));
+      if (!shown) map.openTooltip(tooltip);
+    }, true);
+    container.addEventListener("mouseleave", function () {
+      map.closeTooltip(tooltip);
+    });
+    return layer;
   };
 })();

@@ -23,7 +23,7 @@ system:  ## Debian packages: PostgreSQL 15 + PostGIS 3 (+ pgRouting), Chromium f
 	  echo "system packages present"; \
 	else \
 	  $(SUDO) apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
 	fi
 
 $(VENV)/.installed: pyproject.toml

@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import psycopg
 import pytest
+import uvicorn
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from psycopg import sql
 from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -104,3 +110,30 @@ def reporter_key(session: Session) -> str:
 @pytest.fixture()
 def viewer_key(session: Session) -> str:
     return create_key(session=session, role="viewer")
+
+
+def own_database(pg_url: str, name: str) -> str:
+    """A fresh, empty database in the test cluster, for code whose commits must be real and
+    must not touch the shared test database; returns its URL."""
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return f"{pg_url.rsplit('/', 1)[0]}/{name}"
+
+
+@contextmanager
+def served(app: FastAPI) -> Iterator[str]:
+    """``app`` over real HTTP on a free loopback port (uvicorn in a thread); yields its URL."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        thread.join(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)

@@ -13,6 +13,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from tests.conftest import own_database
+
 pytestmark = pytest.mark.postgis
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
@@ -22,10 +24,7 @@ SAMPLE = Path(__file__).parents[2] / "data" / "sample" / "nanjing"
 @pytest.fixture(scope="module")
 def cli_url(pg_url: str) -> Iterator[str]:
     """A database of its own, so the commands' commits never touch other tests' data."""
-    with psycopg.connect(pg_url, autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS gridmap_cli")
-        conn.execute("CREATE DATABASE gridmap_cli")
-    yield pg_url.rsplit("/", 1)[0] + "/gridmap_cli"
+    yield own_database(pg_url, "gridmap_cli")
 
 
 def gridmap(*args: str, url: str | None = None) -> subprocess.CompletedProcess[str]:

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.settings import Settings
 from bench.common import CHROMIUM, CHROMIUM_ARGS
-from data.embedded import free_port
+from tests.conftest import served
 
 pytestmark = pytest.mark.postgis
 
@@ -49,18 +47,8 @@ def test_bad_map_parameters(client: TestClient) -> None:
 @pytest.fixture(scope="module")
 def server(engine: object, pg_url: str) -> Iterator[str]:
     """The real app over HTTP on the committed sample city (tiles off: no network here)."""
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(Settings(database_url=pg_url, basemap="none")), port=port, log_level="warning"
-    )
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    while not srv.started:
-        thread.join(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(10)
+    with served(create_app(Settings(database_url=pg_url, basemap="none"))) as url:
+        yield url
 
 
 @pytest.mark.browser

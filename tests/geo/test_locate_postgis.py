@@ -26,6 +26,7 @@ from pyproj import Geod, Proj
 
 from geo.crs import utm_epsg
 from geo.locate import GridIndex, Match
+from tests.conftest import own_database
 from tests.geo.test_locate import (
     GREENWICH_POINT,
     REAL_SETS,
@@ -59,10 +60,7 @@ ORDER BY p.id
 def conn(pg_url: str) -> Iterator[psycopg.Connection]:
     """A connection to a database of its own, so its tables never touch the application's
     (a schema on the search path would let ``DROP TABLE grids`` reach ``public.grids``)."""
-    with psycopg.connect(pg_url, autocommit=True) as admin:
-        admin.execute("DROP DATABASE IF EXISTS locate_oracle")
-        admin.execute("CREATE DATABASE locate_oracle")
-    with psycopg.connect(pg_url.rsplit("/", 1)[0] + "/locate_oracle", autocommit=True) as c:
+    with psycopg.connect(own_database(pg_url, "locate_oracle"), autocommit=True) as c:
         c.execute("CREATE EXTENSION postgis")
         yield c
 

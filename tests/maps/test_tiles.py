@@ -4,16 +4,13 @@ heat, clusters or filters, and in Chromium over the real app serving tiles from 
 from __future__ import annotations
 
 import random
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import folium
 import geopandas as gpd
-import psycopg
 import pytest
-import uvicorn
 from fastapi.responses import HTMLResponse
 from folium.plugins import HeatMap, MarkerCluster, VectorGridProtobuf
 from playwright.sync_api import expect
@@ -23,12 +20,12 @@ from api.app import create_app
 from api.routes.tiles import MEDIA_TYPE, url_template
 from api.settings import Settings
 from data.db import make_engine, migrate, transaction
-from data.embedded import free_port
 from data.frames import grids_frame
 from data.sample_loader import load_sample
 from maps import Basemap, incidents_map, render_file, render_page
 from maps.assets import _VENDORED
 from maps.incidents import STATUSES, TILED, TILED_UNSHIFTED
+from tests.conftest import own_database, served
 from tests.data.test_tiles import add_incidents
 
 from .conftest import SCREENSHOTS
@@ -93,10 +90,7 @@ class City:
 def city(pg_url: str) -> Iterator[City]:
     """The sample city and 301 incidents in a database of its own: committed, where the app's
     own connections see them, and clear of other tests' data."""
-    with psycopg.connect(pg_url, autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS gridmap_tiles WITH (FORCE)")
-        conn.execute("CREATE DATABASE gridmap_tiles")
-    url = pg_url.rsplit("/", 1)[0] + "/gridmap_tiles"
+    url = own_database(pg_url, "gridmap_tiles")
     migrate(url)
     rng = random.Random(7)
     points = [
@@ -124,15 +118,8 @@ def tiled_page(city: City) -> Iterator[str]:
     )
     app = create_app(Settings(database_url=city.url, basemap="none"))
     app.get("/test/incidents-tiled", response_class=HTMLResponse)(lambda: HTMLResponse(html))
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        thread.join(0.05)
-    yield f"http://127.0.0.1:{port}/test/incidents-tiled"
-    server.should_exit = True
-    thread.join(10)
+    with served(app) as url:
+        yield f"{url}/test/incidents-tiled"
 
 
 @pytest.mark.postgis

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 import folium
 import geopandas as gpd
 import numpy as np
@@ -29,7 +27,6 @@ from maps.coverage import coverage_map
 from maps.grids import Measure, grids_map
 from maps.incidents import incidents_map
 
-MapName = Literal["grids", "coverage", "incidents"]
 _BASEMAP_KINDS = ("osm", "tianditu", "amap", "none")
 
 
@@ -52,7 +49,7 @@ def grids_page(
     grids = grids_frame(session=session)
     if measure == "coverage_pct":
         coverage = _coverage(session, settings, cache, minutes=15.0)
-        per_grid = _per_grid(*coverage) if coverage else _per_grid(None, None)
+        per_grid = _per_grid(coverage)
         grids = grids.merge(per_grid[["code", "pct"]], on="code", how="left")
         grids["coverage_pct"] = grids["pct"].fillna(0.0)
     return grids_map(grids, regions=regions_frame(session=session), measure=measure, basemap=tiles)
@@ -67,12 +64,11 @@ def _coverage(
     return covered_run(cache, session, settings, kind=None, minutes=minutes)
 
 
-def _per_grid(
-    data: coverage_repo.RunData | None, covered: NDArray[np.bool_] | None
-) -> pd.DataFrame:
+def _per_grid(coverage: tuple[coverage_repo.RunData, NDArray[np.bool_]] | None) -> pd.DataFrame:
     columns = ["code", "buildings", "covered", "households", "covered_households", "pct"]
-    if data is None or covered is None:
+    if coverage is None:
         return pd.DataFrame(columns=columns)
+    data, covered = coverage
     rows = coverage_by_group(covered, data.grid, households=data.households)
     return pd.DataFrame(
         [
@@ -106,12 +102,13 @@ def coverage_page(
     stations = stations_frame(session=session)
     station_xy = np.column_stack([stations.geometry.x, stations.geometry.y])
     levels = sorted({*LEVELS_MIN, minutes})
-    coverage = _coverage(session, settings, cache, minutes=minutes)
     walk = network(cache, session=session)
+    coverage = None
     buildings = gpd.GeoDataFrame({"covered": []}, geometry=[], crs=4326)
     polygons = np.empty((0, len(levels)), dtype=object)
     sites = None
-    if coverage is not None and walk is not None:
+    if walk is not None:
+        coverage = covered_run(cache, session, settings, kind=None, minutes=minutes)
         data, covered = coverage
         buildings = gpd.GeoDataFrame(
             {"covered": covered, "walk_m": data.walk_m},
@@ -144,7 +141,7 @@ def coverage_page(
         stations=stations,
         isochrones=areas[~areas.geometry.is_empty],
         suggestions=sites,
-        per_grid=_per_grid(*coverage) if coverage else None,
+        per_grid=_per_grid(coverage) if coverage else None,
         basemap=tiles,
     )
 

@@ -17,7 +17,7 @@ from sqlalchemy import Row, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from data.errors import NotFoundError
-from data.models import DatasetVersion, Grid, GridVersion
+from data.models import DatasetVersion, Grid, GridVersion, ewkt
 
 GEOJSON_DIGITS = 7
 
@@ -163,10 +163,7 @@ def insert_grids(*, session: Session, rows: Sequence[dict[str, Any]], version: i
     """Insert new current grids; each row holds the Grid columns and ``geom`` as shapely."""
     session.execute(
         insert(Grid),
-        [
-            {**row, "geom": f"SRID=4326;{as_multi(row['geom']).wkt}", "version": version}
-            for row in rows
-        ],
+        [{**row, "geom": ewkt(as_multi(row["geom"])), "version": version} for row in rows],
     )
 
 

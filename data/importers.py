@@ -6,7 +6,7 @@ the database unchanged. ``progress`` is called with the number of features just 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from data import grids as grid_repo
 from data.errors import ImportFileError
 from data.incidents import PRIORITIES, NewIncident, insert_many
-from data.models import Base, Building, Region, Station
+from data.models import Base, Building, Region, Station, ewkt
 from data.osm import osm_buildings, osm_stations
 from data.vector import field, points, polygons, read_vector
 from geo.crs import to_wgs84, validate_lonlat
@@ -54,10 +54,6 @@ def _bulk_insert(
         if progress:
             progress(len(chunk))
     return len(rows)
-
-
-def _ewkt(geoms: Iterable[Any]) -> list[str]:
-    return [f"SRID=4326;{g.wkt}" for g in geoms]
 
 
 def _is_pbf(path: str | Path) -> bool:
@@ -152,7 +148,7 @@ def import_regions(*, session: Session, path: str | Path, crs: str | None = None
             "level": lv,
             "name": n,
             "parent": p,
-            "geom": f"SRID=4326;{grid_repo.as_multi(g).wkt}",
+            "geom": ewkt(grid_repo.as_multi(g)),
         }
         for c, lv, n, p, g in zip(
             codes,
@@ -193,7 +189,7 @@ def import_buildings(
             "source_id": None if sid is None else str(sid),
         }
         for g, n, lv, hh, pop, sid in zip(
-            _ewkt(locations),
+            [ewkt(g) for g in locations],
             _optional(frame, name_field),
             _optional(frame, "levels"),
             _optional(frame, "households", 0),
@@ -241,7 +237,7 @@ def import_stations(
             "source_id": None if sid is None else str(sid),
         }
         for g, n, k, lv, sid in zip(
-            _ewkt(locations),
+            [ewkt(g) for g in locations],
             _optional(frame, name_field),
             _optional(frame, kind_field, "service"),
             levels,

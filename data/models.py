@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from geoalchemy2 import Geometry
+from shapely.geometry.base import BaseGeometry
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
@@ -29,6 +30,13 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 SRID = 4326
+
+
+def ewkt(geom: BaseGeometry) -> str:
+    """A shapely geometry as EWKT in our SRID, the form GeoAlchemy2 columns take on insert
+    (shapely's WKT keeps every digit, so coordinates round-trip exactly)."""
+    return f"SRID={SRID};{geom.wkt}"
+
 
 _NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from data.errors import ImportFileError
 from data.importers import CHUNK, Progress
-from data.models import NetworkEdge, NetworkNode
+from data.models import NetworkEdge, NetworkNode, ewkt
 from data.vector import read_vector
 from geo.errors import GeoError
 from geo.network import WalkNetwork
@@ -62,7 +62,7 @@ def import_network(*, session: Session, path: str | Path, progress: Progress = N
             "source": int(u) + 1,
             "target": int(v) + 1,
             "length_m": float(length),
-            "geom": f"SRID=4326;{line.wkt}",
+            "geom": ewkt(line),
         }
         for u, v, length, line in zip(
             network.edge_u, network.edge_v, network.edge_length, lines, strict=True

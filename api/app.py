@@ -1,4 +1,5 @@
-"""The FastAPI application factory. Nothing is created at import time."""
+"""The FastAPI application factory. Nothing is created at import time: the lifespan builds
+the worker's typed state (api/state.py), which routes reach only through api/deps.py."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from api.caches import Lru
-from api.errors import PROBLEM_RESPONSES, add_exception_handlers, document_problems
+from api.coverage_service import CoverageService
+from api.errors import PROBLEM_RESPONSES, RequestIds, add_exception_handlers, document_problems
 from api.limits import BodyLimit
 from api.locator import Locator
 from api.routes import coverage, grids, health, incidents, locate, maps, tiles
 from api.settings import Settings
+from api.state import AppState, KeyCache
 from data.db import make_engine, make_sessionmaker
 from data.embedded import default_cluster
 from maps.assets import static_dir
@@ -31,20 +33,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(database_url(settings), pool_size=settings.pool_size)
-        app.state.engine = engine
         sessions = make_sessionmaker(engine)
-        app.state.sessionmaker = sessions
-        app.state.locator = Locator(
+        locator = Locator(
             sessions, tolerance_m=settings.tolerance_m, poll_s=settings.index_refresh_s
         )
-        app.state.locator.start()
+        app.state.gridmap = AppState(
+            settings=settings,
+            engine=engine,
+            sessions=sessions,
+            locator=locator,
+            coverage=CoverageService(settings),
+            keys=KeyCache(),
+        )
+        locator.start()
         # Everything built so far lives as long as the worker: keep it out of the cyclic
         # GC's full collections, which otherwise pause requests for tens of milliseconds.
         gc.freeze()
         try:
             yield
         finally:
-            app.state.locator.stop()
+            locator.stop()
             engine.dispose()
 
     app = FastAPI(
@@ -54,15 +62,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         responses=PROBLEM_RESPONSES,
     )
-    app.state.settings = settings
-    app.state.key_cache = {}
-    app.state.network_cache = Lru(2)
-    app.state.isochrone_cache = Lru(32)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestIds)  # added last: the outermost, so it sees every error
     add_exception_handlers(app)
     document_problems(app)
-    app.include_router(health.router)
-    for module in (grids, locate, incidents, coverage, maps, tiles):
+    for module in (health, grids, locate, incidents, coverage, maps, tiles):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")
     return app

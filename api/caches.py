@@ -1,5 +1,5 @@
-"""Per-worker caches of derived data, keyed by the database's change counters so a stale
-entry is never served (the counters are bumped by triggers on every write)."""
+"""A small per-worker cache for derived data (networks, isochrones); callers key it by the
+database's change counters so a stale entry is never served."""
 
 from __future__ import annotations
 
@@ -7,12 +7,6 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
-
-from sqlalchemy.orm import Session
-
-from data.grids import dataset_version
-from data.network import load_network
-from geo.network import WalkNetwork
 
 T = TypeVar("T")
 
@@ -36,9 +30,3 @@ class Lru(Generic[T]):
             while len(self._items) > self._size:
                 self._items.popitem(last=False)
         return value
-
-
-def network(cache: Lru[WalkNetwork | None], *, session: Session) -> WalkNetwork | None:
-    """The stored walking network, rebuilt only when the network tables changed."""
-    version = dataset_version(session=session, name="network_edges")
-    return cache.get_or_make(version, lambda: load_network(session=session))

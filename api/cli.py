@@ -336,8 +336,8 @@ def map_(
     ] = None,
 ) -> None:
     """Write a map as one self-contained HTML file (every asset inlined: opens offline)."""
-    from api.caches import Lru
-    from api.mapping import basemap, coverage_page, grids_page, incidents_page
+    from api.coverage_service import CoverageService
+    from api.pages import coverage_page, grids_page, incidents_page
     from maps.assets import render_file
 
     if which not in ("grids", "coverage", "incidents"):
@@ -345,24 +345,19 @@ def map_(
     if measure not in ("households", "open_incidents", "coverage_pct"):
         raise CliError("--measure is one of households, open_incidents, coverage_pct")
     settings = Settings()
-    chosen = basemap(settings, tiles)
+    chosen = settings.make_basemap(tiles)
+    service = CoverageService(settings)
     with _session() as session:
         if which == "grids":
             m = grids_page(
                 session=session,
-                settings=settings,
+                coverage=service,
                 measure=measure,  # type: ignore[arg-type]
                 tiles=chosen,
-                cache=Lru(1),
             )
         elif which == "coverage":
             m = coverage_page(
-                session=session,
-                settings=settings,
-                minutes=minutes,
-                suggest=0,
-                tiles=chosen,
-                cache=Lru(1),
+                session=session, coverage=service, minutes=minutes, suggest=0, tiles=chosen
             )
         else:
             m = incidents_page(session=session, tiles=chosen)

@@ -1,63 +1,158 @@
-"""Coverage runs as the API and the map pages use them: the stored network (cached per
-worker), the run for the current inputs (computed on first use), who it covers."""
+"""Coverage as the API routes, the map pages and ``gridmap map`` use it: the stored network
+(cached per worker), the run for the current inputs (computed on first use), who it covers,
+station isochrones and new sites. One service, so every caller gets the same figures.
+
+State is real here: per-worker caches keyed by the database's change counters (bumped by
+triggers on every write), so a stale entry is never served.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 from sqlalchemy.orm import Session
 
-from api.caches import Lru, network
+from api.caches import Lru
 from api.settings import Settings
 from data import coverage as repo
 from data.errors import ConflictError
-from geo.coverage import covered_within
+from data.grids import dataset_version
+from data.network import load_network
+from geo.coverage import GroupCoverage, coverage_by_group, covered_within, isochrones, suggest_sites
 from geo.network import WalkNetwork
 
 MAX_CANDIDATES = 5000
 
 
-def stored_network(cache: Lru[WalkNetwork | None], session: Session) -> WalkNetwork:
-    walk = network(cache, session=session)
-    if walk is None:
-        raise ConflictError("no walking network imported yet: run `gridmap import network FILE`")
-    return walk
+@dataclass(frozen=True)
+class Coverage:
+    """One run's per-building data and which buildings are within ``minutes``."""
+
+    data: repo.RunData
+    covered: NDArray[np.bool_]
+    minutes: float
+
+    def by(self, groups: NDArray[np.str_] | None) -> list[GroupCoverage]:
+        """Figures per group key (``data.grid``, ``data.community``), or one total row."""
+        weights = {"households": self.data.households, "population": self.data.population}
+        rows = coverage_by_group(self.covered, groups, **weights)
+        return rows if groups is None else [g for g in rows if g.key]
 
 
-def current_run(
-    cache: Lru[WalkNetwork | None], session: Session, settings: Settings, kind: str | None
-) -> int:
-    """The run for the current inputs, computed and committed on first use."""
-    speed, access = settings.walk_speed_m_per_min, settings.max_access_m
-    run_id = repo.find_run(session=session, kind=kind, speed_m_per_min=speed, max_access_m=access)
-    if run_id is None:
-        run_id = repo.compute_run(
-            session=session,
-            network=stored_network(cache, session),
-            kind=kind,
-            speed_m_per_min=speed,
-            max_access_m=access,
+@dataclass(frozen=True)
+class Suggestion:
+    """Greedy new sites (lon/lat rows, in the order picked) and the households each adds."""
+
+    lonlat: NDArray[np.float64]
+    added_households: list[float]
+    households_before: float
+    households_total: float
+
+
+class CoverageService:
+    """Per-worker coverage for the current inputs; see the module docstring."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._networks: Lru[WalkNetwork | None] = Lru(2)
+        self._isochrones: Lru[Any] = Lru(32)
+
+    def network(self, session: Session) -> WalkNetwork | None:
+        """The stored walking network, rebuilt only when the network tables changed."""
+        version = dataset_version(session=session, name="network_edges")
+        return self._networks.get_or_make(version, lambda: load_network(session=session))
+
+    def require_network(self, session: Session) -> WalkNetwork:
+        walk = self.network(session)
+        if walk is None:
+            raise ConflictError(
+                "no walking network imported yet: run `gridmap import network FILE`"
+            )
+        return walk
+
+    def _run_id(self, session: Session, kind: str | None) -> int:
+        """The run for the current inputs, computed and committed on first use."""
+        speed, access = self.settings.walk_speed_m_per_min, self.settings.max_access_m
+        run_id = repo.find_run(
+            session=session, kind=kind, speed_m_per_min=speed, max_access_m=access
         )
-        session.commit()
-    return run_id
+        if run_id is None:
+            run_id = repo.compute_run(
+                session=session,
+                network=self.require_network(session),
+                kind=kind,
+                speed_m_per_min=speed,
+                max_access_m=access,
+            )
+            session.commit()
+        return run_id
+
+    def covered(self, session: Session, *, kind: str | None, minutes: float) -> Coverage:
+        """The current run and which buildings it covers within ``minutes``."""
+        data = repo.run_data(session=session, run_id=self._run_id(session, kind))
+        speed = self.settings.walk_speed_m_per_min
+        return Coverage(data, covered_within(data.walk_m, minutes, speed_m_per_min=speed), minutes)
+
+    def isochrones(
+        self, session: Session, *, kind: str | None, levels: tuple[float, ...]
+    ) -> tuple[repo.StationPoints, NDArray[np.object_]]:
+        """Stations (of ``kind``) and their walking areas, (stations, levels) polygons."""
+        stations = repo.load_stations(session=session, kind=kind)
+        walk = self.require_network(session)
+        inputs = repo.inputs_state(session=session)
+        speed, access = self.settings.walk_speed_m_per_min, self.settings.max_access_m
+        key = (inputs["stations"], inputs["network_edges"], kind, levels, speed, access)
+
+        def trace() -> NDArray[np.object_]:
+            if not len(stations.id):
+                return np.empty((0, len(levels)), dtype=object)
+            return isochrones(
+                walk, stations.lonlat, minutes=levels, speed_m_per_min=speed, max_access_m=access
+            )
+
+        return stations, self._isochrones.get_or_make(key, trace)
+
+    def suggest(
+        self,
+        session: Session,
+        *,
+        kind: str | None,
+        minutes: float,
+        count: int,
+        candidates: NDArray[np.float64] | None = None,
+    ) -> Suggestion:
+        """Greedy siting among ``candidates`` (default: network nodes, evenly thinned to
+        ``MAX_CANDIDATES``): the new sites that cover the most households."""
+        walk = self.require_network(session)
+        coverage = self.covered(session, kind=kind, minutes=minutes)
+        stations = repo.load_stations(session=session, kind=kind)
+        if candidates is None:
+            candidates = _thinned_nodes(walk)
+        data = coverage.data
+        siting = suggest_sites(
+            walk,
+            stations.lonlat,
+            data.buildings.lonlat,
+            data.households,
+            candidates,
+            minutes=minutes,
+            count=count,
+            speed_m_per_min=self.settings.walk_speed_m_per_min,
+            max_access_m=self.settings.max_access_m,
+        )
+        return Suggestion(
+            lonlat=candidates[siting.candidate],
+            added_households=[float(a) for a in siting.added_households],
+            households_before=float(data.households[coverage.covered].sum()),
+            households_total=float(data.households.sum()),
+        )
 
 
-def default_candidates(walk: WalkNetwork) -> NDArray[np.float64]:
-    """Candidate sites when none are given: network nodes, evenly thinned to 5,000."""
+def _thinned_nodes(walk: WalkNetwork) -> NDArray[np.float64]:
     pick = np.unique(
         np.linspace(0, walk.n_nodes - 1, min(MAX_CANDIDATES, walk.n_nodes)).astype(int)
     )
     return walk.node_lonlat[pick]
-
-
-def covered_run(
-    cache: Lru[WalkNetwork | None],
-    session: Session,
-    settings: Settings,
-    *,
-    kind: str | None,
-    minutes: float,
-) -> tuple[repo.RunData, NDArray[np.bool_]]:
-    """The current run's per-building data and which buildings are within ``minutes``."""
-    data = repo.run_data(session=session, run_id=current_run(cache, session, settings, kind))
-    return data, covered_within(data.walk_m, minutes, speed_m_per_min=settings.walk_speed_m_per_min)

@@ -1,58 +1,172 @@
-"""Request dependencies: the database session and the caller's role.
+"""Request dependencies: everything a route needs, as ``Annotated`` types.
 
-Both are async so FastAPI does not hop to a worker thread for them; the key lookup, the
-only I/O, runs in the thread pool on a cache miss. Known keys are cached for
-``KEY_CACHE_S`` seconds, so a revoked key stops working within that time.
+Routes never read ``request.app.state``; they declare what they use, and tests replace a part
+with ``app.dependency_overrides`` (e.g. ``get_sessions``, ``get_locator``). All are async so
+FastAPI does not hop to a worker thread for them; the key lookup, the only I/O, runs in the
+thread pool on a cache miss. Known keys are cached for ``KEY_CACHE_S`` seconds, so a revoked
+key stops working within that time.
 """
 
 from __future__ import annotations
 
+import base64
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Request
-from sqlalchemy.orm import Session
+from fastapi import Depends, Header, Query, Request
+from fastapi.exceptions import RequestValidationError
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
+from api.coverage_service import CoverageService
 from api.errors import AuthError, ForbiddenError
+from api.locator import Locator
 from api.settings import Settings
+from api.state import AppState, KeyCache
 from data.keys import ROLES, digest, role_of_digest
+from maps.basemap import Basemap
 
 KEY_CACHE_S = 30.0
 
 
-async def get_session(request: Request) -> AsyncIterator[Session]:
-    session: Session = request.app.state.sessionmaker()
+def _state(request: Request) -> AppState:
+    """The worker's state: the one place that reads ``app.state``."""
+    state: AppState = request.app.state.gridmap
+    return state
+
+
+async def get_settings(request: Request) -> Settings:
+    return _state(request).settings
+
+
+async def get_sessions(request: Request) -> sessionmaker[Session]:
+    return _state(request).sessions
+
+
+async def get_locator(request: Request) -> Locator:
+    return _state(request).locator
+
+
+async def get_coverage(request: Request) -> CoverageService:
+    return _state(request).coverage
+
+
+async def get_key_cache(request: Request) -> KeyCache:
+    return _state(request).keys
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+SessionsDep = Annotated[sessionmaker[Session], Depends(get_sessions)]
+LocatorDep = Annotated[Locator, Depends(get_locator)]
+CoverageDep = Annotated[CoverageService, Depends(get_coverage)]
+
+
+async def get_session(sessions: SessionsDep) -> AsyncIterator[Session]:
+    session = sessions()
     try:
         yield session
     finally:
         session.close()
 
 
-async def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
 SessionDep = Annotated[Session, Depends(get_session)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-async def _role(request: Request, key: str) -> str | None:
-    cache: dict[str, tuple[str | None, float]] = request.app.state.key_cache
+# --- shared query parameters ---------------------------------------------------------------
+
+
+def _invalid(name: str, msg: str) -> RequestValidationError:
+    return RequestValidationError([{"loc": ("query", name), "msg": msg, "type": "value_error"}])
+
+
+async def get_bbox(
+    bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat")] = None,
+) -> tuple[float, float, float, float] | None:
+    """``minlon,minlat,maxlon,maxlat`` → floats, or a 422 naming the ``bbox`` parameter."""
+    if bbox is None:
+        return None
+    try:
+        v = tuple(float(x) for x in bbox.split(","))
+    except ValueError:
+        v = ()
+    finite = all(abs(x) < float("inf") for x in v)  # rejects nan too: nan < inf is False
+    if not (len(v) == 4 and finite and -180 <= v[0] <= v[2] <= 180 and -90 <= v[1] <= v[3] <= 90):
+        raise _invalid("bbox", "expected minlon,minlat,maxlon,maxlat in range")
+    return v[0], v[1], v[2], v[3]
+
+
+BboxDep = Annotated[tuple[float, float, float, float] | None, Depends(get_bbox)]
+
+
+@dataclass(frozen=True)
+class Page:
+    """Keyset paging: at most ``limit`` rows after the id the cursor names."""
+
+    limit: int
+    after_id: int | None
+
+    def next_cursor(self, rows: list[dict[str, Any]]) -> str | None:
+        if len(rows) < self.limit:
+            return None
+        return base64.urlsafe_b64encode(str(rows[-1]["id"]).encode()).decode().rstrip("=")
+
+
+async def get_page(
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[str | None, Query(max_length=64)] = None,
+) -> Page:
+    if cursor is None:
+        return Page(limit, None)
+    try:
+        after = int(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode())
+    except ValueError:
+        raise _invalid("cursor", "not a cursor from this API") from None
+    if not 0 <= after < 2**63:
+        raise _invalid("cursor", "not a cursor from this API")
+    return Page(limit, after)
+
+
+PageDep = Annotated[Page, Depends(get_page)]
+
+
+async def get_basemap(
+    settings: SettingsDep,
+    tiles: Annotated[
+        str | None,
+        Query(
+            description="osm | tianditu | amap | none (default: settings)",
+            pattern="^(osm|tianditu|amap|none)$",
+        ),
+    ] = None,
+) -> Basemap:
+    """The page's basemap; one the settings cannot draw (tianditu without a key) is a 422."""
+    try:
+        return settings.make_basemap(tiles)
+    except ValueError as exc:
+        raise _invalid("tiles", str(exc)) from None
+
+
+BasemapDep = Annotated[Basemap, Depends(get_basemap)]
+
+
+# --- the caller's role ----------------------------------------------------------------------
+
+
+async def _role(sessions: sessionmaker[Session], cache: KeyCache, key: str) -> str | None:
     key_digest = digest(key)
-    hit = cache.get(key_digest)
+    hit = cache.roles.get(key_digest)
     if hit is not None and hit[1] > time.monotonic():
         return hit[0]
 
     def lookup() -> str | None:
-        with request.app.state.sessionmaker() as session:
+        with sessions() as session:
             return role_of_digest(session=session, key_digest=key_digest)
 
     role = await run_in_threadpool(lookup)
     if role is not None:  # unknown keys are not cached: a new key works at once
-        cache[key_digest] = (role, time.monotonic() + KEY_CACHE_S)
+        cache.roles[key_digest] = (role, time.monotonic() + KEY_CACHE_S)
     return role
 
 
@@ -62,12 +176,13 @@ def require(role: str) -> Callable[..., Coroutine[Any, Any, str]]:
     needed = ROLES.index(role)
 
     async def check(
-        request: Request,
+        sessions: SessionsDep,
+        cache: Annotated[KeyCache, Depends(get_key_cache)],
         x_api_key: Annotated[str | None, Header(alias="X-API-Key")] = None,
     ) -> str:
         if not x_api_key:
             raise AuthError("this endpoint needs an X-API-Key header")
-        have = await _role(request, x_api_key)
+        have = await _role(sessions, cache, x_api_key)
         if have is None:
             raise AuthError("unknown or revoked API key")
         if ROLES.index(have) < needed:

@@ -1,8 +1,13 @@
-"""Every error the API returns is RFC 9457 problem+json; this is the one table mapping
-domain exceptions to statuses."""
+"""Every error the API returns is RFC 9457 problem+json: the one table mapping domain
+exceptions to statuses, and the outermost guard that turns anything unexpected into a 500
+problem logged once with the request id its body carries."""
 
 from __future__ import annotations
 
+import contextvars
+import logging
+import re
+import uuid
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -11,6 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from data.errors import (
     ConflictError,
@@ -23,6 +29,9 @@ from data.errors import (
 from geo.errors import GeoError
 
 PROBLEM = "application/problem+json"
+REQUEST_ID_HEADER = "X-Request-ID"
+log = logging.getLogger("gridmap.api")
+request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
 
 class Problem(BaseModel):
@@ -35,6 +44,7 @@ class Problem(BaseModel):
     errors: list[dict[str, Any]] | None = Field(
         default=None, description="validation errors: [{loc, msg}]"
     )
+    request_id: str = Field(description="also in the X-Request-ID header and the server log")
 
 
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -50,6 +60,7 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
         (409, "conflicts with the current state"),
         (413, "request body too large"),
         (422, "invalid input; `errors` names each field"),
+        (500, "a bug: logged with the request id the body carries"),
         (503, "the database is unreachable"),
     )
 }
@@ -63,17 +74,12 @@ class ForbiddenError(Exception):
     """The key's role is below what the route needs."""
 
 
-class PayloadTooLargeError(Exception):
-    """The request body exceeds the configured limit."""
-
-
 DEFAULT_STATUS_CODES: dict[type[Exception], tuple[int, str]] = {
     AuthError: (401, "unauthorized"),
     ForbiddenError: (403, "forbidden"),
     NotFoundError: (404, "not-found"),
     ConflictError: (409, "conflict"),
     PreconditionFailedError: (412, "precondition-failed"),
-    PayloadTooLargeError: (413, "payload-too-large"),
     GeoError: (422, "invalid-geometry"),
     ImportFileError: (422, "invalid-file"),
     PreconditionRequiredError: (428, "precondition-required"),
@@ -83,7 +89,13 @@ DEFAULT_STATUS_CODES: dict[type[Exception], tuple[int, str]] = {
 
 
 def problem(status: int, kind: str, title: str, detail: str, **extra: Any) -> JSONResponse:
-    body = {"type": f"/problems/{kind}", "title": title, "status": status, "detail": detail}
+    body = {
+        "type": f"/problems/{kind}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "request_id": request_id.get(),
+    }
     headers = {"WWW-Authenticate": "X-API-Key"} if status == 401 else None
     return JSONResponse({**body, **extra}, status_code=status, media_type=PROBLEM, headers=headers)
 
@@ -138,3 +150,51 @@ def add_exception_handlers(app: FastAPI) -> None:
         app.add_exception_handler(cls, _domain_handler)
     app.add_exception_handler(RequestValidationError, _validation_handler)
     app.add_exception_handler(StarletteHTTPException, _http_handler)
+
+
+_CLIENT_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+class RequestIds:
+    """Outermost middleware: gives each request an id (the caller's ``X-Request-ID`` when it
+    is a short token, else a new one), returns it as a header, and answers an exception no
+    handler took with a 500 problem, logging its traceback once with the id."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = (
+            dict(scope["headers"]).get(REQUEST_ID_HEADER.lower().encode(), b"").decode("latin-1")
+        )
+        rid = given if _CLIENT_ID.fullmatch(given) else uuid.uuid4().hex
+        token = request_id.set(rid)
+        started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (REQUEST_ID_HEADER.encode(), rid.encode()),
+                ]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            log.exception(
+                "unexpected error [request %s] %s %s", rid, scope["method"], scope["path"]
+            )
+            if started:  # the answer is half sent: nothing better to do than cut it
+                return
+            response = problem(
+                500, "internal-error", "Internal error", f"an unexpected error; request id {rid}"
+            )
+            await response(scope, receive, send_with_id)
+        finally:
+            request_id.reset(token)

@@ -1,11 +1,12 @@
-"""Request body size limit as plain ASGI middleware, so an oversized body is refused before
-any of it is parsed (Content-Length checked up front, chunked bodies counted)."""
+"""Request body size limit as plain ASGI middleware, so an oversized body is refused with 413
+before any of it is parsed: a declared Content-Length is checked up front; a chunked body
+(no length) is read here up to the limit and handed on only if it fits."""
 
 from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.errors import PayloadTooLargeError, problem
+from api.errors import problem
 
 
 class BodyLimit:
@@ -18,21 +19,29 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            response = problem(413, "payload-too-large", "Payload too large", self._message())
-            await response(scope, receive, send)
+        if declared is not None:
+            if declared.isdigit() and int(declared) > self.max_bytes:
+                await self._refuse(scope, receive, send)
+            else:  # the server stops reading at the declared length
+                await self.app(scope, receive, send)
             return
+        chunks: list[Message] = []
         seen = 0
-
-        async def counted() -> Message:
-            nonlocal seen
+        while True:
             message = await receive()
+            chunks.append(message)
             seen += len(message.get("body", b""))
             if seen > self.max_bytes:
-                raise PayloadTooLargeError(self._message())
-            return message
+                await self._refuse(scope, receive, send)
+                return
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                break
 
-        await self.app(scope, counted, send)
+        async def replay() -> Message:
+            return chunks.pop(0) if chunks else await receive()
 
-    def _message(self) -> str:
-        return f"request body larger than {self.max_bytes} bytes"
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        detail = f"request body larger than {self.max_bytes} bytes"
+        await problem(413, "payload-too-large", "Payload too large", detail)(scope, receive, send)

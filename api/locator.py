@@ -3,24 +3,24 @@
 A background thread polls the grid state (row count, newest row id) every few seconds; on a
 change it builds a fresh GridIndex off the request path and swaps the reference, so
 requests never wait for a rebuild. Writers that change grids call ``refresh()`` to see
-their own change at once.
+their own change at once. A failed refresh is logged and the previous snapshot served.
 """
 
 from __future__ import annotations
 
-import contextlib
+import logging
 import threading
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from data import grids as grid_repo
 from geo.locate import GridIndex
 
 MATCH_NAMES = {1: "inside", 2: "boundary", 3: "nearest"}
+log = logging.getLogger("gridmap.locator")
 
 
 @dataclass(frozen=True)
@@ -65,8 +65,7 @@ class Locator:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.snapshot = Snapshot(state=-1, index=None, codes=[], names=[], communities=[])
-        with contextlib.suppress(SQLAlchemyError):  # a database that is down now is polled
-            self.refresh()
+        self._try_refresh()  # a database that is down now is polled later
 
     def _load(self) -> Snapshot:
         with self._sessions() as session:
@@ -90,7 +89,14 @@ class Locator:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
+    def _try_refresh(self) -> None:
+        try:
+            self.refresh()
+        except Exception:  # a blip must not kill the poller; old grids are served meanwhile
+            log.warning(
+                "grid index refresh failed; serving state %s", self.snapshot.state, exc_info=True
+            )
+
     def _poll(self) -> None:
         while not self._stop.wait(self._poll_s):
-            with contextlib.suppress(Exception):  # a blip must not kill the poller
-                self.refresh()
+            self._try_refresh()

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from data.lifecycle import DEFAULT_DEADLINE_HOURS, PRIORITIES
+from maps.basemap import BASEMAP_KINDS, Basemap
 
 
 class Settings(BaseSettings):
@@ -22,18 +25,29 @@ class Settings(BaseSettings):
     index_refresh_s: float = Field(
         default=2.0, description="how often workers check for a new grid version"
     )
-    deadline_routine_hours: int = 24
-    deadline_complex_hours: int = 5 * 24
-    deadline_major_hours: int = 30 * 24
+    deadline_routine_hours: int = Field(default=DEFAULT_DEADLINE_HOURS["routine"], gt=0)
+    deadline_complex_hours: int = Field(default=DEFAULT_DEADLINE_HOURS["complex"], gt=0)
+    deadline_major_hours: int = Field(default=DEFAULT_DEADLINE_HOURS["major"], gt=0)
     walk_speed_m_per_min: float = 75.0
     max_access_m: float = 300.0
     basemap: str = Field(default="osm", description="osm | tianditu | amap | none | a tile URL")
-    tianditu_key: str | None = None
+    tianditu_key: str | None = Field(default=None, description="Tianditu browser token")
+
+    @model_validator(mode="after")
+    def _basemap_drawable(self) -> Settings:
+        """A basemap that cannot be drawn (tianditu without a key, a URL without {z}/{x}/{y})
+        stops the service at startup, not at the first map request."""
+        self.make_basemap()
+        return self
+
+    def make_basemap(self, override: str | None = None) -> Basemap:
+        """The configured basemap, or ``override``: a kind name, or any other value taken as
+        a tile URL; ValueError when it cannot be drawn."""
+        choice = override or self.basemap
+        if choice in BASEMAP_KINDS:
+            return Basemap(kind=choice, key=self.tianditu_key)  # type: ignore[arg-type]
+        return Basemap(kind="url", url=choice)
 
     def deadlines(self) -> dict[str, timedelta]:
-        """Deadline per priority: routine 立即办, complex 限时办, major 跟踪办."""
-        return {
-            "routine": timedelta(hours=self.deadline_routine_hours),
-            "complex": timedelta(hours=self.deadline_complex_hours),
-            "major": timedelta(hours=self.deadline_major_hours),
-        }
+        """Deadline per priority (data.lifecycle.PRIORITIES): 立即办, 限时办, 跟踪办."""
+        return {p: timedelta(hours=getattr(self, f"deadline_{p}_hours")) for p in PRIORITIES}

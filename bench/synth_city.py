@@ -19,13 +19,12 @@ from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
 from bench.synth import CENTRE, voronoi_grids
+from data.lifecycle import PRIORITIES, STATUSES
 from geo.crs import from_metric, to_metric, utm_epsg
 
 SPEED_M_PER_MIN = 75.0
 STATION_KINDS = ("community_service", "elderly_care", "health", "market", "culture", "police")
-STATUSES = ("reported", "accepted", "dispatched", "resolved", "closed", "rejected")
 CATEGORIES = ("环境卫生", "市政设施", "治安隐患", "违章搭建", "邻里纠纷")
-PRIORITIES = ("routine", "complex", "major")
 
 
 @dataclass(frozen=True)

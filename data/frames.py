@@ -6,11 +6,13 @@ import geopandas as gpd
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from data.lifecycle import OPEN, sql_list
+
 _GRIDS = text(
-    """
+    f"""
     SELECT g.code, g.name, g.community, g.households, g.worker_name, g.geom,
            (SELECT count(*) FROM incidents i
-            WHERE i.grid_code = g.code AND i.status NOT IN ('closed', 'rejected'))
+            WHERE i.grid_code = g.code AND i.status IN ({sql_list(OPEN)}))
                AS open_incidents
     FROM grids g WHERE g.valid_to IS NULL ORDER BY g.code
     """

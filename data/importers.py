@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 
 from data import grids as grid_repo
 from data.errors import ImportFileError
-from data.incidents import PRIORITIES, NewIncident, insert_many
+from data.incidents import NewIncident, insert_many
+from data.lifecycle import PRIORITIES
 from data.models import Base, Building, Region, Station, ewkt
 from data.osm import osm_buildings, osm_stations
 from data.vector import field, points, polygons, read_vector

@@ -15,10 +15,8 @@ from sqlalchemy import Select, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from data.errors import NotFoundError
+from data.lifecycle import INITIAL, Priority, due_at
 from data.models import Grid, Incident, IncidentEvent
-
-PRIORITIES = ("routine", "complex", "major")
-STATUSES = ("reported", "accepted", "dispatched", "resolved", "closed", "rejected")
 
 
 @dataclass(frozen=True)
@@ -28,7 +26,7 @@ class NewIncident:
     lon: float
     lat: float
     grid_code: str | None
-    priority: str
+    priority: Priority
     reported_at: datetime | None
     client_id: str | None = None
 
@@ -59,11 +57,11 @@ def _values(
         "category": new.category,
         "description": new.description,
         "priority": new.priority,
-        "status": "reported",
+        "status": INITIAL,
         "grid_code": new.grid_code,
         "geom": f"SRID=4326;POINT({new.lon!r} {new.lat!r})",
         "reported_at": reported,
-        "due_at": reported + deadlines[new.priority],
+        "due_at": due_at(reported, new.priority, deadlines),
         "reporter": reporter,
     }
 
@@ -79,7 +77,7 @@ CREATE = text(
         RETURNING *),
     ev AS (
         INSERT INTO incident_events (incident_id, from_status, to_status, actor)
-        SELECT id, NULL, 'reported', :reporter FROM ins)
+        SELECT id, NULL, :status, :reporter FROM ins)
     SELECT id, client_id, category, description, priority, status, grid_code, reported_at,
            created_at, due_at, closed_at, ST_X(geom) AS lon, ST_Y(geom) AS lat
     FROM ins
@@ -156,7 +154,7 @@ def insert_many(
     reporter: str | None,
     now: datetime,
 ) -> list[int]:
-    """Bulk intake (CSV import): one 'reported' event per row; ids in input order."""
+    """Bulk intake (CSV import): one first event per row; ids in input order."""
     if not rows:
         return []
     values = [_values(r, deadlines=deadlines, reporter=reporter, now=now) for r in rows]
@@ -168,7 +166,7 @@ def insert_many(
     session.execute(
         insert(IncidentEvent),
         [
-            {"incident_id": i, "from_status": None, "to_status": "reported", "actor": reporter}
+            {"incident_id": i, "from_status": None, "to_status": INITIAL, "actor": reporter}
             for i in ids
         ],
     )

@@ -29,6 +29,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from data.lifecycle import INITIAL, PRIORITIES, STATUSES, sql_list
+
 SRID = 4326
 
 
@@ -147,8 +149,8 @@ class Incident(Base):
     client_id: Mapped[str | None] = mapped_column(String(128), unique=True)
     category: Mapped[str] = mapped_column(String(128))
     description: Mapped[str] = mapped_column(Text, server_default="")
-    priority: Mapped[str] = mapped_column(String(16), server_default="routine")
-    status: Mapped[str] = mapped_column(String(16), server_default="reported")
+    priority: Mapped[str] = mapped_column(String(16), server_default=PRIORITIES[0])
+    status: Mapped[str] = mapped_column(String(16), server_default=INITIAL)
     geom: Mapped[Any] = _geom("POINT")
     grid_code: Mapped[str | None] = mapped_column(String(64))
     reported_at: Mapped[datetime] = _now()
@@ -157,11 +159,8 @@ class Incident(Base):
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     reporter: Mapped[str | None] = mapped_column(Text)
     __table_args__ = (
-        CheckConstraint(
-            "status IN ('reported', 'accepted', 'dispatched', 'resolved', 'closed', 'rejected')",
-            name="status",
-        ),
-        CheckConstraint("priority IN ('routine', 'complex', 'major')", name="priority"),
+        CheckConstraint(f"status IN ({sql_list(STATUSES)})", name="status"),
+        CheckConstraint(f"priority IN ({sql_list(PRIORITIES)})", name="priority"),
         Index("ix_incidents_geom", "geom", postgresql_using="gist"),
         Index("ix_incidents_grid_status", "grid_code", "status"),
         Index("ix_incidents_reported", "reported_at", "id"),

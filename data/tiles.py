@@ -18,6 +18,7 @@ from sqlalchemy import TextClause, text
 from sqlalchemy.orm import Session
 
 from data.errors import NotFoundError
+from data.lifecycle import OPEN, sql_list
 
 MAX_ZOOM = 22
 EXTENT = 4096
@@ -52,7 +53,7 @@ _SOURCES = {
         f"""(SELECT max(id) AS id, count(*) AS count FROM incidents WHERE geom && {_AREA}
              GROUP BY {_CELL_X}, {_CELL_Y}, status) c
             JOIN incidents t USING (id)
-            ORDER BY t.status IN ('closed', 'rejected') DESC""",  # open ones drawn on top
+            ORDER BY t.status IN ({sql_list(OPEN)})""",  # open ones drawn on top
     ),
 }
 

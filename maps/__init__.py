@@ -5,12 +5,13 @@ from maps.assets import render_file, render_page, static_dir
 from maps.basemap import OSM, Basemap
 from maps.coverage import coverage_map
 from maps.grids import grids_map
-from maps.incidents import incidents_map
+from maps.incidents import Lifecycle, incidents_map
 from maps.redraw import redraw_preview_map
 
 __all__ = [
     "OSM",
     "Basemap",
+    "Lifecycle",
     "coverage_map",
     "grids_map",
     "incidents_map",

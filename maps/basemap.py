@@ -20,6 +20,7 @@ from numpy.typing import NDArray
 from geo.crs import from_wgs84
 
 BasemapKind = Literal["osm", "tianditu", "amap", "url", "none"]
+BASEMAP_KINDS = ("osm", "tianditu", "amap", "none")  # by name; "url" takes a tile template
 
 _TIANDITU = (
     "https://t{s}.tianditu.gov.cn/{layer}_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0"

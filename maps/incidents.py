@@ -4,6 +4,8 @@ when there are more than a page can hold, status dots drawn from vector tiles.""
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import folium
@@ -32,18 +34,25 @@ INCIDENT_COLUMNS = ("id", "category", "status", "priority", "reported_at", "due_
 TIMEZONE = "Asia/Shanghai"  # times are shown as wall-clock time here
 UTC_OFFSET_MIN = 480
 
-# Lifecycle order (DESIGN.md), label and dot colour; statuses outside it follow, in grey.
-STATUSES = {
-    "reported": ("上报 reported", "#e6550d"),
-    "accepted": ("立案 accepted", "#fd8d3c"),
-    "dispatched": ("派遣 dispatched", "#3182bd"),
-    "resolved": ("处置 resolved", "#31a354"),
-    "closed": ("结案 closed", "#969696"),
-    "rejected": ("不予立案 rejected", "#d9d9d9"),
-}
+
+@dataclass(frozen=True, kw_only=True)
+class Lifecycle:
+    """The incident vocabulary a map draws: the caller passes data.lifecycle's (maps import
+    nothing of data/). ``statuses``: status → label in lifecycle order; ``open``: the statuses
+    whose passed deadline means overdue; ``priorities``: priority → label."""
+
+    statuses: Mapping[str, str]
+    open: Collection[str]
+    priorities: Mapping[str, str]
+
+    def colour(self, status: str) -> str:
+        """Dot colour by lifecycle position; statuses outside it in grey."""
+        order = list(self.statuses)
+        return _STATUS_COLOURS[order.index(status)] if status in order else _OTHER_STATUS
+
+
+_STATUS_COLOURS = ("#e6550d", "#fd8d3c", "#3182bd", "#31a354", "#969696", "#d9d9d9", "#756bb1")
 _OTHER_STATUS = "#bdbdbd"
-_STILL_DUE = {"reported", "accepted", "dispatched"}  # a deadline passed here means overdue
-PRIORITIES = {"routine": "立即办 routine", "complex": "限时办 complex", "major": "跟踪办 major"}
 _LABELS = {
     "id": "编号 id",
     "category": "类别 category",
@@ -71,6 +80,7 @@ def incidents_map(
     grids: gpd.GeoDataFrame,
     *,
     incidents: gpd.GeoDataFrame | None,
+    lifecycle: Lifecycle,
     basemap: Basemap = OSM,
     tiles_url: str | None = None,
 ) -> folium.Map:
@@ -98,8 +108,8 @@ def incidents_map(
         add_grids(m, shown)
     statuses: list[str] = []
     if isinstance(source, str):
-        _IncidentTiles(source).add_to(m)
-        statuses = list(STATUSES)
+        _IncidentTiles(source, lifecycle).add_to(m)
+        statuses = list(lifecycle.statuses)
         notes.append(TILED)
         if basemap.gcj02:
             notes.append(TILED_UNSHIFTED)
@@ -108,35 +118,34 @@ def incidents_map(
     else:
         heat = HeatMap([], name="热力 heat", radius=20, blur=15, min_opacity=0.35)
         cluster = MarkerCluster(name="事件 incidents", options={"chunkedLoading": True})
-        for element in (heat, cluster, _IncidentFilter(heat, cluster, pack_incidents(source))):
+        packed = pack_incidents(source, lifecycle)
+        for element in (heat, cluster, _IncidentFilter(heat, cluster, packed)):
             element.add_to(m)
-        statuses = _ordered(source["status"], STATUSES)
+        statuses = _ordered(source["status"], lifecycle.statuses)
     if statuses:
-        add_legend(
-            m,
-            [LegendSection("状态 status", [_status(s)[::-1] for s in statuses], points=True)],
-        )
+        entries = [(lifecycle.colour(s), lifecycle.statuses.get(s, s)) for s in statuses]
+        add_legend(m, [LegendSection("状态 status", entries, points=True)])
     folium.LayerControl(collapsed=False).add_to(m)
     add_notes(m, notes)
     return m
 
 
-def pack_incidents(points: gpd.GeoDataFrame) -> dict[str, Any]:
+def pack_incidents(points: gpd.GeoDataFrame, lifecycle: Lifecycle) -> dict[str, Any]:
     """Incidents as the column arrays gridmap.incidents reads: coded categories, statuses and
     priorities, and times as wall-clock minutes since 1970 in ``TIMEZONE``."""
-    statuses = _ordered(points["status"], STATUSES)
-    priorities = _ordered(points["priority"], PRIORITIES)
+    statuses = _ordered(points["status"], lifecycle.statuses)
+    priorities = _ordered(points["priority"], lifecycle.priorities)
     categories = sorted(points["category"].astype(str).unique())
     return pack_points(points) | {
         "id": points["id"].tolist(),
         "grid": columns_of(points, ["grid_code"])["grid_code"],
         "categories": categories,
         "cat": _codes(points["category"], categories),
-        "statuses": [_status(s)[0] for s in statuses],
-        "statusColors": [_status(s)[1] for s in statuses],
-        "open": [s in _STILL_DUE for s in statuses],
+        "statuses": [lifecycle.statuses.get(s, s) for s in statuses],
+        "statusColors": [lifecycle.colour(s) for s in statuses],
+        "open": [s in lifecycle.open for s in statuses],
         "st": _codes(points["status"], statuses),
-        "priorities": [PRIORITIES.get(p, p) for p in priorities],
+        "priorities": [lifecycle.priorities.get(p, p) for p in priorities],
         "pr": _codes(points["priority"], priorities),
         "t": _wall_minutes(points["reported_at"]),
         "due": _wall_minutes(points["due_at"]),
@@ -144,14 +153,10 @@ def pack_incidents(points: gpd.GeoDataFrame) -> dict[str, Any]:
     }
 
 
-def _ordered(values: pd.Series, known: dict[str, Any]) -> list[str]:
+def _ordered(values: pd.Series, known: Mapping[str, Any]) -> list[str]:
     """The distinct values, those in ``known`` first in its order."""
     present = set(values.astype(str))
     return [k for k in known if k in present] + sorted(present - known.keys())
-
-
-def _status(status: str) -> tuple[str, str]:
-    return STATUSES.get(status, (status, _OTHER_STATUS))
 
 
 def _codes(values: pd.Series, names: list[str]) -> list[int]:
@@ -201,17 +206,17 @@ class _IncidentTiles(VectorGridProtobuf):
     default_js = VectorGridProtobuf.default_js + GRIDMAP_JS
     default_css = GRIDMAP_CSS
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, lifecycle: Lifecycle) -> None:
         super().__init__(url, name="事件 incidents")
         self._name = "IncidentTiles"
         self.data = script_data(
             {
                 "layer": TILE_LAYER,
-                "statuses": {s: label for s, (label, _) in STATUSES.items()},
-                "colors": {s: colour for s, (_, colour) in STATUSES.items()},
+                "statuses": dict(lifecycle.statuses),
+                "colors": {s: lifecycle.colour(s) for s in lifecycle.statuses},
                 "other": _OTHER_STATUS,
-                "openStatuses": sorted(_STILL_DUE),
-                "priorities": PRIORITIES,
+                "openStatuses": sorted(lifecycle.open),
+                "priorities": dict(lifecycle.priorities),
                 "utcOffset": UTC_OFFSET_MIN,
             }
         )

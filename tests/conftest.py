@@ -24,6 +24,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import create_app
+from api.deps import get_locator, get_sessions
 from api.locator import Locator
 from api.settings import Settings
 from data.db import make_engine, migrate, transaction
@@ -84,16 +85,28 @@ def session(connection: Connection) -> Iterator[Session]:
 
 
 @pytest.fixture()
-def client(pg_url: str, connection: Connection, engine: Engine) -> Iterator[TestClient]:
+def test_sessions(connection: Connection) -> sessionmaker[Session]:
+    """Sessions inside the rolled-back test transaction (commits become savepoints)."""
+    return sessionmaker(
+        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+    )
+
+
+@pytest.fixture()
+def locator(test_sessions: sessionmaker[Session]) -> Locator:
+    """The point→grid index on the test transaction, never polling: tests call refresh()."""
+    return Locator(test_sessions, tolerance_m=50.0, poll_s=3600)
+
+
+@pytest.fixture()
+def client(
+    pg_url: str, engine: Engine, test_sessions: sessionmaker[Session], locator: Locator
+) -> Iterator[TestClient]:
     """The real app on the test database; everything it writes is rolled back after."""
     app = create_app(Settings(database_url=pg_url))
+    app.dependency_overrides[get_sessions] = lambda: test_sessions
+    app.dependency_overrides[get_locator] = lambda: locator
     with TestClient(app) as test_client:
-        sessions = sessionmaker(
-            bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
-        )
-        app.state.locator.stop()
-        app.state.sessionmaker = sessions
-        app.state.locator = Locator(sessions, tolerance_m=50.0, poll_s=3600)  # not started
         yield test_client
 
 

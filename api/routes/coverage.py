@@ -6,16 +6,14 @@ from typing import Annotated, Any
 
 import numpy as np
 import shapely
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.caches import Lru
-from api.coverage_service import MAX_CANDIDATES, covered_run, default_candidates, stored_network
-from api.deps import Admin, SessionDep, SettingsDep
+from api.coverage_service import MAX_CANDIDATES
+from api.deps import Admin, CoverageDep, SessionDep, SettingsDep
 from api.geojson import GEOJSON_OK, collection, feature, geojson_response
 from api.schemas.points import JsonLat, JsonLon
-from data import coverage as repo
-from geo.coverage import GroupCoverage, coverage_by_group, gaps_by_group, isochrones, suggest_sites
+from geo.coverage import GroupCoverage, gaps_by_group
 
 router = APIRouter(prefix="/api/v1/coverage", tags=["coverage"])
 
@@ -38,51 +36,33 @@ def _figures(group: GroupCoverage, key_name: str | None = None) -> dict[str, Any
     return {key_name: group.key, **row} if key_name else row
 
 
-def _round(pct: float | None) -> float | None:
-    return None if pct is None else round(pct, 2)
-
-
 @router.get("", summary="Buildings, households and people within walking minutes of a station")
 def coverage(
-    request: Request,
     session: SessionDep,
+    service: CoverageDep,
     settings: SettingsDep,
     minutes: Minutes = 15,
     kind: Kind = None,
 ) -> dict[str, Any]:
-    data, covered = covered_run(
-        request.app.state.network_cache, session, settings, kind=kind, minutes=minutes
-    )
-    weights = {"households": data.households, "population": data.population}
+    covered = service.covered(session, kind=kind, minutes=minutes)
     return {
         "minutes": minutes,
         "kind": kind,
         "speed_m_per_min": settings.walk_speed_m_per_min,
         "distance_m": minutes * settings.walk_speed_m_per_min,
-        "run": data.run_id,
-        "totals": _figures(coverage_by_group(covered, **weights)[0]),
-        "grids": [
-            _figures(g, "code") for g in coverage_by_group(covered, data.grid, **weights) if g.key
-        ],
-        "communities": [
-            _figures(g, "code")
-            for g in coverage_by_group(covered, data.community, **weights)
-            if g.key
-        ],
+        "run": covered.data.run_id,
+        "totals": _figures(covered.by(None)[0]),
+        "grids": [_figures(g, "code") for g in covered.by(covered.data.grid)],
+        "communities": [_figures(g, "code") for g in covered.by(covered.data.community)],
     }
 
 
 @router.get("/gaps", summary="Buildings beyond walking minutes of any station, by grid")
 def gaps(
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    minutes: Minutes = 15,
-    kind: Kind = None,
+    session: SessionDep, service: CoverageDep, minutes: Minutes = 15, kind: Kind = None
 ) -> dict[str, Any]:
-    data, covered = covered_run(
-        request.app.state.network_cache, session, settings, kind=kind, minutes=minutes
-    )
+    run = service.covered(session, kind=kind, minutes=minutes)
+    data, covered = run.data, run.covered
     grouped = gaps_by_group(covered, data.grid)
     b = data.buildings
     return {
@@ -116,38 +96,9 @@ def gaps(
     "/isochrones", summary="Each station's walking area as GeoJSON polygons", responses=GEOJSON_OK
 )
 def station_isochrones(
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    minutes: Minutes = 15,
-    kind: Kind = None,
+    session: SessionDep, service: CoverageDep, minutes: Minutes = 15, kind: Kind = None
 ) -> Response:
-    stations = repo.load_stations(session=session, kind=kind)
-    walk = stored_network(request.app.state.network_cache, session)
-    inputs = repo.inputs_state(session=session)
-    key = (
-        inputs["stations"],
-        inputs["network_edges"],
-        kind,
-        minutes,
-        settings.walk_speed_m_per_min,
-        settings.max_access_m,
-    )
-    cache: Lru[Any] = request.app.state.isochrone_cache
-    polygons = cache.get_or_make(
-        key,
-        lambda: (
-            isochrones(
-                walk,
-                stations.lonlat,
-                minutes=(minutes,),
-                speed_m_per_min=settings.walk_speed_m_per_min,
-                max_access_m=settings.max_access_m,
-            )[:, 0]
-            if len(stations.id)
-            else []
-        ),
-    )
+    stations, polygons = service.isochrones(session, kind=kind, levels=(minutes,))
     features = (
         feature(
             _geojson(poly),
@@ -155,7 +106,7 @@ def station_isochrones(
             id_=int(sid),
         )
         for sid, name, k, poly in zip(
-            stations.id, stations.name, stations.kind, polygons, strict=True
+            stations.id, stations.name, stations.kind, polygons[:, 0], strict=True
         )
         if not poly.is_empty
     )
@@ -180,47 +131,29 @@ class SuggestCreate(BaseModel):
 
 @router.post("/suggest", summary="Greedy siting: new stations that cover the most households")
 def suggest(
-    body: SuggestCreate,
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    _: Admin,
+    body: SuggestCreate, session: SessionDep, service: CoverageDep, _: Admin
 ) -> dict[str, Any]:
-    walk = stored_network(request.app.state.network_cache, session)
-    data, covered = covered_run(
-        request.app.state.network_cache, session, settings, kind=body.kind, minutes=body.minutes
-    )
-    stations = repo.load_stations(session=session, kind=body.kind)
+    candidates = None
     if body.candidates is not None:
         candidates = np.asarray(body.candidates, dtype=np.float64).reshape(-1, 2)
-    else:
-        candidates = default_candidates(walk)
-    siting = suggest_sites(
-        walk,
-        stations.lonlat,
-        data.buildings.lonlat,
-        data.households,
-        candidates,
-        minutes=body.minutes,
-        count=body.count,
-        speed_m_per_min=settings.walk_speed_m_per_min,
-        max_access_m=settings.max_access_m,
+    found = service.suggest(
+        session, kind=body.kind, minutes=body.minutes, count=body.count, candidates=candidates
     )
-    before = float(data.households[covered].sum())
-    added = [float(a) for a in siting.added_households]
     return {
         "minutes": body.minutes,
         "kind": body.kind,
-        "households_covered_before": round(before),
-        "households_covered_after": round(before + sum(added)),
-        "households_total": round(float(data.households.sum())),
+        "households_covered_before": round(found.households_before),
+        "households_covered_after": round(found.households_before + sum(found.added_households)),
+        "households_total": round(found.households_total),
         "sites": [
             {
                 "rank": rank + 1,
-                "lon": float(candidates[c, 0]),
-                "lat": float(candidates[c, 1]),
-                "households_added": round(a),
+                "lon": float(lon),
+                "lat": float(lat),
+                "households_added": round(added),
             }
-            for rank, (c, a) in enumerate(zip(siting.candidate, added, strict=True))
+            for rank, ((lon, lat), added) in enumerate(
+                zip(found.lonlat, found.added_households, strict=True)
+            )
         ],
     }

@@ -7,9 +7,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
-from api.deps import SessionDep, Viewer
+from api.deps import BboxDep, SessionDep, Viewer
 from api.geojson import GEOJSON_OK, collection, feature, geojson_response
-from api.schemas.common import parse_bbox
 from data import grids as grid_repo
 from data.grids import GridRow
 
@@ -33,14 +32,12 @@ def grid_properties(row: GridRow) -> dict[str, Any]:
 @router.get("", summary="Grids as a GeoJSON FeatureCollection", responses=GEOJSON_OK)
 def list_grids(
     session: SessionDep,
+    bbox: BboxDep,
     community: str | None = None,
-    bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat")] = None,
     limit: Annotated[int, Query(ge=1, le=100_000)] = 1000,
     at: Annotated[datetime | None, Query(description="grids valid at this time")] = None,
 ) -> Response:
-    rows = grid_repo.list_grids(
-        session=session, community=community, bbox=parse_bbox(bbox), limit=limit, at=at
-    )
+    rows = grid_repo.list_grids(session=session, community=community, bbox=bbox, limit=limit, at=at)
     body = collection(feature(r.geometry, grid_properties(r), id_=r.code) for r in rows)
     return geojson_response(body)
 

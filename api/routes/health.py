@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
+
+from api.deps import SessionsDep
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/health")
-def health(request: Request) -> JSONResponse:
+def health(sessions: SessionsDep) -> JSONResponse:
     try:
-        with request.app.state.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
+        with sessions() as session:
+            session.execute(text("SELECT 1"))
     except SQLAlchemyError:
         return JSONResponse({"status": "degraded", "db": "unreachable"}, status_code=503)
     return JSONResponse({"status": "ok", "db": "ok"})

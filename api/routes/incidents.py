@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import base64
 from datetime import UTC, datetime
-from typing import Annotated
 
 import numpy as np
-from fastapi import APIRouter, Query, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from api.deps import Reporter, SessionDep, SettingsDep, Viewer
-from api.routes.locate import locator
-from api.schemas.common import parse_bbox
-from api.schemas.incidents import IncidentCreate, IncidentPage, IncidentPublic, Status
+from api.deps import BboxDep, LocatorDep, PageDep, Reporter, SessionDep, SettingsDep, Viewer
+from api.schemas.incidents import IncidentCreate, IncidentPage, IncidentPublic
 from data import incidents as repo
+from data.lifecycle import Status
 from geo.crs import to_wgs84
 
 router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
@@ -30,13 +26,13 @@ router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
 )
 def create_incident(
     body: IncidentCreate,
-    request: Request,
+    locator: LocatorDep,
     session: SessionDep,
     settings: SettingsDep,
     actor: Reporter,
 ) -> JSONResponse:
     lon, lat = to_wgs84(np.array([body.lon]), np.array([body.lat]), body.crs)
-    snapshot = locator(request).snapshot
+    snapshot = locator.snapshot
     grid_code = None
     if snapshot.index is not None:
         code_index, _, _ = snapshot.index.locate_one(float(lon[0]), float(lat[0]))
@@ -63,33 +59,17 @@ def create_incident(
     return JSONResponse(public, status_code=201 if created else 200)
 
 
-def _cursor(last_id: int) -> str:
-    return base64.urlsafe_b64encode(str(last_id).encode()).decode().rstrip("=")
-
-
-def _after(cursor: str | None) -> int | None:
-    if cursor is None:
-        return None
-    try:
-        return int(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode())
-    except ValueError:
-        raise RequestValidationError(
-            [{"loc": ("query", "cursor"), "msg": "not a cursor from this API", "type": "value"}]
-        ) from None
-
-
 @router.get("", response_model=IncidentPage, summary="Incidents, filtered, in keyset pages")
 def list_incidents(
     session: SessionDep,
     _: Viewer,
+    bbox: BboxDep,
+    page: PageDep,
     grid: str | None = None,
     community: str | None = None,
     status: Status | None = None,
     category: str | None = None,
-    bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat")] = None,
     since: datetime | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    cursor: str | None = None,
 ) -> IncidentPage:
     rows = repo.list_incidents(
         session=session,
@@ -97,12 +77,11 @@ def list_incidents(
         community=community,
         status=status,
         category=category,
-        bbox=parse_bbox(bbox),
+        bbox=bbox,
         since=since,
-        after_id=_after(cursor),
-        limit=limit,
+        after_id=page.after_id,
+        limit=page.limit,
     )
-    next_cursor = _cursor(rows[-1]["id"]) if len(rows) == limit else None
     return IncidentPage(
-        items=[IncidentPublic.model_validate(r) for r in rows], next_cursor=next_cursor
+        items=[IncidentPublic.model_validate(r) for r in rows], next_cursor=page.next_cursor(rows)
     )

@@ -7,10 +7,13 @@ from datetime import datetime
 from typing import Annotated
 
 import numpy as np
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Response
+from fastapi.exceptions import RequestValidationError
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from api.locator import MATCH_NAMES, Locator
+from api.deps import LocatorDep, SessionsDep, SettingsDep
+from api.locator import MATCH_NAMES
 from api.schemas.locate import LocateBatchCreate, LocateBatchPublic, LocatePublic
 from api.schemas.points import CrsName, Lat, Lon
 from data import grids as grid_repo
@@ -20,14 +23,11 @@ from geo.crs import to_wgs84
 router = APIRouter(prefix="/api/v1/locate", tags=["locate"])
 
 
-def locator(request: Request) -> Locator:
-    held: Locator = request.app.state.locator
-    return held
-
-
 @router.get("", response_model=LocatePublic, summary="Which grid owns this point")
 async def locate(
-    request: Request,
+    locator: LocatorDep,
+    sessions: SessionsDep,
+    settings: SettingsDep,
     lon: Annotated[Lon, Query()],
     lat: Annotated[Lat, Query()],
     crs: CrsName = "wgs84",
@@ -37,8 +37,10 @@ async def locate(
     database (async, no thread hop, response serialised once)."""
     x, y = to_wgs84(np.array([lon]), np.array([lat]), crs)
     if at is not None:
-        return await run_in_threadpool(_locate_at, request, float(x[0]), float(y[0]), at)
-    snapshot = locator(request).snapshot
+        return await run_in_threadpool(
+            _locate_at, sessions, float(x[0]), float(y[0]), at, settings.tolerance_m
+        )
+    snapshot = locator.snapshot
     index = snapshot.index
     found = index.locate_one(float(x[0]), float(y[0])) if index else (-1, 0, float("nan"))
     code_index, match, distance = found
@@ -62,13 +64,12 @@ def _answer(code: str, name: str, community: str | None, match: str, distance: f
     return Response(json.dumps(body, ensure_ascii=False), media_type="application/json")
 
 
-def _locate_at(request: Request, lon: float, lat: float, at: datetime) -> Response:
+def _locate_at(
+    sessions: sessionmaker[Session], lon: float, lat: float, at: datetime, tolerance_m: float
+) -> Response:
     """History queries are rare: PostGIS evaluates the same rule on the grids valid then."""
-    settings = request.app.state.settings
-    with request.app.state.sessionmaker() as session:
-        hit = grid_repo.locate_at(
-            session=session, lon=lon, lat=lat, at=at, tolerance_m=settings.tolerance_m
-        )
+    with sessions() as session:
+        hit = grid_repo.locate_at(session=session, lon=lon, lat=lat, at=at, tolerance_m=tolerance_m)
     if hit is None:
         raise NotFoundError("the point is in no grid valid at that time")
     grid, match, distance = hit
@@ -76,8 +77,20 @@ def _locate_at(request: Request, lon: float, lat: float, at: datetime) -> Respon
 
 
 @router.post("/batch", response_model=LocateBatchPublic, summary="Grid codes of many points")
-def locate_batch(request: Request, body: LocateBatchCreate) -> LocateBatchPublic:
-    snapshot = locator(request).snapshot
+def locate_batch(
+    body: LocateBatchCreate, locator: LocatorDep, settings: SettingsDep
+) -> LocateBatchPublic:
+    if len(body.points) > settings.batch_max_points:
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("body", "points"),
+                    "msg": f"at most {settings.batch_max_points} points per batch",
+                    "type": "too_long",
+                }
+            ]
+        )
+    snapshot = locator.snapshot
     if not body.points or snapshot.index is None:
         return LocateBatchPublic(codes=[None] * len(body.points))
     xy = np.asarray(body.points, dtype=np.float64)

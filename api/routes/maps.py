@@ -4,70 +4,44 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 
-from api.deps import SessionDep, SettingsDep
-from api.mapping import basemap, coverage_page, grids_page, incidents_page
-from api.routes.tiles import url_template
+from api.deps import BasemapDep, CoverageDep, SessionDep
+from api.pages import coverage_page, grids_page, incidents_page, tile_url
 from maps.assets import render_page
 from maps.grids import Measure
 
 router = APIRouter(prefix="/maps", tags=["maps"])
 
-BasemapParam = Annotated[
-    str | None,
-    Query(
-        description="osm | tianditu | amap | none (default: settings)",
-        pattern="^(osm|tianditu|amap|none)$",
-    ),
-]
-
 
 @router.get("/grids", response_class=HTMLResponse, summary="Grids coloured by a measure")
 def grids(
-    request: Request,
     session: SessionDep,
-    settings: SettingsDep,
+    coverage: CoverageDep,
+    tiles: BasemapDep,
     measure: Measure | None = "households",
-    tiles: BasemapParam = None,
 ) -> HTMLResponse:
-    m = grids_page(
-        session=session,
-        settings=settings,
-        measure=measure,
-        tiles=basemap(settings, tiles),
-        cache=request.app.state.network_cache,
-    )
+    m = grids_page(session=session, coverage=coverage, measure=measure, tiles=tiles)
     return HTMLResponse(render_page(m))
 
 
 @router.get("/coverage", response_class=HTMLResponse, summary="Service circles and gaps")
 def coverage(
-    request: Request,
     session: SessionDep,
-    settings: SettingsDep,
+    coverage: CoverageDep,
+    tiles: BasemapDep,
     minutes: Annotated[float, Query(gt=0, le=120)] = 15,
     suggest: Annotated[int, Query(ge=0, le=20, description="also propose N new sites")] = 0,
-    tiles: BasemapParam = None,
 ) -> HTMLResponse:
     m = coverage_page(
-        session=session,
-        settings=settings,
-        minutes=minutes,
-        suggest=suggest,
-        tiles=basemap(settings, tiles),
-        cache=request.app.state.network_cache,
+        session=session, coverage=coverage, minutes=minutes, suggest=suggest, tiles=tiles
     )
     return HTMLResponse(render_page(m))
 
 
 @router.get("/incidents", response_class=HTMLResponse, summary="Incidents: heat map, clusters")
-def incidents(
-    session: SessionDep, settings: SettingsDep, tiles: BasemapParam = None
-) -> HTMLResponse:
+def incidents(session: SessionDep, tiles: BasemapDep) -> HTMLResponse:
     """Embedded points up to 20,000 incidents, vector tiles from /tiles beyond."""
-    page = incidents_page(
-        session=session, tiles=basemap(settings, tiles), tiles_url=url_template("incidents")
-    )
+    page = incidents_page(session=session, tiles=tiles, tiles_url=tile_url("incidents"))
     return HTMLResponse(render_page(page))

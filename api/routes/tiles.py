@@ -1,5 +1,5 @@
 """Mapbox Vector Tiles of grids, buildings and incidents: how maps show more features than a
-page can embed (the incidents map beyond api.mapping.TILE_THRESHOLD)."""
+page can embed (the incidents map beyond api.pages.TILE_THRESHOLD)."""
 
 from __future__ import annotations
 
@@ -8,21 +8,16 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Response
 
 from api.deps import SessionDep
+from api.pages import TILE_PATH
 from data.tiles import LAYERS, tile
 
-router = APIRouter(prefix="/tiles", tags=["tiles"])
+router = APIRouter(tags=["tiles"])
 
 MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
-_PATH = "/{layer}/{z}/{x}/{y}.pbf"
-
-
-def url_template(layer: str) -> str:
-    """The XYZ URL template of ``layer``'s tiles, as Leaflet takes it."""
-    return router.prefix + _PATH.replace("{layer}", layer)
 
 
 @router.get(
-    _PATH,
+    TILE_PATH,
     response_class=Response,
     responses={200: {"content": {MEDIA_TYPE: {}}, "description": "the tile, empty if no features"}},
     summary="A vector tile (XYZ, web mercator)",

@@ -1,16 +1,14 @@
-"""Incident schemas (Base/Create/Public)."""
+"""Incident schemas (Base/Create/Public); the vocabulary comes from data.lifecycle."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.schemas.points import CrsName, JsonLat, JsonLon
-
-Priority = Literal["routine", "complex", "major"]
-Status = Literal["reported", "accepted", "dispatched", "resolved", "closed", "rejected"]
+from data.lifecycle import Priority, Status
 
 
 class IncidentBase(BaseModel):

@@ -23,7 +23,9 @@ class LocatePublic(BaseModel):
 
 class LocateBatchCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    points: list[tuple[JsonLon, JsonLat]] = Field(max_length=100_000)
+    points: list[tuple[JsonLon, JsonLat]] = Field(
+        description="[lon, lat] pairs, up to the setting batch_max_points (default 100,000)"
+    )
     crs: CrsName = "wgs84"
 
 

@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from api.locator import Locator
 from geo.crs import from_wgs84
 
 pytestmark = pytest.mark.postgis
@@ -152,15 +153,16 @@ def test_locate_at_a_past_time(client: TestClient) -> None:
     assert math.isfinite(1.0)
 
 
-def test_index_follows_a_grid_change(client: TestClient, session: Session) -> None:
+def test_index_follows_a_grid_change(
+    client: TestClient, session: Session, locator: Locator
+) -> None:
     """A new grid version is picked up by refresh() (what the poller runs), requests
     meanwhile answered from the old snapshot."""
     from shapely.geometry import box
 
     from data import grids as grid_repo
 
-    app = client.app
-    old = app.state.locator.snapshot  # type: ignore[attr-defined]
+    old = locator.snapshot
     far = {"lon": 100.005, "lat": 30.005}
     assert client.get("/api/v1/locate", params=far).status_code == 404
     version = grid_repo.new_version(session=session, author="test", reason="new grid")
@@ -179,6 +181,6 @@ def test_index_follows_a_grid_change(client: TestClient, session: Session) -> No
     )
     session.flush()
     assert client.get("/api/v1/locate", params=far).status_code == 404  # old snapshot
-    fresh = app.state.locator.refresh()  # type: ignore[attr-defined]
+    fresh = locator.refresh()
     assert fresh is not old and fresh.state != old.state
     assert client.get("/api/v1/locate", params=far).json()["grid"]["code"] == "999000000000001"

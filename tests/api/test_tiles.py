@@ -7,8 +7,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from api import mapping
-from api.routes.tiles import MEDIA_TYPE, url_template
+from api import pages
+from api.pages import tile_url
+from api.routes.tiles import MEDIA_TYPE
 from data.frames import incident_count
 from maps import Basemap, render_page
 from tests.data.test_tiles import CENTRE, add_incidents, features, tile_of
@@ -30,7 +31,7 @@ def test_tile_of_the_sample_city(client: TestClient) -> None:
 def test_incident_tile(client: TestClient, session: Session) -> None:
     (incident,) = add_incidents(session, [(*CENTRE, "accepted")])
     x, y = tile_of(*CENTRE, 16)
-    response = client.get(url_template("incidents").format(z=16, x=x, y=y))
+    response = client.get(tile_url("incidents").format(z=16, x=x, y=y))
     assert [f["properties"]["id"] for f in features(response.content, "incidents")] == [incident]
 
 
@@ -69,15 +70,15 @@ def test_incidents_page_uses_tiles_past_the_threshold(
     session: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     add_incidents(session, [(*CENTRE, "reported")] * 3)
-    url = url_template("incidents")
+    url = tile_url("incidents")
 
     def page(tiles_url: str | None) -> str:
-        return render_page(mapping.incidents_page(session=session, tiles=NONE, tiles_url=tiles_url))
+        return render_page(pages.incidents_page(session=session, tiles=NONE, tiles_url=tiles_url))
 
-    monkeypatch.setattr(mapping, "TILE_THRESHOLD", incident_count(session=session))
+    monkeypatch.setattr(pages, "TILE_THRESHOLD", incident_count(session=session))
     embedded = page(url)
     assert "gridmap.incidents(" in embedded and "gridmap.incidentTiles(" not in embedded
-    monkeypatch.setattr(mapping, "TILE_THRESHOLD", incident_count(session=session) - 1)
+    monkeypatch.setattr(pages, "TILE_THRESHOLD", incident_count(session=session) - 1)
     tiled = page(url)
     assert "gridmap.incidentTiles(" in tiled and "gridmap.incidents(" not in tiled
     assert f'"{url}"' in tiled

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from folium.plugins import Draw, HeatMap, MarkerCluster, Search
 
+from api.pages import LIFECYCLE
 from maps import (
     Basemap,
     coverage_map,
@@ -46,7 +47,7 @@ def pages(
             per_grid=per_grid,
             basemap=NONE,
         ),
-        incidents_map(grids, incidents=incidents, basemap=NONE),
+        incidents_map(grids, incidents=incidents, lifecycle=LIFECYCLE, basemap=NONE),
     ]
 
 

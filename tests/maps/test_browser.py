@@ -16,6 +16,7 @@ import pytest
 import shapely
 from playwright.sync_api import expect
 
+from api.pages import LIFECYCLE
 from geo.coverage import isochrones as isochrone_polygons
 from geo.coverage import walk_distances
 from geo.network import WalkNetwork
@@ -193,7 +194,9 @@ def test_incidents_map_filters_and_popups(
         to_file(
             tmp_path,
             "incidents",
-            render_file(incidents_map(grids, incidents=incidents, basemap=NONE)),
+            render_file(
+                incidents_map(grids, incidents=incidents, lifecycle=LIFECYCLE, basemap=NONE)
+            ),
         )
     )
     loaded.assert_clean(origin="file://")

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 import shapely
 
+from api.pages import LIFECYCLE
 from geo.crs import from_wgs84
 from maps import (
     Basemap,
@@ -210,13 +211,17 @@ def test_empty_layers_get_notes(
     for note in ("no buildings yet", "no stations yet", "no isochrones yet"):
         assert note in coverage
     assert "gridmap.polygons(" in coverage  # the grids, drawn all the same
-    assert "no incidents yet" in render_page(incidents_map(grids, incidents=incidents.iloc[:0]))
+    assert "no incidents yet" in render_page(
+        incidents_map(grids, incidents=incidents.iloc[:0], lifecycle=LIFECYCLE)
+    )
     assert "no grids yet" in render_page(grids_map(grids.iloc[:0]))
-    assert "no grids yet" in render_page(incidents_map(grids.iloc[:0], incidents=incidents))
+    assert "no grids yet" in render_page(
+        incidents_map(grids.iloc[:0], incidents=incidents, lifecycle=LIFECYCLE)
+    )
 
 
 def test_pack_incidents(incidents: gpd.GeoDataFrame) -> None:
-    data = pack_incidents(incidents)
+    data = pack_incidents(incidents, LIFECYCLE)
     assert data["statuses"] == ["上报 reported", "立案 accepted", "派遣 dispatched", "结案 closed"]
     assert data["open"] == [True, True, True, False]
     assert data["st"] == [0, 2, 3, 1]

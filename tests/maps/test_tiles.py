@@ -17,14 +17,16 @@ from playwright.sync_api import expect
 from sqlalchemy.orm import Session
 
 from api.app import create_app
-from api.routes.tiles import MEDIA_TYPE, url_template
+from api.pages import LIFECYCLE, tile_url
+from api.routes.tiles import MEDIA_TYPE
 from api.settings import Settings
 from data.db import make_engine, migrate, transaction
 from data.frames import grids_frame
+from data.lifecycle import STATUS_LABELS, STATUSES
 from data.sample_loader import load_sample
 from maps import Basemap, incidents_map, render_file, render_page
 from maps.assets import _VENDORED
-from maps.incidents import STATUSES, TILED, TILED_UNSHIFTED
+from maps.incidents import TILED, TILED_UNSHIFTED
 from tests.conftest import own_database, served
 from tests.data.test_tiles import add_incidents
 
@@ -37,7 +39,7 @@ TILES = f"Object.values({MAP}._layers).find(l => l instanceof L.VectorGrid)"
 
 
 def tiled(grids: gpd.GeoDataFrame, basemap: Basemap = NONE) -> folium.Map:
-    return incidents_map(grids, incidents=None, basemap=basemap, tiles_url=URL)
+    return incidents_map(grids, incidents=None, lifecycle=LIFECYCLE, basemap=basemap, tiles_url=URL)
 
 
 def test_vectorgrid_is_vendored() -> None:
@@ -54,7 +56,7 @@ def test_tiled_map_has_no_heat_clusters_or_filters(grids: gpd.GeoDataFrame) -> N
     assert "gridmap.incidentTiles(" in html and "gridmap.incidents(" not in html
     assert "/static/vendor/leaflet.vectorgrid-1.3.0/lib/Leaflet.VectorGrid.bundled.min.js" in html
     assert TILED.split(" · ")[1] in html
-    for label, _ in STATUSES.values():  # tiles may hold any status: the legend lists all
+    for label in STATUS_LABELS.values():  # tiles may hold any status: the legend lists all
         assert label in html
 
 
@@ -71,7 +73,7 @@ def test_tiled_map_on_amap_warns_of_the_offset(grids: gpd.GeoDataFrame) -> None:
 
 def test_incidents_or_tiles_are_needed(grids: gpd.GeoDataFrame) -> None:
     with pytest.raises(ValueError, match="tiles_url"):
-        incidents_map(grids, incidents=None)
+        incidents_map(grids, incidents=None, lifecycle=LIFECYCLE)
 
 
 # --- in Chromium, over the real app ------------------------------------------------------
@@ -94,7 +96,7 @@ def city(pg_url: str) -> Iterator[City]:
     migrate(url)
     rng = random.Random(7)
     points = [
-        (118.785 + rng.uniform(0, 0.01), 32.046 + rng.uniform(0, 0.006), rng.choice(list(STATUSES)))
+        (118.785 + rng.uniform(0, 0.01), 32.046 + rng.uniform(0, 0.006), rng.choice(STATUSES))
         for _ in range(300)
     ]
     engine = make_engine(url)
@@ -114,7 +116,13 @@ def tiled_page(city: City) -> Iterator[str]:
     """The app over HTTP with one more page, the city's incidents map drawn from the app's own
     /tiles; returns the page's URL."""
     html = render_page(
-        incidents_map(city.grids, incidents=None, basemap=NONE, tiles_url=url_template("incidents"))
+        incidents_map(
+            city.grids,
+            incidents=None,
+            lifecycle=LIFECYCLE,
+            basemap=NONE,
+            tiles_url=tile_url("incidents"),
+        )
     )
     app = create_app(Settings(database_url=city.url, basemap="none"))
     app.get("/test/incidents-tiled", response_class=HTMLResponse)(lambda: HTMLResponse(html))

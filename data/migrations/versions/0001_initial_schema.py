@@ -12,6 +12,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from data.lifecycle import INITIAL, PRIORITIES, STATUSES, sql_list
+
 revision: str = "0001"
 down_revision: str | None = None
 branch_labels: Sequence[str] | None = None
@@ -100,8 +102,8 @@ def upgrade() -> None:
         sa.Column("client_id", sa.String(length=128), nullable=True),
         sa.Column("category", sa.String(length=128), nullable=False),
         sa.Column("description", sa.Text(), server_default="", nullable=False),
-        sa.Column("priority", sa.String(length=16), server_default="routine", nullable=False),
-        sa.Column("status", sa.String(length=16), server_default="reported", nullable=False),
+        sa.Column("priority", sa.String(length=16), server_default=PRIORITIES[0], nullable=False),
+        sa.Column("status", sa.String(length=16), server_default=INITIAL, nullable=False),
         sa.Column(
             "geom",
             geoalchemy2.types.Geometry(
@@ -132,12 +134,9 @@ def upgrade() -> None:
         sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("reporter", sa.Text(), nullable=True),
         sa.CheckConstraint(
-            "priority IN ('routine', 'complex', 'major')", name=op.f("ck_incidents_priority")
+            f"priority IN ({sql_list(PRIORITIES)})", name=op.f("ck_incidents_priority")
         ),
-        sa.CheckConstraint(
-            "status IN ('reported', 'accepted', 'dispatched', 'resolved', 'closed', 'rejected')",
-            name=op.f("ck_incidents_status"),
-        ),
+        sa.CheckConstraint(f"status IN ({sql_list(STATUSES)})", name=op.f("ck_incidents_status")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_incidents")),
         sa.UniqueConstraint("client_id", name=op.f("uq_incidents_client_id")),
     )

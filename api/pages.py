@@ -1,0 +1,149 @@
+"""The planners' map pages built from the database: shared by the /maps/* routes and
+``gridmap map``. Each takes a session and the coverage service and returns a folium.Map."""
+
+from __future__ import annotations
+
+import folium
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from sqlalchemy.orm import Session
+
+from api.coverage_service import Coverage, CoverageService
+from data.frames import (
+    grids_frame,
+    incident_count,
+    incidents_frame,
+    regions_frame,
+    stations_frame,
+)
+from data.lifecycle import OPEN, PRIORITY_LABELS, STATUS_LABELS
+from geo.coverage import LEVELS_MIN
+from maps.basemap import Basemap
+from maps.coverage import coverage_map
+from maps.grids import Measure, grids_map
+from maps.incidents import Lifecycle, incidents_map
+
+TILE_PATH = "/tiles/{layer}/{z}/{x}/{y}.pbf"  # served by api/routes/tiles.py
+TILE_THRESHOLD = 20_000  # incidents a page embeds; beyond, it draws them from vector tiles
+LIFECYCLE = Lifecycle(statuses=STATUS_LABELS, open=OPEN, priorities=PRIORITY_LABELS)
+
+
+def tile_url(layer: str) -> str:
+    """The XYZ URL template of ``layer``'s vector tiles, as Leaflet takes it."""
+    return TILE_PATH.replace("{layer}", layer)
+
+
+def grids_page(
+    *, session: Session, coverage: CoverageService, measure: Measure | None, tiles: Basemap
+) -> folium.Map:
+    grids = grids_frame(session=session)
+    if measure == "coverage_pct":
+        covered = _covered(session, coverage, minutes=15.0)
+        per_grid = _per_grid(covered)
+        grids = grids.merge(per_grid[["code", "pct"]], on="code", how="left")
+        grids["coverage_pct"] = grids["pct"].fillna(0.0)
+    return grids_map(grids, regions=regions_frame(session=session), measure=measure, basemap=tiles)
+
+
+def _covered(session: Session, coverage: CoverageService, *, minutes: float) -> Coverage | None:
+    """The current run and who it covers at ``minutes``; None without a walking network."""
+    if coverage.network(session) is None:
+        return None
+    return coverage.covered(session, kind=None, minutes=minutes)
+
+
+def _per_grid(covered: Coverage | None) -> pd.DataFrame:
+    columns = ["code", "buildings", "covered", "households", "covered_households", "pct"]
+    rows = [] if covered is None else covered.by(covered.data.grid)
+    return pd.DataFrame(
+        [
+            (
+                g.key,
+                g.buildings,
+                g.covered_buildings,
+                round(g.households),
+                round(g.covered_households),
+                round(g.pct_households or 0.0, 1),
+            )
+            for g in rows
+        ],
+        columns=columns,
+    )
+
+
+def coverage_page(
+    *,
+    session: Session,
+    coverage: CoverageService,
+    minutes: float,
+    suggest: int,
+    tiles: Basemap,
+) -> folium.Map:
+    """Isochrones at 5/10/15 minutes (and ``minutes``), buildings covered at ``minutes``,
+    optionally ``suggest`` new sites; grids and stations only when no network is loaded."""
+    levels = tuple(sorted({*LEVELS_MIN, minutes}))
+    covered = _covered(session, coverage, minutes=minutes)
+    stations = stations_frame(session=session)
+    buildings = gpd.GeoDataFrame({"covered": []}, geometry=[], crs=4326)
+    areas = gpd.GeoDataFrame({"station": [], "minutes": []}, geometry=[], crs=4326)
+    sites = None
+    if covered is not None:
+        data = covered.data
+        buildings = gpd.GeoDataFrame(
+            {"covered": covered.covered, "walk_m": data.walk_m},
+            geometry=gpd.points_from_xy(data.buildings.lonlat[:, 0], data.buildings.lonlat[:, 1]),
+            crs=4326,
+        )
+        _, polygons = coverage.isochrones(session, kind=None, levels=levels)  # id order, as ours
+        areas = gpd.GeoDataFrame(
+            {
+                "station": np.repeat(stations["name"].to_numpy(), len(levels)),
+                "minutes": np.tile(levels, len(stations)),
+            },
+            geometry=polygons.reshape(-1),
+            crs=4326,
+        )
+        if suggest > 0:
+            sites = _sites(session, coverage, minutes=minutes, count=suggest)
+    return coverage_map(
+        grids_frame(session=session),
+        buildings=buildings,
+        stations=stations,
+        isochrones=areas[~areas.geometry.is_empty],
+        suggestions=sites,
+        per_grid=_per_grid(covered) if covered else None,
+        basemap=tiles,
+    )
+
+
+def _sites(
+    session: Session, coverage: CoverageService, *, minutes: float, count: int
+) -> gpd.GeoDataFrame:
+    """Greedy new sites among the network's nodes, with the households each adds."""
+    suggestion = coverage.suggest(session, kind=None, minutes=minutes, count=count)
+    chosen = suggestion.lonlat
+    return gpd.GeoDataFrame(
+        {
+            "rank": np.arange(1, len(chosen) + 1),
+            "households_added": np.round(suggestion.added_households).astype(int),
+        },
+        geometry=gpd.points_from_xy(chosen[:, 0], chosen[:, 1]),
+        crs=4326,
+    )
+
+
+def incidents_page(*, session: Session, tiles: Basemap, tiles_url: str | None = None) -> folium.Map:
+    """Incidents embedded in the page, or drawn from the vector tiles at ``tiles_url`` when
+    there are more than ``TILE_THRESHOLD``; without ``tiles_url`` (a standalone file, no server
+    to fetch tiles from) they are always embedded."""
+    grids = grids_frame(session=session)
+    if (
+        tiles_url is not None
+        and incident_count(session=session, up_to=TILE_THRESHOLD + 1) > TILE_THRESHOLD
+    ):
+        return incidents_map(
+            grids, incidents=None, lifecycle=LIFECYCLE, basemap=tiles, tiles_url=tiles_url
+        )
+    incidents = incidents_frame(session=session)
+    return incidents_map(grids, incidents=incidents, lifecycle=LIFECYCLE, basemap=tiles)

@@ -1,0 +1,30 @@
+"""What one API worker holds, built once by the app's lifespan: the typed state every request
+dependency (api/deps.py) takes its parts from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.coverage_service import CoverageService
+from api.locator import Locator
+from api.settings import Settings
+
+
+@dataclass(frozen=True)
+class KeyCache:
+    """Known API keys' roles by digest, each with the monotonic time it expires."""
+
+    roles: dict[str, tuple[str, float]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AppState:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    locator: Locator
+    coverage: CoverageService
+    keys: KeyCache

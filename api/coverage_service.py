@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from api.caches import Lru
 from api.settings import Settings
 from data import coverage as repo
-from data.errors import ConflictError
+from data.errors import ConflictError, UnknownValueError
 from data.grids import dataset_version
 from data.network import load_network
 from geo.coverage import GroupCoverage, coverage_by_group, covered_within, isochrones, suggest_sites
@@ -73,12 +73,28 @@ class CoverageService:
             )
         return walk
 
+    def check_kind(self, session: Session, kind: str | None) -> None:
+        """Only the stations' own kinds have coverage: anything else is refused, so no
+        request can make a run (and its rows) for a name no station has."""
+        if kind is not None and kind not in (known := repo.station_kinds(session=session)):
+            raise UnknownValueError(
+                f"no station has kind {kind!r}; known kinds: {', '.join(known) or 'none'}"
+            )
+
     def _run_id(self, session: Session, kind: str | None) -> int:
-        """The run for the current inputs, computed and committed on first use."""
+        """The run for the current inputs, computed once (under a lock) and committed."""
+        self.check_kind(session, kind)
         speed, access = self.settings.walk_speed_m_per_min, self.settings.max_access_m
-        run_id = repo.find_run(
-            session=session, kind=kind, speed_m_per_min=speed, max_access_m=access
-        )
+
+        def find() -> int | None:
+            return repo.find_run(
+                session=session, kind=kind, speed_m_per_min=speed, max_access_m=access
+            )
+
+        run_id = find()
+        if run_id is None:
+            repo.lock_runs(session=session)
+            run_id = find()  # computed by another request while this one waited?
         if run_id is None:
             run_id = repo.compute_run(
                 session=session,
@@ -87,7 +103,7 @@ class CoverageService:
                 speed_m_per_min=speed,
                 max_access_m=access,
             )
-            session.commit()
+        session.commit()  # ends the transaction, and with it the lock
         return run_id
 
     def covered(self, session: Session, *, kind: str | None, minutes: float) -> Coverage:
@@ -100,6 +116,7 @@ class CoverageService:
         self, session: Session, *, kind: str | None, levels: tuple[float, ...]
     ) -> tuple[repo.StationPoints, NDArray[np.object_]]:
         """Stations (of ``kind``) and their walking areas, (stations, levels) polygons."""
+        self.check_kind(session, kind)
         stations = repo.load_stations(session=session, kind=kind)
         walk = self.require_network(session)
         inputs = repo.inputs_state(session=session)

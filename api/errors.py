@@ -25,6 +25,7 @@ from data.errors import (
     NotFoundError,
     PreconditionFailedError,
     PreconditionRequiredError,
+    UnknownValueError,
 )
 from geo.errors import GeoError
 
@@ -82,6 +83,7 @@ DEFAULT_STATUS_CODES: dict[type[Exception], tuple[int, str]] = {
     PreconditionFailedError: (412, "precondition-failed"),
     GeoError: (422, "invalid-geometry"),
     ImportFileError: (422, "invalid-file"),
+    UnknownValueError: (422, "unknown-value"),
     PreconditionRequiredError: (428, "precondition-required"),
     OperationalError: (503, "database-unavailable"),
     EmbeddedDatabaseError: (503, "database-unavailable"),
@@ -128,8 +130,20 @@ def _http_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     kind = str(exc.detail).lower().replace(" ", "-")
     response = problem(exc.status_code, kind, str(exc.detail), str(exc.detail))
-    response.headers.update(exc.headers or {})  # e.g. Allow on 405
+    response.headers.update(exc.headers or {})
+    if exc.status_code == 405:  # Starlette names the first matching route's methods only
+        response.headers["Allow"] = ", ".join(_allowed_methods(request))
     return response
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method the API documents at this path (the OpenAPI document is built once)."""
+    methods: set[str] = set()
+    for template, operations in request.app.openapi()["paths"].items():
+        pattern = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
+        if re.fullmatch(pattern, request.url.path):
+            methods |= {m.upper() for m in operations if m != "parameters"}
+    return sorted(methods)
 
 
 def document_problems(app: FastAPI) -> None:

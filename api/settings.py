@@ -3,7 +3,9 @@ at import time."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from typing import overload
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -30,14 +32,34 @@ class Settings(BaseSettings):
     deadline_major_hours: int = Field(default=DEFAULT_DEADLINE_HOURS["major"], gt=0)
     walk_speed_m_per_min: float = 75.0
     max_access_m: float = 300.0
+    timezone: str = Field(
+        default="Asia/Shanghai", description="the zone of times given without one (IANA name)"
+    )
+    max_clock_skew_s: float = Field(
+        default=300.0, ge=0, description="how far in the future a report's time may lie"
+    )
+    earliest_report: datetime = Field(
+        default=datetime(2000, 1, 1, tzinfo=UTC), description="reports older than this → 422"
+    )
     basemap: str = Field(default="osm", description="osm | tianditu | amap | none | a tile URL")
     tianditu_key: str | None = Field(default=None, description="Tianditu browser token")
+
+    @overload
+    def aware(self, when: datetime) -> datetime: ...
+    @overload
+    def aware(self, when: None) -> None: ...
+    def aware(self, when: datetime | None) -> datetime | None:
+        """``when`` with its zone; a naive time is wall-clock time in ``timezone``."""
+        if when is None or when.tzinfo is not None:
+            return when
+        return when.replace(tzinfo=ZoneInfo(self.timezone))
 
     @model_validator(mode="after")
     def _basemap_drawable(self) -> Settings:
         """A basemap that cannot be drawn (tianditu without a key, a URL without {z}/{x}/{y})
         stops the service at startup, not at the first map request."""
         self.make_basemap()
+        ZoneInfo(self.timezone)  # an unknown zone stops the service at startup too
         return self
 
     def make_basemap(self, override: str | None = None) -> Basemap:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from data.grids import dataset_version
@@ -94,6 +94,17 @@ def _buildings(session: Session) -> tuple[Points, list[tuple[int, int, str | Non
         lonlat=np.array([(r[2], r[3]) for r in rows], dtype=np.float64).reshape(-1, 2),
     )
     return points, [(r[4], r[5], r[6]) for r in rows]
+
+
+def station_kinds(*, session: Session) -> list[str]:
+    """The kinds the stations have: the only kinds a run may be computed for."""
+    return list(session.execute(select(Station.kind).distinct().order_by(Station.kind)).scalars())
+
+
+def lock_runs(*, session: Session) -> None:
+    """Serialise run computation until the transaction ends: concurrent requests for one run
+    wait for it instead of computing duplicates."""
+    session.execute(text("SELECT pg_advisory_xact_lock(hashtext('gridmap.coverage_runs'))"))
 
 
 def find_run(

@@ -27,3 +27,7 @@ class PreconditionFailedError(DataError):
 
 class PreconditionRequiredError(DataError):
     """A write that needs If-Match arrived without it."""
+
+
+class UnknownValueError(DataError):
+    """A name the data does not hold (a station kind no station has); lists the known ones."""

@@ -19,9 +19,18 @@ _GRIDS = text(
 )
 _REGIONS = text("SELECT code, level, name, parent, geom FROM regions ORDER BY level, code")
 _STATIONS = text("SELECT id, kind, name, level, geom FROM stations ORDER BY id")
+
+
+def _drawable(column: str) -> str:
+    """A time clamped to 1900–2200: pandas holds nanoseconds and ends in 2262, so a stored
+    time beyond (an old import, a bug) is drawn at the edge instead of failing every map."""
+    return f"LEAST(GREATEST({column}, '1900-01-01Z'), '2200-01-01Z') AS {column}"
+
+
 _INCIDENTS = text(
-    """
-    SELECT id, category, status, priority, reported_at, due_at, grid_code, geom
+    f"""
+    SELECT id, category, status, priority, {_drawable("reported_at")}, {_drawable("due_at")},
+           grid_code, geom
     FROM incidents ORDER BY id DESC LIMIT :limit
     """
 )

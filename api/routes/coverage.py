@@ -12,13 +12,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.coverage_service import MAX_CANDIDATES
 from api.deps import Admin, CoverageDep, SessionDep, SettingsDep
 from api.geojson import GEOJSON_OK, collection, feature, geojson_response
+from api.schemas.fields import Code
 from api.schemas.points import JsonLat, JsonLon
 from geo.coverage import GroupCoverage, gaps_by_group
 
 router = APIRouter(prefix="/api/v1/coverage", tags=["coverage"])
 
 Minutes = Annotated[float, Query(gt=0, le=120, description="walking minutes")]
-Kind = Annotated[str | None, Query(description="only stations of this kind")]
+Kind = Annotated[Code | None, Query(description="only stations of this kind (unknown: 422)")]
 
 
 def _figures(group: GroupCoverage, key_name: str | None = None) -> dict[str, Any]:
@@ -119,9 +120,9 @@ def _geojson(geom: Any) -> str:
 
 class SuggestCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    minutes: float = Field(default=15, gt=0, le=120)
-    count: int = Field(default=3, ge=1, le=50)
-    kind: str | None = None
+    minutes: float = Field(default=15, gt=0, le=120, strict=True)
+    count: int = Field(default=3, ge=1, le=50, strict=True)
+    kind: Code | None = None
     candidates: list[tuple[JsonLon, JsonLat]] | None = Field(
         default=None,
         max_length=MAX_CANDIDATES,

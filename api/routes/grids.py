@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
-from api.deps import BboxDep, SessionDep, Viewer
+from api.deps import BboxDep, SessionDep, SettingsDep, Viewer
 from api.geojson import GEOJSON_OK, collection, feature, geojson_response
+from api.schemas.fields import Code, Moment
 from data import grids as grid_repo
 from data.grids import GridRow
 
@@ -32,12 +32,15 @@ def grid_properties(row: GridRow) -> dict[str, Any]:
 @router.get("", summary="Grids as a GeoJSON FeatureCollection", responses=GEOJSON_OK)
 def list_grids(
     session: SessionDep,
+    settings: SettingsDep,
     bbox: BboxDep,
-    community: str | None = None,
+    community: Code | None = None,
     limit: Annotated[int, Query(ge=1, le=100_000)] = 1000,
-    at: Annotated[datetime | None, Query(description="grids valid at this time")] = None,
+    at: Annotated[Moment | None, Query(description="grids valid at this time")] = None,
 ) -> Response:
-    rows = grid_repo.list_grids(session=session, community=community, bbox=bbox, limit=limit, at=at)
+    rows = grid_repo.list_grids(
+        session=session, community=community, bbox=bbox, limit=limit, at=settings.aware(at)
+    )
     body = collection(feature(r.geometry, grid_properties(r), id_=r.code) for r in rows)
     return geojson_response(body)
 
@@ -45,9 +48,13 @@ def list_grids(
 @router.get("/{code}", summary="One grid, with its ETag", responses=GEOJSON_OK)
 @router.head("/{code}", summary="A grid's ETag", operation_id="head_grid")
 def get_grid(
-    code: str, request: Request, session: SessionDep, at: datetime | None = None
+    code: Code,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    at: Moment | None = None,
 ) -> Response:
-    row = grid_repo.get_grid(session=session, code=code, at=at)
+    row = grid_repo.get_grid(session=session, code=code, at=settings.aware(at))
     headers = {"ETag": row.etag}
     if request.headers.get("if-none-match") == row.etag:
         return Response(status_code=304, headers=headers)
@@ -58,7 +65,7 @@ def get_grid(
 
 
 @router.get("/{code}/history", summary="Every version of a grid")
-def grid_history(code: str, session: SessionDep, _: Viewer) -> dict[str, Any]:
+def grid_history(code: Code, session: SessionDep, _: Viewer) -> dict[str, Any]:
     versions = grid_repo.grid_history(session=session, code=code)
     return {
         "code": code,

@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import LocatorDep, SessionsDep, SettingsDep
 from api.locator import MATCH_NAMES
+from api.schemas.fields import Moment
 from api.schemas.locate import LocateBatchCreate, LocateBatchPublic, LocatePublic
 from api.schemas.points import CrsName, Lat, Lon
 from data import grids as grid_repo
@@ -31,14 +32,14 @@ async def locate(
     lon: Annotated[Lon, Query()],
     lat: Annotated[Lat, Query()],
     crs: CrsName = "wgs84",
-    at: Annotated[datetime | None, Query(description="use the grids valid at this time")] = None,
+    at: Annotated[Moment | None, Query(description="use the grids valid at this time")] = None,
 ) -> Response:
     """The hot path: answered from the worker's in-memory index without touching the
     database (async, no thread hop, response serialised once)."""
     x, y = to_wgs84(np.array([lon]), np.array([lat]), crs)
     if at is not None:
         return await run_in_threadpool(
-            _locate_at, sessions, float(x[0]), float(y[0]), at, settings.tolerance_m
+            _locate_at, sessions, float(x[0]), float(y[0]), settings.aware(at), settings.tolerance_m
         )
     snapshot = locator.snapshot
     index = snapshot.index

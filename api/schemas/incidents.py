@@ -3,27 +3,29 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.schemas.fields import Category, ClientId, Description, Moment
 from api.schemas.points import CrsName, JsonLat, JsonLon
 from data.lifecycle import Priority, Status
 
 
 class IncidentBase(BaseModel):
-    category: Annotated[str, Field(min_length=1, max_length=128)]
-    description: Annotated[str, Field(max_length=10_000)] = ""
+    category: Category
+    description: Description = ""
     priority: Priority = "routine"
 
 
 class IncidentCreate(IncidentBase):
     model_config = ConfigDict(extra="forbid")
-    client_id: Annotated[str | None, Field(min_length=1, max_length=128)] = None
+    client_id: ClientId | None = None
     lon: JsonLon
     lat: JsonLat
     crs: CrsName = "wgs84"
-    reported_at: datetime | None = None
+    reported_at: Moment | None = Field(
+        default=None, description="when it was seen; naive times are local (GRIDMAP_TIMEZONE)"
+    )
 
 
 class IncidentPublic(IncidentBase):

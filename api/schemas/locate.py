@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.schemas.points import CrsName, JsonLat, JsonLon
+from api.schemas.points import BatchLat, BatchLon, CrsName
 
 
 class GridRef(BaseModel):
@@ -23,7 +23,7 @@ class LocatePublic(BaseModel):
 
 class LocateBatchCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    points: list[tuple[JsonLon, JsonLat]] = Field(
+    points: list[tuple[BatchLon, BatchLat]] = Field(
         description="[lon, lat] pairs, up to the setting batch_max_points (default 100,000)"
     )
     crs: CrsName = "wgs84"

@@ -158,5 +158,5 @@ def test_a_new_station_invalidates_the_run(client: TestClient, session: Session)
 def test_bad_parameters(client: TestClient) -> None:
     assert client.get("/api/v1/coverage", params={"minutes": 0}).status_code == 422
     assert client.get("/api/v1/coverage", params={"minutes": "x"}).status_code == 422
-    none = client.get("/api/v1/coverage", params={"kind": "no-such-kind"}).json()
-    assert none["totals"]["covered_buildings"] == 0
+    unknown = client.get("/api/v1/coverage", params={"kind": "no-such-kind"})
+    assert unknown.status_code == 422 and "known kinds" in unknown.json()["detail"]

@@ -13,7 +13,7 @@ from api.caches import Lru
 from api.errors import PROBLEM_RESPONSES, add_exception_handlers, document_problems
 from api.limits import BodyLimit
 from api.locator import Locator
-from api.routes import coverage, grids, health, incidents, locate, maps, tiles
+from api.routes import coverage, docs, grids, health, incidents, locate, maps, tiles
 from api.settings import Settings
 from data.db import make_engine, make_sessionmaker
 from data.embedded import default_cluster
@@ -53,6 +53,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Grid management: point→grid, 15-minute service circles, maps, redraws",
         lifespan=lifespan,
         responses=PROBLEM_RESPONSES,
+        docs_url=None,  # api/routes/docs.py serves /docs and /redoc offline
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.key_cache = {}
@@ -64,5 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     for module in (grids, locate, incidents, coverage, maps, tiles):
         app.include_router(module.router)
+    app.include_router(docs.router)
+    app.mount(docs.STATIC_URL, StaticFiles(directory=docs.static_dir()), name="static-docs")
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")
     return app

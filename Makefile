@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := postgresql-15 postgresql-15-postgis-3 postgresql-15-pgrouting chromium wrk
+APT_PACKAGES := postgresql-15 postgresql-15-postgis-3 postgresql-15-pgrouting chromium fonts-noto-cjk wrk
 
 .PHONY: demo test install system lint typecheck bench clean
 
@@ -16,10 +16,11 @@ test: install lint  ## install everything, lint, type-check, run every test on a
 
 install: system $(VENV)/.installed
 
-system:  ## Debian packages: PostgreSQL 15 + PostGIS 3 (+ pgRouting), Chromium for browser tests, wrk
+system:  ## Debian packages: PostgreSQL 15 + PostGIS 3 (+ pgRouting), Chromium and Chinese fonts for browser tests, wrk
 	@if [ -f /usr/share/postgresql/15/extension/postgis.control ] && \
 	    [ -f /usr/share/postgresql/15/extension/pgrouting.control ] && \
-	    [ -x /usr/bin/chromium ] && command -v wrk >/dev/null; then \
+	    [ -x /usr/bin/chromium ] && [ -f /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ] && \
+	    command -v wrk >/dev/null; then \
 	  echo "system packages present"; \
 	else \
 	  $(SUDO) apt-get update -qq && \

@@ -14,7 +14,7 @@ from api.coverage_service import CoverageService
 from api.errors import PROBLEM_RESPONSES, RequestIds, add_exception_handlers, document_problems
 from api.limits import BodyLimit
 from api.locator import Locator
-from api.routes import coverage, grids, health, incidents, locate, maps, tiles
+from api.routes import coverage, docs, grids, health, incidents, locate, maps, tiles
 from api.settings import Settings
 from api.state import AppState, KeyCache
 from data.db import make_engine, make_sessionmaker
@@ -61,6 +61,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Grid management: point→grid, 15-minute service circles, maps, redraws",
         lifespan=lifespan,
         responses=PROBLEM_RESPONSES,
+        docs_url=None,  # api/routes/docs.py serves /docs and /redoc offline
+        redoc_url=None,
     )
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIds)  # added last: the outermost, so it sees every error
@@ -68,5 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     document_problems(app)
     for module in (health, grids, locate, incidents, coverage, maps, tiles):
         app.include_router(module.router)
+    app.include_router(docs.router)
+    app.mount(docs.STATIC_URL, StaticFiles(directory=docs.static_dir()), name="static-docs")
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")
     return app

@@ -395,6 +395,7 @@ def demo(
     """Start the embedded database, load the sample city, print an admin key, serve."""
     from data.sample_loader import load_sample, sample_loaded
 
+    embedded = not Settings().database_url  # read before _serve sets GRIDMAP_DATABASE_URL
     url = _ready_url()
     with _session(url) as session:
         if not sample_loaded(session=session):
@@ -414,7 +415,14 @@ def demo(
     ):
         out.print(f"  {base}{path}", highlight=False)
     out.print(f"\n  admin API key (X-API-Key): {key}\n", highlight=False)
-    _serve(url, host, port, 1)
+    try:
+        _serve(url, host, port, 1)
+    finally:  # Ctrl-C stops the server, never the embedded cluster (pg_ctl detached it)
+        if embedded:
+            err.print(
+                "the embedded database keeps running; stop it with: gridmap db stop",
+                highlight=False,
+            )
 
 
 def main() -> None:

@@ -135,6 +135,11 @@ def test_grids_map_file_popup_tooltip_search(
         )
     )
     assert CODES[0] in loaded.page.locator(".leaflet-tooltip").inner_text()
+    fonts = loaded.page.eval_on_selector_all(
+        ".leaflet-popup-content, .leaflet-tooltip, .gridmap-info, .leaflet-control-layers",
+        "els => els.map(e => getComputedStyle(e).fontFamily)",
+    )
+    assert len(fonts) >= 4 and all('"Noto Sans CJK SC"' in f for f in fonts), fonts
     loaded.screenshot("grids_map")
 
     loaded.page.locator("input.search-input").press_sequentially(

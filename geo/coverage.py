@@ -22,19 +22,12 @@ from scipy import ndimage
 from scipy.sparse import csr_array
 from scipy.sparse.csgraph import dijkstra
 
-from geo.network import (
-    FloatArray,
-    IntArray,
-    Snap,
-    WalkNetwork,
-    concat_ranges,
-    stable_order,
-)
+from geo._arrays import FloatArray, GeomArray, IntArray, concat_ranges, first_of_runs, grouped
+from geo.network import Snap, WalkNetwork
 
 SPEED_M_PER_MIN = 75.0
 LEVELS_MIN: tuple[float, ...] = (5.0, 10.0, 15.0)
 
-GeomArray = NDArray[np.object_]
 Keys = Sequence[Any] | NDArray[Any]  # group keys: grid codes, community names, None
 
 
@@ -146,8 +139,7 @@ def nearest_snapped(
     s, tt, d = _same_edge_pairs(sources, targets, t)
     order = np.lexsort((d, tt))
     s, tt, d = s[order], tt[order], d[order]
-    first = np.ones(len(tt), dtype=bool)
-    first[1:] = tt[1:] != tt[:-1]
+    first = first_of_runs(tt)
     pos = np.searchsorted(t, tt[first])
     closer = d[first] < best[pos]
     best[pos[closer]], best_src[pos[closer]] = d[first][closer], s[first][closer]
@@ -585,7 +577,7 @@ def _reach_pairs(
     """Each source's targets (of ``t``) within ``limit``, as a CSR: (ptr, target)."""
     e = targets.edge[t]
     at_node = np.concatenate([network.edge_u[e], network.edge_v[e]])
-    order, ptr = _grouped(at_node, network.n_nodes)
+    order, ptr = grouped(at_node, network.n_nodes)
     at_t = np.concatenate([t, t])[order]
     at_off = np.concatenate([targets.from_u[t], targets.from_v[t]])[order]
     at_off += np.concatenate([targets.access_m[t], targets.access_m[t]])[order]
@@ -606,15 +598,8 @@ def _reach_pairs(
         pair_s.append(key // len(targets))
         pair_t.append(key % len(targets))
     s_all, t_all = np.concatenate(pair_s), np.concatenate(pair_t)
-    order, ptr_s = _grouped(s_all, len(sources))
+    order, ptr_s = grouped(s_all, len(sources))
     return ptr_s, t_all[order]
-
-
-def _grouped(keys: IntArray, n_groups: int) -> tuple[IntArray, IntArray]:
-    """Stable order grouping ``keys`` (0 <= key < n_groups) and the groups' CSR pointers."""
-    return stable_order(keys), np.concatenate(
-        [[0], np.cumsum(np.bincount(keys, minlength=n_groups))]
-    )
 
 
 # --- shared machinery ---------------------------------------------------------------
@@ -674,9 +659,7 @@ def _reach(
     rank = np.empty(len(src), dtype=np.int64)
     rank[order] = np.arange(len(src)) - first
     batch = rank * 4 + (cell[:, 0] % 2) * 2 + cell[:, 1] % 2
-    batch_order, batch_ptr = _grouped(
-        np.unique(batch, return_inverse=True)[1].reshape(-1), len(src)
-    )
+    batch_order, batch_ptr = grouped(np.unique(batch, return_inverse=True)[1].reshape(-1), len(src))
     for rows in np.split(batch_order, batch_ptr[1:-1]):  # batches are never empty
         dist, _, origin = dijkstra(
             graph,

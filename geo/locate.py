@@ -40,13 +40,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from enum import IntEnum
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 import shapely
 from numpy.typing import ArrayLike, NDArray
 from scipy.ndimage import maximum_filter1d
 
+from geo._arrays import expand, first_of_runs
 from geo.errors import DuplicateCodeError, InvalidCoordinatesError, InvalidGeometryError
 
 # Edges closer than this (degrees) to a cell make it an exactly tested "boundary" cell.
@@ -83,23 +84,6 @@ class LocateResult(NamedTuple):
     distance_m: NDArray[np.float64]
 
 
-def _expand(
-    starts: NDArray[np.integer[Any]], counts: NDArray[np.integer[Any]]
-) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """For ranges [starts[i], starts[i] + counts[i]): each element's owner i and its position."""
-    owner = np.repeat(np.arange(counts.size, dtype=np.int64), counts)
-    offsets = np.cumsum(counts) - counts
-    positions = np.arange(owner.size, dtype=np.int64) + np.repeat(starts - offsets, counts)
-    return owner, positions
-
-
-def _first_of_runs(sorted_keys: NDArray[Any]) -> NDArray[np.bool_]:
-    """True where a run of equal keys starts in a sorted array."""
-    first = np.ones(sorted_keys.size, dtype=bool)
-    first[1:] = sorted_keys[1:] != sorted_keys[:-1]
-    return first
-
-
 def _chunks(n: int, size: int = 1 << 17) -> list[slice]:
     """Slices covering range(n), so that big expansions run in bounded memory."""
     return [slice(i, min(i + size, n)) for i in range(0, n, size)]
@@ -108,7 +92,7 @@ def _chunks(n: int, size: int = 1 << 17) -> list[slice]:
 def _unique(a: NDArray[np.int64]) -> NDArray[np.int64]:
     """Sorted unique values; numpy 2.4's ``np.unique`` hashes and is ~25x slower on int64."""
     a = np.sort(a)
-    return a[_first_of_runs(a)]
+    return a[first_of_runs(a)]
 
 
 def _metres_per_degree(lat: NDArray[np.float64]) -> tuple[NDArray[np.float64], ...]:
@@ -136,7 +120,7 @@ def _spans(
     """Each (item, cell number along one axis) whose cell meets [lo - margin, hi + margin]."""
     first = np.floor((lo - margin - origin) / size).astype(np.int64)
     last = np.floor((hi + margin - origin) / size).astype(np.int64)
-    return _expand(first, last - first + 1)
+    return expand(first, last - first + 1)
 
 
 def _segment_cells(
@@ -216,7 +200,7 @@ def _edges(ranked: NDArray[np.object_]) -> _Edges:
     ring = coord_ring[start][keep].astype(np.int32)
     return _Edges(
         x1[keep], y1[keep], x2[keep], y2[keep], ring, part_poly[ring_part[ring]].astype(np.int32),
-        _first_of_runs(ring_part), ring_part.astype(np.int32),
+        first_of_runs(ring_part), ring_part.astype(np.int32),
     )  # fmt: skip
 
 
@@ -256,7 +240,7 @@ class GridIndex:
         edges = _edges(geom_arr[self._order])
         self._setup_raster(edges)
         cells, cell_poly = self._supercover(edges)
-        first = _first_of_runs(cells)  # cells come sorted
+        first = first_of_runs(cells)  # cells come sorted
         self._boundary = cells[first].astype(np.int32)
         cell_id = (np.cumsum(first) - 1).astype(np.int32)
         del cells, first
@@ -342,7 +326,7 @@ class GridIndex:
         ylo, yhi = np.minimum(e.y1, e.y2), np.maximum(e.y1, e.y2)
         r0 = np.floor((ylo - y0) / dy - 0.5).astype(np.int64)
         r1 = np.floor((yhi - y0) / dy - 0.5).astype(np.int64) + 1
-        edge, row = _expand(r0, r1 - r0 + 1)
+        edge, row = expand(r0, r1 - r0 + 1)
         yc = y0 + (row + 0.5) * dy
         hit = (ylo[edge] <= yc) & (yc < yhi[edge])  # half-open: each ring crosses evenly
         edge, row, yc = edge[hit], row[hit], yc[hit]
@@ -378,10 +362,10 @@ class GridIndex:
         raster = total[:ncell]
         raster -= 1  # == _FAR where no interval covers
         if shared.size:  # overlapping intervals: the smallest rank covering each cell
-            owner, cell = _expand(start[shared], end[shared] - start[shared] + 1)
+            owner, cell = expand(start[shared], end[shared] - start[shared] + 1)
             ranks = rank[shared][owner]
             by_cell = np.lexsort((ranks, cell))
-            first = by_cell[_first_of_runs(cell[by_cell])]
+            first = by_cell[first_of_runs(cell[by_cell])]
             raster[cell[first]] = self._order[ranks[first]]
         # Near: uncovered but within the tolerance (plus a cell) of a boundary cell.
         far = np.flatnonzero(raster == _FAR)
@@ -413,9 +397,9 @@ class GridIndex:
         cand_cell, cand_poly = self._candidates(cell_id, cell_poly, cover)
         cand, ent = self._candidate_edges(e, cand_cell, cand_poly)
         ring = e.ring[ent]
-        cand_first = _first_of_runs(cand)
-        run_first = cand_first | _first_of_runs(ring)
-        part_first = run_first & (cand_first | _first_of_runs(e.ring_part[ring]))
+        cand_first = first_of_runs(cand)
+        run_first = cand_first | first_of_runs(ring)
+        part_first = run_first & (cand_first | first_of_runs(e.ring_part[ring]))
         flags = run_first.view(np.uint8) * np.uint8(_RUN_START)
         flags |= (run_first & e.ring_is_shell[ring]).view(np.uint8) * np.uint8(_SHELL)
         flags |= part_first.view(np.uint8) * np.uint8(_PART_START)
@@ -433,7 +417,7 @@ class GridIndex:
         npoly, boundary = self._npoly, self._boundary
         lo = np.searchsorted(boundary, cover.start, side="left")
         hi = np.searchsorted(boundary, cover.end, side="right")
-        owner, centre_cell = _expand(lo, hi - lo)
+        owner, centre_cell = expand(lo, hi - lo)
         keys = _unique(
             np.concatenate(
                 (
@@ -457,7 +441,7 @@ class GridIndex:
         group_key = row[order] * npoly + e.poly[edge]
         del row, order
         reach = np.maximum(e.x1, e.x2)[edge]  # how far right each entry's edge reaches
-        group_start = np.flatnonzero(_first_of_runs(group_key))
+        group_start = np.flatnonzero(first_of_runs(group_key))
         group_len = np.diff(np.append(group_start, edge.size))
         group_key = group_key[group_start]
         chosen = []  # in chunks of candidates, to bound the memory of the expansion
@@ -465,7 +449,7 @@ class GridIndex:
             flat = self._boundary[cand_cell[sl]].astype(np.int64)
             want = (flat // self._nx) * npoly + cand_poly[sl]
             g = np.minimum(np.searchsorted(group_key, want), group_key.size - 1)
-            owner, ent = _expand(group_start[g], np.where(group_key[g] == want, group_len[g], 0))
+            owner, ent = expand(group_start[g], np.where(group_key[g] == want, group_len[g], 0))
             left = self._x0 + (flat % self._nx) * self._dx - _MARGIN_DEG
             keep = reach[ent] >= left[owner]
             chosen.append(((owner[keep] + sl.start).astype(np.int32), edge[ent[keep]]))
@@ -604,7 +588,7 @@ class GridIndex:
         winner = np.full(px.size, -1, dtype=np.int32)
         on_edge = np.zeros(px.size, dtype=bool)
         e0 = self._ce_ptr[bcell]
-        ent_pt, ent = _expand(e0, self._ce_ptr[bcell + 1] - e0)
+        ent_pt, ent = expand(e0, self._ce_ptr[bcell + 1] - e0)
         if ent.size == 0:
             return winner, on_edge
         seg = np.take(self._seg, self._ce_edge[ent], axis=0)
@@ -634,14 +618,14 @@ class GridIndex:
         part_start = np.flatnonzero(part_first)
         result = np.full(part_start.size, Match.INSIDE, dtype=np.uint8)  # no decisive ring
         decisive = np.flatnonzero(on | (shell ^ inside))
-        first = decisive[_first_of_runs(part_of_run[decisive])]
+        first = decisive[first_of_runs(part_of_run[decisive])]
         result[part_of_run[first]] = np.where(on[first], Match.BOUNDARY, Match.NONE)
         result[~shell[part_start]] = Match.NONE  # shell has no edge in this row: outside
         # Points: the first part not skipped, which is in the first covering candidate.
         kept = part_start[result != Match.NONE]
         kept_entry = run_start[kept]
         kept_pt = ent_pt[kept_entry]
-        firsts = _first_of_runs(kept_pt)
+        firsts = first_of_runs(kept_pt)
         winner[kept_pt[firsts]] = self._ce_rank[ent[kept_entry[firsts]]]
         on_edge[kept_pt[firsts]] = result[result != Match.NONE][firsts] == Match.BOUNDARY
         return winner, on_edge
@@ -655,7 +639,7 @@ class GridIndex:
         flat = np.floor((py - grid.y0) / grid.dy).astype(np.int64) * grid.nx + col
         lo = np.searchsorted(self._near_cell, flat, side="left")
         hi = np.searchsorted(self._near_cell, flat, side="right")
-        pt, ent = _expand(lo, hi - lo)
+        pt, ent = expand(lo, hi - lo)
         seg = self._near_seg[ent]
         mx, my = _metres_per_degree(py)
         x1, y1, x2, y2 = (self._seg[seg, k] for k in range(4))
@@ -670,7 +654,7 @@ class GridIndex:
         out_rank = np.full(px.size, -1, dtype=np.int32)
         out_dist = np.full(px.size, np.nan)
         if pt.size:
-            start = np.flatnonzero(_first_of_runs(pt))
+            start = np.flatnonzero(first_of_runs(pt))
             least = np.minimum.reduceat(d, start)
             tied = d == np.repeat(least, np.diff(np.append(start, pt.size)))
             out_rank[pt[start]] = np.minimum.reduceat(np.where(tied, rank, self._npoly), start)

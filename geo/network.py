@@ -17,11 +17,9 @@ import shapely
 from numpy.typing import ArrayLike, NDArray
 from scipy.sparse import csr_array
 
+from geo._arrays import FloatArray, IntArray, concat_ranges, stable_order
 from geo.crs import from_metric, to_metric, utm_epsg
 from geo.errors import GeoError, InvalidCoordinatesError, InvalidGeometryError
-
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.int64]
 
 
 @dataclass(frozen=True)
@@ -352,20 +350,6 @@ def _incidence(u: IntArray, v: IntArray, n: int) -> tuple[IntArray, IntArray]:
     order = np.argsort(nodes, kind="stable")
     ptr = np.concatenate([[0], np.cumsum(np.bincount(nodes, minlength=n))])
     return ptr.astype(np.int64), edges[order].astype(np.int64)
-
-
-def concat_ranges(starts: IntArray, counts: IntArray) -> IntArray:
-    """Concatenated ``arange(start, start + count)`` for each pair."""
-    offsets = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
-    return np.repeat(starts, counts) + offsets
-
-
-def stable_order(keys: IntArray) -> IntArray:
-    """``argsort(keys, kind="stable")`` for keys in [0, 2**32): numpy radix-sorts 16-bit
-    keys, so two passes (low half, then high half) beat one comparison sort of int64."""
-    order = np.argsort((keys & 0xFFFF).astype(np.uint16), kind="stable")
-    high = (keys[order] >> 16).astype(np.uint16)
-    return order[np.argsort(high, kind="stable")]
 
 
 @dataclass(frozen=True)

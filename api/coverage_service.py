@@ -21,8 +21,11 @@ from data import coverage as repo
 from data.errors import ConflictError, UnknownValueError
 from data.grids import dataset_version
 from data.network import load_network
-from geo.coverage import GroupCoverage, coverage_by_group, covered_within, isochrones, suggest_sites
+from geo.groups import GroupCoverage, coverage_by_group
+from geo.isochrones import isochrones
 from geo.network import WalkNetwork
+from geo.siting import suggest_sites
+from geo.walk import covered_within
 
 MAX_CANDIDATES = 5000
 

@@ -18,7 +18,7 @@ from data.frames import (
     stations_frame,
 )
 from data.lifecycle import OPEN, PRIORITY_LABELS, STATUS_LABELS
-from geo.coverage import LEVELS_MIN
+from geo.walk import LEVELS_MIN
 from maps.basemap import Basemap
 from maps.coverage import coverage_map
 from maps.grids import Measure, grids_map

@@ -5,7 +5,7 @@
 Synthetic city (bench.synth_streets: ~100,000 street nodes, 100,000 buildings, 200 stations,
 5,000 candidate sites) and the real Nanjing extract. Rows:
 
-* gridmap: geo.coverage (exact edge snapping, one multi-source scipy Dijkstra).
+* gridmap: geo.walk (exact edge snapping, one multi-source scipy Dijkstra).
 * osmnx recipe (the baseline pipeline): nearest-node snapping with a KD-tree, networkx
   ``single_source_dijkstra_path_length(cutoff)`` per station, isochrones as the union of
   buffered reached edges and nodes per station (osmnx's isochrone tutorial, shapely 2).
@@ -39,9 +39,11 @@ from scipy.spatial import cKDTree
 from bench.common import best, write_report
 from bench.synth_streets import synth_city
 from data.embedded import Cluster, free_port
-from geo.coverage import isochrones, nearest_snapped, suggest_sites
 from geo.crs import to_metric
+from geo.isochrones import isochrones
 from geo.network import Snap, WalkNetwork
+from geo.siting import suggest_sites
+from geo.walk import nearest_snapped
 
 T = TypeVar("T")
 SPEED = 75.0

@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 
 from data.grids import dataset_version
 from data.models import Building, CoverageResult, CoverageRun, Grid, Station
-from geo.coverage import walk_nearest
 from geo.network import WalkNetwork
+from geo.walk import walk_nearest
 
 INPUTS = ("buildings", "stations", "network_edges")
 

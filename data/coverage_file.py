@@ -22,7 +22,7 @@ import pandas as pd
 from data.errors import ImportFileError
 from data.network import read_network
 from data.vector import points, read_vector, text_value
-from geo.coverage import SPEED_M_PER_MIN, covered_within, walk_nearest
+from geo.walk import SPEED_M_PER_MIN, covered_within, walk_nearest
 
 Progress = Callable[[str], None]
 STAGES = ("network", "stations", "buildings", "distances", "write")  # passed to progress

@@ -14,7 +14,7 @@ from api.deps import Admin, CoverageDep, SessionDep, SettingsDep
 from api.geojson import GEOJSON_OK, collection, feature, geojson_response
 from api.schemas.fields import Code
 from api.schemas.points import JsonLat, JsonLon
-from geo.coverage import GroupCoverage, gaps_by_group
+from geo.groups import GroupCoverage, gaps_by_group
 
 router = APIRouter(prefix="/api/v1/coverage", tags=["coverage"])
 

@@ -13,8 +13,8 @@ import shapely
 
 from data.coverage_file import STAGES, coverage_file, station_labels
 from data.errors import ImportFileError
-from geo.coverage import walk_distances
 from geo.network import WalkNetwork
+from geo.walk import walk_distances
 
 NANJING = Path(__file__).parents[1] / "fixtures" / "osm" / "nanjing_xuanwu.osm.pbf"
 

@@ -184,7 +184,7 @@ def test_stored_network_round_trips(session: Session) -> None:
     import numpy as np
 
     from data.network import import_network, load_network, read_network
-    from geo.coverage import walk_distances
+    from geo.walk import walk_distances
 
     source = Path(__file__).parents[1] / "fixtures" / "osm" / "nanjing_xuanwu.osm.pbf"
     import_network(session=session, path=source)

@@ -17,17 +17,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pyproj import Transformer
 
-from geo.coverage import (
-    coverage_by_group,
-    coverage_level,
-    covered_within,
-    gaps_by_group,
-    isochrones,
-    suggest_sites,
-    walk_distances,
-    walk_nearest,
-)
+from geo.groups import coverage_by_group, gaps_by_group
+from geo.isochrones import isochrones
 from geo.network import WalkNetwork, _build
+from geo.siting import suggest_sites
+from geo.walk import coverage_level, covered_within, walk_distances, walk_nearest
 
 OSM = Path(__file__).parents[1] / "fixtures" / "osm"
 LON, LAT = 118.78, 32.05
@@ -329,3 +323,9 @@ def test_curved_edges_and_loops_equal_networkx() -> None:
             assert shapely.contains(polys[i, level], where[d <= minutes * 75]).all()
     empty = walk_nearest(net, sources, np.zeros((0, 2)))
     assert empty.distance_m.shape == empty.source.shape == (0,)
+
+
+def test_walk_distances_keeps_its_stable_import_path() -> None:
+    from geo.coverage import walk_distances as stable  # DESIGN.md: stays when modules split
+
+    assert stable is walk_distances

@@ -17,9 +17,9 @@ import shapely
 from playwright.sync_api import expect
 
 from api.pages import LIFECYCLE
-from geo.coverage import isochrones as isochrone_polygons
-from geo.coverage import walk_distances
+from geo.isochrones import isochrones as isochrone_polygons
 from geo.network import WalkNetwork
+from geo.walk import walk_distances
 from maps import (
     Basemap,
     coverage_map,

@@ -1,17 +1,23 @@
-"""Engines, sessions and migrations. Nothing here runs at import time."""
+"""Engines, sessions, migrations and chunked inserts. Nothing here runs at import time."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine, create_engine, insert
 from sqlalchemy.orm import Session, sessionmaker
 
+from data.models import Base
+
 MIGRATIONS = Path(__file__).with_name("migrations")
+CHUNK = 5000  # rows per INSERT statement
+
+Progress = Callable[[int], None] | None  # called with the number of rows just written
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -51,3 +57,15 @@ def alembic_config(url: str) -> Config:
 def migrate(url: str) -> None:
     """Bring the schema to the newest migration (idempotent)."""
     command.upgrade(alembic_config(url), "head")
+
+
+def bulk_insert(
+    session: Session, model: type[Base], rows: Sequence[dict[str, Any]], progress: Progress = None
+) -> int:
+    """Insert ``rows`` into ``model``'s table ``CHUNK`` at a time; returns how many."""
+    for start in range(0, len(rows), CHUNK):
+        chunk = rows[start : start + CHUNK]
+        session.execute(insert(model), chunk)
+        if progress:
+            progress(len(chunk))
+    return len(rows)

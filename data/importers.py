@@ -14,22 +14,20 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 from pyrosm.exceptions import PBFException
-from sqlalchemy import delete, insert
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from data import grids as grid_repo
+from data.db import CHUNK, Progress, bulk_insert
 from data.errors import ImportFileError
 from data.incidents import NewIncident, insert_many
 from data.lifecycle import PRIORITIES
-from data.models import Base, Building, Region, Station, ewkt
+from data.models import Building, Region, Station, ewkt
 from data.osm import osm_buildings, osm_stations
 from data.vector import field, points, polygons, read_vector
 from geo.crs import to_wgs84, validate_lonlat
 from geo.errors import InvalidCoordinatesError
 from geo.locate import GridIndex
-
-Progress = Callable[[int], None] | None
-CHUNK = 5000
 
 
 def _optional(frame: pd.DataFrame, name: str | None, default: Any = None) -> list[Any]:
@@ -44,17 +42,6 @@ def _int_or(value: Any, default: int | None) -> int | None:
         return int(float(value))
     except (TypeError, ValueError):
         return default
-
-
-def _bulk_insert(
-    session: Session, model: type[Base], rows: Sequence[dict[str, Any]], progress: Progress
-) -> int:
-    for start in range(0, len(rows), CHUNK):
-        chunk = rows[start : start + CHUNK]
-        session.execute(insert(model), chunk)
-        if progress:
-            progress(len(chunk))
-    return len(rows)
 
 
 def _is_pbf(path: str | Path) -> bool:
@@ -161,7 +148,7 @@ def import_regions(*, session: Session, path: str | Path, crs: str | None = None
         )
     ]
     session.execute(delete(Region).where(Region.code.in_(codes)))
-    return _bulk_insert(session, Region, rows, None)
+    return bulk_insert(session, Region, rows)
 
 
 def import_buildings(
@@ -199,7 +186,7 @@ def import_buildings(
             strict=True,
         )
     ]
-    count = _bulk_insert(session, Building, rows, progress)
+    count = bulk_insert(session, Building, rows, progress)
     grid_repo.reassign_buildings(session=session)
     return count
 
@@ -246,7 +233,7 @@ def import_stations(
             strict=True,
         )
     ]
-    return _bulk_insert(session, Station, rows, progress)
+    return bulk_insert(session, Station, rows, progress)
 
 
 def import_incidents(

@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import shapely
 from pyrosm.exceptions import PBFException
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from data.db import Progress, bulk_insert
 from data.errors import ImportFileError
-from data.importers import CHUNK, Progress
 from data.models import NetworkEdge, NetworkNode, ewkt
 from data.vector import read_vector
 from geo.errors import GeoError
@@ -40,15 +40,18 @@ def read_network(path: str | Path) -> WalkNetwork:
 
 def import_network(*, session: Session, path: str | Path, progress: Progress = None) -> int:
     """Replace the stored network with the one in ``path``; returns the number of edges."""
-    network = read_network(path)
+    return save_network(session=session, network=read_network(path), progress=progress)
+
+
+def save_network(*, session: Session, network: WalkNetwork, progress: Progress = None) -> int:
+    """Replace the stored network with ``network``; returns the number of edges."""
     session.execute(delete(NetworkEdge))
     session.execute(delete(NetworkNode))
     nodes = [
         {"id": i + 1, "geom": f"SRID=4326;POINT({x!r} {y!r})"}
         for i, (x, y) in enumerate(network.node_lonlat.tolist())
     ]
-    for start in range(0, len(nodes), CHUNK):
-        session.execute(insert(NetworkNode), nodes[start : start + CHUNK])
+    bulk_insert(session, NetworkNode, nodes)
     vertices = network.to_lonlat(network.vertex_xy)
     # Ends exactly at the node coordinates: the reload (from_lines) joins edges only at
     # identical vertices, and the metric round trip is not bit-exact.
@@ -68,11 +71,7 @@ def import_network(*, session: Session, path: str | Path, progress: Progress = N
             network.edge_u, network.edge_v, network.edge_length, lines, strict=True
         )
     ]
-    for start in range(0, len(edges), CHUNK):
-        session.execute(insert(NetworkEdge), edges[start : start + CHUNK])
-        if progress:
-            progress(len(edges[start : start + CHUNK]))
-    return len(edges)
+    return bulk_insert(session, NetworkEdge, edges, progress)
 
 
 def load_network(*, session: Session) -> WalkNetwork | None:

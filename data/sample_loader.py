@@ -8,7 +8,7 @@ from sqlalchemy import delete, exists, select
 from sqlalchemy.orm import Session
 
 from data import importers
-from data.importers import Progress
+from data.db import Progress
 from data.models import Building, Grid, GridVersion, Region, Station
 from data.network import import_network
 from data.sample import sample_dir

@@ -146,7 +146,7 @@ def import_grids(
     replace: Annotated[bool, typer.Option(help="retire every grid not in the file")] = False,
 ) -> None:
     """Load grid polygons as a new grid version."""
-    from data.importers import import_grids as run
+    from data.files.importers import import_grids as run
 
     _run_import(
         "grids",
@@ -167,7 +167,7 @@ def import_buildings(
     crs: CrsOpt = None,
 ) -> None:
     """Load buildings (points or footprints) and assign them to grids."""
-    from data.importers import import_buildings as run
+    from data.files.importers import import_buildings as run
 
     _run_import("buildings", run, path=file, name_field=name_field, crs=crs)
 
@@ -185,7 +185,7 @@ def import_stations(
 ) -> None:
     """Load service stations (field ``level``: 5, 10 or 15 minutes), or the civic POIs of an
     .osm.pbf extract."""
-    from data.importers import import_stations as run
+    from data.files.importers import import_stations as run
 
     _run_import(
         "stations",
@@ -203,7 +203,7 @@ def import_network(
     file: Annotated[Path, typer.Argument(help=".osm.pbf / .osm extract, or a file of lines")],
 ) -> None:
     """Replace the walking network (OSM: pyrosm's walking network, all components)."""
-    from data.network import import_network as run
+    from data.files.network import import_network as run
 
     _run_import("network edges", run, path=file)
 
@@ -216,7 +216,7 @@ def import_incidents(
     crs: Annotated[str, typer.Option(help="wgs84|cgcs2000|gcj02|bd09")] = "wgs84",
 ) -> None:
     """Store reports in bulk, each assigned to its grid (category/description columns used)."""
-    from data.importers import import_incidents as run
+    from data.files.importers import import_incidents as run
 
     settings = Settings()
     _run_import(
@@ -275,7 +275,7 @@ def assign(
     tolerance_m: Annotated[float, typer.Option(help="nearest-grid fallback radius")] = 50.0,
 ) -> None:
     """Assign each CSV row to its grid, offline; streams files larger than memory."""
-    from data.assign_file import assign_csv
+    from data.files.assign import assign_csv
 
     with progress_bar("rows") as advance:
         counts = assign_csv(
@@ -303,7 +303,7 @@ def coverage(
     max_access: Annotated[float, typer.Option(help="max metres to the network", min=0)] = 300.0,
 ) -> None:
     """Walking distance from every building to its nearest station, offline."""
-    from data.coverage_file import STAGES, coverage_file
+    from data.files.coverage import STAGES, coverage_file
 
     with progress_bar("coverage", total=len(STAGES)) as advance:
         summary = coverage_file(

@@ -7,10 +7,10 @@ from importlib.resources import as_file
 from sqlalchemy import delete, exists, select
 from sqlalchemy.orm import Session
 
-from data import importers
 from data.db import Progress
+from data.files import importers
+from data.files.network import import_network
 from data.models import Building, Grid, GridVersion, Region, Station
-from data.network import import_network
 from data.sample import sample_dir
 
 

@@ -20,7 +20,7 @@ the way real 网格 do:
 4. Codes number siblings west→east in rows north→south (``_number``); names come from the
    longest named road inside a region (``_road_name``).
 
-Buildings (with their household estimate) and stations come from ``data.osm``, the rules
+Buildings (with their household estimate) and stations come from ``data.files.osm``, the rules
 ``gridmap import`` applies to any OSM extract.
 ``ATTRIBUTION.txt`` beside the output is maintained by hand.
 """
@@ -43,7 +43,7 @@ import shapely
 from numpy.typing import NDArray
 from shapely.geometry import mapping
 
-from data.osm import building_points, local_epsg, osm_stations, reproject
+from data.files.osm import building_points, local_epsg, osm_stations, reproject
 from geo.crs import from_metric, to_metric
 
 PRECISION = 1e-7

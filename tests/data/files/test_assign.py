@@ -13,12 +13,12 @@ import pandas as pd
 import pytest
 import shapely
 
-from data.assign_file import assign_csv, assign_frame, load_index
 from data.errors import ImportFileError
+from data.files.assign import assign_csv, assign_frame, load_index
 from geo.crs import from_wgs84
 from geo.errors import UnknownCRSError
 
-FIXTURES = Path(__file__).parents[1] / "fixtures" / "boundaries"
+FIXTURES = Path(__file__).parents[2] / "fixtures" / "boundaries"
 SF_GRIDS = FIXTURES / "sf_block_groups.geojson"
 SF_POINTS = FIXTURES / "sf_vandalism_sample.csv"
 

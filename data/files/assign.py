@@ -17,7 +17,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from data.errors import ImportFileError
-from data.vector import field, polygons, read_vector
+from data.files.vector import field, polygons, read_vector
 from geo.crs import to_wgs84
 from geo.locate import GridIndex
 

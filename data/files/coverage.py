@@ -1,7 +1,7 @@
 """The offline job behind ``gridmap coverage``: walk distances from files, no database.
 
 Reads a walking network (an ``.osm.pbf`` extract or any vector file of lines, through
-``data.network.read_network``), stations and buildings (any vector format pyogrio reads;
+``data.files.network.read_network``), stations and buildings (any vector format pyogrio reads;
 polygons stand for their representative point, which unlike a centroid always lies inside
 an L-shaped or courtyard building), and writes
 one GeoJSON point per building with its input properties plus ``walk_m`` (metres to the
@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 
 from data.errors import ImportFileError
-from data.network import read_network
-from data.vector import points, read_vector, text_value
+from data.files.network import read_network
+from data.files.vector import points, read_vector, text_value
 from geo.walk import SPEED_M_PER_MIN, covered_within, walk_nearest
 
 Progress = Callable[[str], None]

@@ -11,12 +11,12 @@ from sqlalchemy.orm import Session
 
 from data import grids as grid_repo
 from data.errors import ImportFileError
-from data.importers import import_grids, import_stations
+from data.files.importers import import_grids, import_stations
 from data.models import Station
 
 pytestmark = pytest.mark.postgis
 
-FIXTURES = Path(__file__).parents[1] / "fixtures" / "boundaries"
+FIXTURES = Path(__file__).parents[2] / "fixtures" / "boundaries"
 
 
 def _square(x: float, y: float, d: float = 0.01) -> list[list[list[float]]]:
@@ -183,10 +183,11 @@ def test_stored_network_round_trips(session: Session) -> None:
     """The network loaded back from PostGIS gives the same walk distances as the file."""
     import numpy as np
 
-    from data.network import import_network, load_network, read_network
+    from data.files.network import import_network, read_network
+    from data.network import load_network
     from geo.walk import walk_distances
 
-    source = Path(__file__).parents[1] / "fixtures" / "osm" / "nanjing_xuanwu.osm.pbf"
+    source = Path(__file__).parents[2] / "fixtures" / "osm" / "nanjing_xuanwu.osm.pbf"
     import_network(session=session, path=source)
     stored = load_network(session=session)
     original = read_network(source)
@@ -204,7 +205,7 @@ def test_stored_network_round_trips(session: Session) -> None:
 def test_import_incidents_assigns_grids_like_postgis(session: Session, tmp_path: Path) -> None:
     from datetime import timedelta
 
-    from data.importers import import_incidents
+    from data.files.importers import import_incidents
 
     rows = session.execute(
         text("SELECT ST_X(geom), ST_Y(geom) FROM buildings ORDER BY id LIMIT 200")

@@ -20,11 +20,11 @@ from sqlalchemy.orm import Session
 from data import grids as grid_repo
 from data.db import CHUNK, Progress, bulk_insert
 from data.errors import ImportFileError
+from data.files.osm import osm_buildings, osm_stations
+from data.files.vector import field, points, polygons, read_vector
 from data.incidents import NewIncident, insert_many
 from data.lifecycle import PRIORITIES
 from data.models import Building, Region, Station, ewkt
-from data.osm import osm_buildings, osm_stations
-from data.vector import field, points, polygons, read_vector
 from geo.crs import to_wgs84, validate_lonlat
 from geo.errors import InvalidCoordinatesError
 from geo.locate import GridIndex
@@ -163,7 +163,7 @@ def import_buildings(
     each to its grid. Optional fields: levels, households, population, source_id.
 
     An ``.osm.pbf`` extract gives every OSM building with its household estimate
-    (``data.osm.osm_buildings``); OSM is WGS84, so ``crs`` does not apply to it.
+    (``data.files.osm.osm_buildings``); OSM is WGS84, so ``crs`` does not apply to it.
     """
     frame = _read_osm(path, osm_buildings) if _is_pbf(path) else read_vector(path, crs=crs)
     locations = points(frame, source=str(path))
@@ -203,7 +203,7 @@ def import_stations(
 ) -> int:
     """Load service stations as points; ``level`` (5/10/15 minutes) defaults to 15.
 
-    An ``.osm.pbf`` extract gives its civic amenities classified by ``data.osm.osm_stations``,
+    An ``.osm.pbf`` extract gives its civic amenities classified by ``data.files.osm.osm_stations``,
     restricted to ``amenities`` when given; ``amenities`` applies to extracts only.
     """
     frame = (

@@ -11,12 +11,12 @@ import pyrosm
 import pytest
 import shapely
 
-from data.coverage_file import STAGES, coverage_file, station_labels
 from data.errors import ImportFileError
+from data.files.coverage import STAGES, coverage_file, station_labels
 from geo.network import WalkNetwork
 from geo.walk import walk_distances
 
-NANJING = Path(__file__).parents[1] / "fixtures" / "osm" / "nanjing_xuanwu.osm.pbf"
+NANJING = Path(__file__).parents[2] / "fixtures" / "osm" / "nanjing_xuanwu.osm.pbf"
 
 
 @pytest.fixture(scope="module")

@@ -10,11 +10,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from data.errors import ImportFileError
-from data.importers import import_buildings, import_stations
+from data.files.importers import import_buildings, import_stations
+from data.files.osm import STATION_AMENITIES, osm_buildings, osm_stations
 from data.models import Building, Station
-from data.osm import STATION_AMENITIES, osm_buildings, osm_stations
 
-NANJING = Path(__file__).parents[1] / "fixtures" / "osm" / "nanjing_xuanwu.osm.pbf"
+NANJING = Path(__file__).parents[2] / "fixtures" / "osm" / "nanjing_xuanwu.osm.pbf"
 RESIDENTIAL = ("residential", "apartments", "house")
 
 

@@ -1,0 +1,68 @@
+"""Offline commands on files alone, no database: ``gridmap assign`` and ``gridmap coverage``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from api.cli.common import err, progress_bar
+
+
+def assign(
+    in_csv: Annotated[Path, typer.Argument(help="CSV with a point per row")],
+    out_csv: Annotated[Path, typer.Argument(help="written: the input plus grid_code, match")],
+    grids: Annotated[Path, typer.Option(help="grid polygons (any vector format)")],
+    code_field: Annotated[str, typer.Option(help="field of the grid code")],
+    lon_col: Annotated[str, typer.Option()] = "lon",
+    lat_col: Annotated[str, typer.Option()] = "lat",
+    crs: Annotated[str, typer.Option(help="wgs84|cgcs2000|gcj02|bd09")] = "wgs84",
+    tolerance_m: Annotated[float, typer.Option(help="nearest-grid fallback radius")] = 50.0,
+) -> None:
+    """Assign each CSV row to its grid, offline; streams files larger than memory."""
+    from data.files.assign import assign_csv
+
+    with progress_bar("rows") as advance:
+        counts = assign_csv(
+            in_csv,
+            out_csv,
+            grids_path=grids,
+            code_field=code_field,
+            lon_col=lon_col,
+            lat_col=lat_col,
+            crs=crs,
+            tolerance_m=tolerance_m,
+            progress=advance,
+        )
+    err.print(", ".join(f"{k} {v}" for k, v in counts.items()), highlight=False)
+
+
+def coverage(
+    network: Annotated[Path, typer.Option(help=".osm.pbf extract or a file of lines")],
+    stations: Annotated[Path, typer.Option(help="stations (points or polygons)")],
+    buildings: Annotated[Path, typer.Option(help="buildings (points or footprints)")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="GeoJSON written")],
+    minutes: Annotated[float, typer.Option(min=0)] = 15.0,
+    speed: Annotated[float, typer.Option(help="walking speed, m/min", min=1)] = 75.0,
+    max_access: Annotated[float, typer.Option(help="max metres to the network", min=0)] = 300.0,
+) -> None:
+    """Walking distance from every building to its nearest station, offline."""
+    from data.files.coverage import STAGES, coverage_file
+
+    with progress_bar("coverage", total=len(STAGES)) as advance:
+        summary = coverage_file(
+            network,
+            stations,
+            buildings,
+            out,
+            minutes=minutes,
+            speed_m_per_min=speed,
+            max_access_m=max_access,
+            progress=lambda _stage: advance(1),
+        )
+    err.print(
+        f"{summary.covered} of {summary.buildings} buildings within {minutes:g} min "
+        f"({summary.unreachable} unreachable) → {out}",
+        highlight=False,
+    )

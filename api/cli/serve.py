@@ -1,0 +1,67 @@
+"""``gridmap serve`` and ``gridmap demo``."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+from api.cli.common import err, out, progress_bar, ready_url, session_on
+from api.cli.keys import new_key
+from api.settings import Settings
+
+
+def _serve(url: str, host: str, port: int, workers: int) -> None:
+    import uvicorn
+
+    os.environ["GRIDMAP_DATABASE_URL"] = url  # workers share one resolved URL
+    uvicorn.run(
+        "api.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="info"
+    )
+
+
+def serve(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+    workers: Annotated[int, typer.Option(min=1)] = 1,
+) -> None:
+    """Serve the HTTP API."""
+    _serve(ready_url(), host, port, workers)
+
+
+def demo(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+) -> None:
+    """Start the embedded database, load the sample city, print an admin key, serve."""
+    from data.sample_loader import load_sample, sample_loaded
+
+    embedded = not Settings().database_url  # read before _serve sets GRIDMAP_DATABASE_URL
+    url = ready_url()
+    with session_on(url) as session:
+        if not sample_loaded(session=session):
+            with progress_bar("loading the sample city") as advance:
+                load_sample(session=session, progress=advance)
+        key = new_key(session, role="admin", label="demo")
+    base = f"http://{host}:{port}"
+    out.print(f"\n[bold]gridmap demo[/bold] on {base}  (Ctrl-C stops)\n")
+    for path in (
+        "/docs",
+        "/health",
+        "/api/v1/grids",
+        "/maps/grids",
+        "/maps/coverage?minutes=15",
+        "/maps/incidents",
+        "/api/v1/coverage?minutes=15",
+    ):
+        out.print(f"  {base}{path}", highlight=False)
+    out.print(f"\n  admin API key (X-API-Key): {key}\n", highlight=False)
+    try:
+        _serve(url, host, port, 1)
+    finally:  # Ctrl-C stops the server, never the embedded cluster (pg_ctl detached it)
+        if embedded:
+            err.print(
+                "the embedded database keeps running; stop it with: gridmap db stop",
+                highlight=False,
+            )

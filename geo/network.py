@@ -108,7 +108,7 @@ class WalkNetwork:
         """pyrosm's walking network of an ``.osm.pbf`` extract, every way split at every
         node (``nodes=True``), all components kept; edge geometry as pyrosm gives it.
         """
-        import pyrosm  # lazy: the one reader geo/ has (DESIGN.md stable API)
+        import pyrosm  # lazy: the one reader geo/ has (docs/design.md, stable API)
 
         result: Any = pyrosm.OSM(str(path)).get_network(network_type="walking", nodes=True)
         if result is None:

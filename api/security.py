@@ -26,7 +26,7 @@ BASE_HEADERS = (
 
 def content_security_policy(image_origins: Iterable[str]) -> str:
     """Only local scripts, styles, fonts and fetches (folium's pages inline their scripts);
-    images from here, data/blob URLs and the given tile origins."""
+    images from here, data: and blob: URLs and the given tile origins."""
     images = " ".join(["'self'", "data:", "blob:", *image_origins])
     return (
         "default-src 'self'; script-src 'self' 'unsafe-inline'; "

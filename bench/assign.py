@@ -43,7 +43,7 @@ from numpy.typing import NDArray
 from bench.common import best, write_report
 from bench.synth import SEED, random_points, voronoi_grids
 from data.embedded import Cluster, free_port
-from geo.locate import GridIndex, Match
+from geo.locate import GridIndex, Match, metres_per_degree
 
 T = TypeVar("T")
 OUT = Path(__file__).parent / "results" / "assign.json"
@@ -81,7 +81,9 @@ def run_gridmap(
     y: NDArray[np.float64],
     repeat: int,
 ) -> dict[str, Any]:
+    cpu = time.process_time()
     build_s, _ = best(lambda: GridIndex(geoms, codes), repeat=1)  # as the baselines' builds
+    build_cpu_s = time.process_time() - cpu
     build_peak, index = peak_mb(lambda: GridIndex(geoms, codes))
     locate_s, result = best(lambda: index.locate(x, y), repeat)
     locate_peak, _ = peak_mb(lambda: index.locate(x, y))
@@ -94,7 +96,9 @@ def run_gridmap(
     one_us = (time.perf_counter() - start) / len(sample) * 1e6
     return {
         "build_s": build_s,
+        "build_cpu_s": build_cpu_s,
         "build_peak_mb": build_peak,
+        "raster": raster_stats(index, x, y),
         "index_arrays_mb": index_mb,
         "locate_s": locate_s,
         "locate_peak_mb": locate_peak,
@@ -105,11 +109,39 @@ def run_gridmap(
     }
 
 
+def raster_stats(
+    index: GridIndex, x: NDArray[np.float64], y: NDArray[np.float64]
+) -> dict[str, Any]:
+    """The index's raster (private attributes, read for this report only): its size, its cell
+    in metres at the centre, and the share of points each kind of cell answers."""
+    raster = index._raster
+    mx, my = metres_per_degree(float(np.mean(y)))
+    v = raster[index._cells(x, y)]
+    return {
+        "cells": int(raster.size),
+        "cell_m": [index._dx * mx, index._dy * my],
+        "points_in_pure_cells": float(((v >= 0) | (v == -1)).mean()),  # one lookup
+        "points_in_boundary_cells": float((v <= -3).mean()),  # tested exactly
+        "points_in_near_cells": float((v == -2).mean()),  # nearest-grid search
+    }
+
+
 def peak_rss_mb() -> float:
     """This process's peak resident memory (VmHWM), in MB."""
     status = Path("/proc/self/status").read_text()
     line = next(x for x in status.splitlines() if x.startswith("VmHWM:"))
     return int(line.split()[1]) / 1e3
+
+
+def imports_rss() -> float:
+    """Peak RSS of a fresh Python process after the imports ``gridmap_process_rss`` makes."""
+    code = (
+        "import shapely; from bench.assign import peak_rss_mb; "
+        "from bench.synth import voronoi_grids, random_points; from geo.locate import GridIndex; "
+        "print(peak_rss_mb())"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(out.stdout.strip())
 
 
 def gridmap_process_rss(n: int) -> float:
@@ -209,6 +241,7 @@ def run_postgis(
                 lookup.fetchone()
             one_ms = (time.perf_counter() - start) / len(sample) * 1e3
             workers = conn.execute("SHOW max_parallel_workers_per_gather").fetchone()
+            versions = conn.execute("SELECT version(), postgis_full_version()").fetchone()
     finally:
         cluster.destroy()
     return {
@@ -216,6 +249,7 @@ def run_postgis(
         "join_s": join_s,
         "plan": plan,
         "max_parallel_workers_per_gather": workers[0] if workers else None,
+        "versions": list(versions) if versions else None,
         "single_lookup_ms": one_ms,
         "pairs": (rows[:, 0], rows[:, 1]),
     }
@@ -238,7 +272,8 @@ def main() -> None:
     print(f"{geoms.size} grids, {vertices:.1f} vertices each, {n:,} points")
 
     gm = run_gridmap(geoms, codes, x, y, args.repeat) | {
-        "process_peak_rss_mb": gridmap_process_rss(n)
+        "process_peak_rss_mb": gridmap_process_rss(n),
+        "process_imports_rss_mb": imports_rss(),
     }
     print(
         f"gridmap: build {gm['build_s']:.2f} s, locate {gm['locate_s'] * 1e3:.1f} ms"

@@ -104,6 +104,13 @@ def _metres_per_degree(lat: NDArray[np.float64]) -> tuple[NDArray[np.float64], .
     return n * np.cos(phi) * (np.pi / 180.0), m * (np.pi / 180.0)
 
 
+def metres_per_degree(lat: float) -> tuple[float, float]:
+    """Metres per degree of longitude and of latitude at ``lat``: the scales of the tangent
+    plane that ``nearest`` distances are measured in (for other evaluators of the rule)."""
+    mx, my = _metres_per_degree(np.array([lat], dtype=np.float64))
+    return float(mx[0]), float(my[0])
+
+
 class _Lattice(NamedTuple):
     """Cells of dx x dy degrees from (x0, y0), nx to a row; a cell's flat id is row * nx + col."""
 

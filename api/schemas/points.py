@@ -1,9 +1,9 @@
 """Point inputs shared by every point-taking endpoint: lon/lat ranges and the CRS name.
 
 Query parameters arrive as text, so ``Lon``/``Lat`` parse numbers from strings; JSON bodies
-use the strict variants, which take JSON numbers only (no "118.7", no true/false). Degrees are
-rounded to 1e-9 (0.1 mm): no precision is lost, and subnormal values such as 5e-324, which
-PostGIS cannot project, become 0.
+use the strict variants, which take JSON numbers only (no "118.7", no true/false). Degrees
+smaller than 1e-300 (subnormal values such as 5e-324, which PostGIS cannot project) become 0;
+every other value is kept exactly, so answers equal PostGIS's for the very point sent.
 """
 
 from __future__ import annotations
@@ -15,17 +15,17 @@ from pydantic import AfterValidator, Field
 CrsName = Literal["wgs84", "cgcs2000", "gcj02", "bd09"]
 
 
-def _round(degrees: float) -> float:
-    return round(degrees, 9) + 0.0  # + 0.0: no negative zero
+def _flush_tiny(degrees: float) -> float:
+    return 0.0 if abs(degrees) < 1e-300 else degrees
 
 
 _Lon = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False, description="longitude")]
 _Lat = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False, description="latitude")]
-Lon = Annotated[_Lon, AfterValidator(_round)]
-Lat = Annotated[_Lat, AfterValidator(_round)]
+Lon = Annotated[_Lon, AfterValidator(_flush_tiny)]
+Lat = Annotated[_Lat, AfterValidator(_flush_tiny)]
 JsonLon = Annotated[Lon, Field(strict=True)]
 JsonLat = Annotated[Lat, Field(strict=True)]
-# Batch points are located, never stored: not rounded (a validator call per number would
-# double the parse of 100,000 points).
+# Batch points are located in memory, never stored or sent to PostGIS: no validator (a call
+# per number would double the parse of 100,000 points).
 BatchLon = Annotated[_Lon, Field(strict=True)]
 BatchLat = Annotated[_Lat, Field(strict=True)]

@@ -20,25 +20,37 @@ from data.errors import ImportFileError
 from data.files.vector import field, polygons, read_vector
 from geo.crs import to_wgs84
 from geo.locate import GridIndex
+from geo.parts import describe_multipart
+
+VECTOR_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".fgb")
 
 MATCH_LABELS = np.array(["", "inside", "boundary", "nearest"], dtype=object)  # by Match value
 
 
-def load_index(grids_path: str | Path, *, code_field: str, tolerance_m: float = 50.0) -> GridIndex:
-    """Grid polygons from any vector file (reprojected to EPSG:4326, invalid ones repaired).
+def load_index(
+    grids_path: str | Path,
+    *,
+    code_field: str,
+    tolerance_m: float = 50.0,
+    crs: str | None = None,
+    report: Callable[[str], None] | None = None,
+) -> GridIndex:
+    """Grid polygons from any vector file (reprojected to EPSG:4326 from the file's CRS or
+    ``crs``, invalid ones repaired the same way as ``gridmap import grids``).
 
-    Raises ``ImportFileError`` naming the file and feature for a missing code field, empty
-    or duplicate codes, and features that are not (repairable) polygons.
+    Features sharing a code are parts of one grid (``geo.parts.merge_parts``; ``report``
+    gets one line saying how many). Raises ``ImportFileError`` naming the file and feature
+    for a missing code field, empty codes, features that are not (repairable) polygons and
+    coordinates that are not lon/lat (suggesting ``--grids-crs``).
     """
-    frame = read_vector(grids_path)
+    frame = read_vector(grids_path, crs=crs, crs_option="--grids-crs")
     source = str(grids_path)
     codes = field(frame, code_field, source=source)
-    seen = pd.Series(codes)
-    duplicates = seen[seen.duplicated()].unique().tolist()
-    if duplicates:
-        raise ImportFileError(f"{source}: duplicate codes {duplicates[:5]} in {code_field!r}")
     geoms = polygons(frame, labels=[f"{code_field}={c}" for c in codes], source=source)
-    return GridIndex(geoms, codes, tolerance_m=tolerance_m)
+    index = GridIndex(geoms, codes, tolerance_m=tolerance_m)
+    if index.multipart and report:
+        report(describe_multipart(index.multipart, field=repr(code_field)))
+    return index
 
 
 def _coordinates(values: pd.Series) -> NDArray[np.float64]:
@@ -87,12 +99,17 @@ def assign_csv(
     lon_col: str,
     lat_col: str,
     crs: str = "wgs84",
+    grids_crs: str | None = None,
     chunk_rows: int = 200_000,
     tolerance_m: float = 50.0,
     progress: Callable[[int], None] | None = None,
+    report: Callable[[str], None] | None = None,
 ) -> dict[str, int]:
     """Write ``out_path``: ``in_path`` (UTF-8 CSV) with each row's grid; see the module doc.
 
+    ``in_path`` may also be a GeoJSON/GPKG/Shapefile of points (in ``crs``, or its own CRS):
+    its properties plus ``lon_col``/``lat_col`` (WGS84) are the input columns then.
+    ``grids_crs`` names the grid file's CRS when it does not say it (or says it wrongly).
     ``progress`` is called after each chunk with the number of rows just written (it plugs
     into a rich progress bar's ``advance``). Returns row counts: ``rows``, one per match
     (``inside``, ``boundary``, ``nearest``, ``none``) and ``bad_coordinates`` (among none).
@@ -103,7 +120,28 @@ def assign_csv(
     if not in_path.exists():
         raise ImportFileError(f"{in_path}: no such file")
     to_wgs84(np.empty(0), np.empty(0), crs)  # an unknown CRS fails before any work
-    index = load_index(grids_path, code_field=code_field, tolerance_m=tolerance_m)
+    if in_path.suffix.lower() in VECTOR_SUFFIXES:
+        frame = _point_table(in_path, crs=crs, lon_col=lon_col, lat_col=lat_col)
+        staged = _as_csv(frame, out_path)
+        try:
+            return assign_csv(
+                staged,
+                out_path,
+                grids_path=grids_path,
+                code_field=code_field,
+                lon_col=lon_col,
+                lat_col=lat_col,
+                grids_crs=grids_crs,
+                chunk_rows=chunk_rows,
+                tolerance_m=tolerance_m,
+                progress=progress,
+                report=report,
+            )
+        finally:
+            staged.unlink(missing_ok=True)
+    index = load_index(
+        grids_path, code_field=code_field, tolerance_m=tolerance_m, crs=grids_crs, report=report
+    )
     options = {"lon_col": lon_col, "lat_col": lat_col, "crs": crs}
     counts = dict.fromkeys(("rows", "inside", "boundary", "nearest", "none", "bad_coordinates"), 0)
     try:
@@ -129,3 +167,21 @@ def assign_csv(
     except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
         raise ImportFileError(f"{in_path}: not a usable CSV ({exc})") from exc
     return counts
+
+
+def _point_table(path: Path, *, crs: str, lon_col: str, lat_col: str) -> pd.DataFrame:
+    """A vector file of points as a table: its properties plus WGS84 lon/lat columns."""
+    frame = read_vector(path, crs=None if crs.lower() == "wgs84" else crs)
+    geoms = frame.geometry
+    where = geoms.where(geoms.geom_type == "Point", geoms.representative_point())
+    table = pd.DataFrame(frame.drop(columns=frame.geometry.name))
+    table[lon_col] = where.x.map(repr)
+    table[lat_col] = where.y.map(repr)
+    return table
+
+
+def _as_csv(table: pd.DataFrame, out_path: Path) -> Path:
+    """``table`` written beside ``out_path`` as the CSV input of the streaming job."""
+    staged = out_path.with_name(f".{out_path.name}.points.csv")
+    table.to_csv(staged, index=False)
+    return staged

@@ -16,26 +16,107 @@ from shapely.geometry.base import BaseGeometry
 
 from data.errors import ImportFileError
 from geo.crs import CRS_NAMES, to_wgs84
+from geo.region import Region, plausible_lonlat
 
 POLYGONAL = ("Polygon", "MultiPolygon")
 
 
-def read_vector(path: str | Path, *, crs: str | None = None) -> gpd.GeoDataFrame:
+def read_vector(
+    path: str | Path,
+    *,
+    crs: str | None = None,
+    crs_option: str = "--crs",
+    region: Region | None = None,
+) -> gpd.GeoDataFrame:
     """Read ``path`` and return it in EPSG:4326.
 
     ``crs`` names the coordinates' system when the file does not say it or says it wrongly:
     ``wgs84``, ``cgcs2000``, ``gcj02``, ``bd09`` or anything pyproj accepts (``EPSG:4547``).
+    A file whose coordinates are not plausible lon/lat degrees after that (projected
+    metres or feet without a ``.prj``), or lie outside ``region``, is refused with one line
+    suggesting ``crs_option`` (the command's option that names this file's CRS).
     """
     path = Path(path)
     if not path.exists():
         raise ImportFileError(f"{path}: no such file")
+    if (kind := osm_kind(path)) is not None:
+        raise ImportFileError(
+            f"{path}: an OpenStreetMap {kind} file; this input takes vector files "
+            "(GeoJSON, GPKG, Shapefile); OSM extracts go to import buildings|stations|network "
+            "and to coverage --network"
+        )
     try:
         frame = gpd.read_file(path, engine="pyogrio")
     except (DataSourceError, DataLayerError, ValueError) as exc:
         raise ImportFileError(f"{path}: not a readable vector file ({exc})") from exc
     if frame.geometry.name not in frame or len(frame) == 0:
         raise ImportFileError(f"{path}: no features")
-    return to_4326(frame, crs=crs, source=str(path))
+    declared = frame.crs is not None
+    original = frame.geometry.values
+    frame = to_4326(frame, crs=crs, source=str(path))
+    require_lonlat(
+        frame.geometry,
+        source=str(path),
+        named="the CRS you gave" if crs else "its own CRS" if declared else "no CRS",
+        option=crs_option,
+        raw=original,
+    )
+    if region is not None:
+        require_region(frame.geometry, region, source=str(path), option=crs_option)
+    return frame
+
+
+def osm_kind(path: Path) -> str | None:
+    """``"PBF"`` or ``"XML"`` when the file is an OpenStreetMap extract, by its content
+    (whatever its name); a ``.pbf`` whose content is neither counts as a (broken) PBF."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(512)
+    except OSError:
+        return None
+    if b"OSMHeader" in head[:64]:
+        return "PBF"
+    text = head.lstrip(b"\xef\xbb\xbf").lstrip()
+    if text.startswith(b"<?xml"):
+        text = text[text.find(b"?>") + 2 :].lstrip()
+    if text.startswith(b"<osm"):
+        return "XML"
+    return "PBF" if path.suffix.lower() == ".pbf" else None
+
+
+def _first_xy(geoms: np.ndarray) -> tuple[float, float]:
+    coords = shapely.get_coordinates(geoms[~shapely.is_empty(geoms)][:1])
+    return (float(coords[0, 0]), float(coords[0, 1])) if len(coords) else (np.nan, np.nan)
+
+
+def require_lonlat(
+    geoms: gpd.GeoSeries, *, source: str, named: str, option: str, raw: np.ndarray
+) -> None:
+    """Refuse coordinates that are not plausible lon/lat degrees, with one line."""
+    coords = shapely.get_coordinates(geoms.values)
+    if len(coords) and plausible_lonlat(coords[:, 0], coords[:, 1]).all():
+        return
+    x, y = _first_xy(raw)
+    raise ImportFileError(
+        f"{source}: coordinates like [{x:.1f}, {y:.1f}] are not lon/lat degrees ({named}); "
+        f"name the file's CRS with {option} (e.g. {option} EPSG:2227 for feet in California's "
+        f"state plane, {option} EPSG:32650 for UTM zone 50N); nothing was imported"
+    )
+
+
+def require_region(geoms: gpd.GeoSeries, region: Region, *, source: str, option: str) -> None:
+    """Refuse features whose bounding-box centre lies outside ``region``, with one line."""
+    bounds = shapely.bounds(geoms.values)
+    cx, cy = (bounds[:, 0] + bounds[:, 2]) / 2.0, (bounds[:, 1] + bounds[:, 3]) / 2.0
+    outside = ~region.contains(cx, cy) & ~np.isnan(cx)
+    if outside.any():
+        k = int(np.flatnonzero(outside)[0])
+        raise ImportFileError(
+            f"{source}: {int(outside.sum())} of {len(geoms)} features lie outside the region "
+            f"{region} (the grids' extent plus a margin, or GRIDMAP_REGION), the first "
+            f"(feature {k}) at [{cx[k]:.5f}, {cy[k]:.5f}]; if the CRS is wrong, name it with "
+            f"{option}; nothing was imported"
+        )
 
 
 def to_4326(frame: gpd.GeoDataFrame, *, crs: str | None, source: str) -> gpd.GeoDataFrame:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from data.db import Progress
 from data.errors import ImportFileError
+from data.files.osm import pbf_named
 from data.files.vector import osm_kind, read_vector
 from data.network import save_network
 from geo.errors import GeoError
@@ -32,7 +33,8 @@ def read_network(path: str | Path) -> WalkNetwork:
         )
     try:
         if kind == "PBF":
-            return WalkNetwork.from_osm(path)
+            with pbf_named(path) as pbf:
+                return WalkNetwork.from_osm(pbf)
         lines = read_vector(path).geometry.to_numpy()
         return WalkNetwork.from_lines(lines)
     except GeoError as exc:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import csv
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -149,10 +149,10 @@ def test_assign_converts_the_grid_file_with_grids_crs(tmp_path: Path) -> None:
     found = truth.locate(lon, lat)
     want = np.where(found.code_index >= 0, truth.codes[found.code_index], "")
 
-    def codes(**options: str) -> np.ndarray:
+    def codes(grids_crs: str | None = None) -> np.ndarray:
         assign_csv(
             tmp_path / "in.csv", tmp_path / "out.csv", grids_path=grids, code_field="gb",
-            lon_col="lon", lat_col="lat", **options,
+            lon_col="lon", lat_col="lat", grids_crs=grids_crs,
         )  # fmt: skip
         return gpd.pd.read_csv(tmp_path / "out.csv", dtype=str, keep_default_na=False)[
             "grid_code"
@@ -244,9 +244,11 @@ def test_projected_incident_csv_is_refused(session: Session) -> None:
 
 def test_point_files_import_and_assign(session: Session, tmp_path: Path) -> None:
     gpkg = AWKWARD / "hotline_points.gpkg"
-    count: Callable[[], object] = lambda: session.execute(  # noqa: E731
-        text("SELECT count(*) FROM incidents WHERE category = '街面秩序'")
-    ).scalar()
+
+    def count() -> int:
+        query = text("SELECT count(*) FROM incidents WHERE category = '街面秩序'")
+        return int(session.execute(query).scalar_one())
+
     before = count()
     assert import_incidents(session=session, path=gpkg, deadlines=DEADLINES, id_col="id") == 10
     assert import_incidents(session=session, path=gpkg, deadlines=DEADLINES, id_col="id") == 0

@@ -64,6 +64,10 @@ def coverage(
     speed: Annotated[float, typer.Option(help="walking speed, m/min", min=1)] = 75.0,
     max_access: Annotated[float, typer.Option(help="max metres to the network", min=0)] = 300.0,
     crs: CrsOpt = None,
+    mainland_min_nodes: Annotated[
+        int,
+        typer.Option(help="buildings join components holding a station or this many nodes", min=1),
+    ] = 50,
 ) -> None:
     """Walking distance from every building to its nearest station, offline."""
     from data.files.coverage import STAGES, coverage_file
@@ -78,11 +82,13 @@ def coverage(
             speed_m_per_min=speed,
             max_access_m=max_access,
             crs=crs,
+            mainland_min_nodes=mainland_min_nodes,
             progress=lambda _stage: advance(1),
             report=_say,
         )
     err.print(
         f"{summary.covered} of {summary.buildings} buildings within {minutes:g} min "
-        f"({summary.unreachable} unreachable) → {out}",
+        f"({summary.unreachable} unreachable, {summary.moved_off_islands} moved off network "
+        f"islands) → {out}",
         highlight=False,
     )

@@ -24,7 +24,7 @@ from data.files.importers import read_points_source
 from data.files.network import read_network
 from data.files.osm import osm_buildings, osm_stations
 from data.files.vector import points, text_value
-from geo.walk import SPEED_M_PER_MIN, covered_within, walk_nearest
+from geo.walk import MAINLAND_MIN_NODES, SPEED_M_PER_MIN, covered_within, walk_nearest
 
 Progress = Callable[[str], None]
 STAGES = ("network", "stations", "buildings", "distances", "write")  # passed to progress
@@ -36,6 +36,7 @@ class CoverageSummary:
     buildings: int
     covered: int
     unreachable: int
+    moved_off_islands: int = 0
 
 
 def coverage_file(
@@ -48,6 +49,7 @@ def coverage_file(
     speed_m_per_min: float = SPEED_M_PER_MIN,
     max_access_m: float = 300.0,
     crs: str | None = None,
+    mainland_min_nodes: int = MAINLAND_MIN_NODES,
     progress: Progress | None = None,
     report: Callable[[str], None] | None = None,
 ) -> CoverageSummary:
@@ -56,6 +58,8 @@ def coverage_file(
     Stations and buildings may be OSM .pbf extracts (recognised by content: civic amenities
     and ways tagged building=*, as ``gridmap import`` takes them); ``crs`` names the CRS of
     the other files' points. ``report`` gets one line per input saying what was taken.
+    Buildings join the nearest edge of a network component holding a station or of at least
+    ``mainland_min_nodes`` nodes (``geo.walk``); the summary counts those moved off islands.
     ``progress`` is called with each of ``STAGES`` as it starts. ``nearest_station`` is the
     station's first non-empty ``name``, ``id`` or ``osm_id`` property, else its row number
     in the stations file (all as text). Raises ImportFileError with one readable message.
@@ -83,6 +87,7 @@ def coverage_file(
         np.column_stack([station_xy.x, station_xy.y]),
         np.column_stack([building_xy.x, building_xy.y]),
         max_access_m=max_access_m,
+        mainland_min_nodes=mainland_min_nodes,
     )
     reachable = nearest.source >= 0
     labels = station_labels(stations)
@@ -100,7 +105,12 @@ def coverage_file(
     except Exception as exc:  # pyogrio/GDAL raise several types for unwritable targets
         raise ImportFileError(f"{out_path}: cannot write ({exc})") from exc
     covered = int(out["covered"].sum())
-    return CoverageSummary(buildings=len(out), covered=covered, unreachable=int((~reachable).sum()))
+    return CoverageSummary(
+        buildings=len(out),
+        covered=covered,
+        unreachable=int((~reachable).sum()),
+        moved_off_islands=nearest.moved_off_islands,
+    )
 
 
 def station_labels(stations: gpd.GeoDataFrame) -> list[str]:

@@ -252,3 +252,20 @@ def test_import_incidents_assigns_grids_like_postgis(session: Session, tmp_path:
             strict=True,
         )
     assert session.execute(text("SELECT count(*) FROM incidents")).scalar() == before
+
+
+def test_overlapping_grids_are_reported(session: Session, tmp_path: Path) -> None:
+    path = _write(
+        tmp_path / "overlap.geojson",
+        [
+            _poly({"code": "O1"}, _square(20.0, 20.0)),
+            _poly({"code": "O2"}, _square(20.005, 20.0)),  # half of O1
+            _poly({"code": "O3"}, _square(20.015, 20.0)),  # touches O2 along an edge only
+        ],
+    )
+    said: list[str] = []
+    assert import_grids(session=session, path=path, report=said.append) == 3
+    overlap = next(line for line in said if "overlap" in line)
+    assert overlap.startswith("1 pairs of grids overlap (") and "worst: O1/O2 " in overlap
+    area = float(overlap.split("worst: O1/O2 ")[1].split(" m²")[0].replace(",", ""))
+    assert 540_000 < area < 600_000  # 0.005° × 0.01° at 20°N ≈ 0.52 km × 1.1 km

@@ -50,7 +50,9 @@ def _run_import(
 
 FileArg = Annotated[
     Path,
-    typer.Argument(help="GeoJSON, GPKG, Shapefile, … or an OpenStreetMap .pbf extract"),
+    typer.Argument(
+        help="GeoJSON, GPKG, Shapefile, … or an OpenStreetMap .pbf extract", exists=True
+    ),
 ]
 ReplaceOpt = Annotated[
     bool, typer.Option("--replace", help="the file replaces every stored row of this kind")
@@ -163,7 +165,9 @@ def import_stations(
 
 @import_app.command("network")
 def import_network(
-    file: Annotated[Path, typer.Argument(help="an OSM .pbf extract, or a vector file of lines")],
+    file: Annotated[
+        Path, typer.Argument(help="an OSM .pbf extract, or a vector file of lines", exists=True)
+    ],
 ) -> None:
     """Replace the walking network (OSM .pbf: pyrosm's walking network, all components;
     OSM XML is refused: convert it to .pbf)."""
@@ -175,7 +179,10 @@ def import_network(
 @import_app.command("incidents")
 def import_incidents(
     file: Annotated[
-        Path, typer.Argument(help="CSV with one report per row, or a GeoJSON/GPKG of points")
+        Path,
+        typer.Argument(
+            help="CSV with one report per row, or a GeoJSON/GPKG of points", exists=True
+        ),
     ],
     lon_col: Annotated[str, typer.Option()] = "lon",
     lat_col: Annotated[str, typer.Option()] = "lat",

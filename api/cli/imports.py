@@ -186,7 +186,9 @@ def import_incidents(
     ],
     lon_col: Annotated[str, typer.Option()] = "lon",
     lat_col: Annotated[str, typer.Option()] = "lat",
-    crs: Annotated[str, typer.Option(help="the points' CRS: wgs84|cgcs2000|gcj02|bd09")] = "wgs84",
+    crs: Annotated[
+        str, typer.Option(help="the points' CRS: wgs84|cgcs2000|gcj02|bd09 or EPSG:xxxx")
+    ] = "wgs84",
     category_col: Annotated[str, typer.Option()] = "category",
     description_col: Annotated[str, typer.Option()] = "description",
     time_col: Annotated[

@@ -17,8 +17,13 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from data.errors import ImportFileError
-from data.files.vector import field, polygons, read_vector
-from geo.crs import to_wgs84
+from data.files.vector import (
+    field,
+    points_to_lonlat,
+    polygons,
+    read_vector,
+    require_mostly_lonlat,
+)
 from geo.locate import GridIndex
 from geo.parts import describe_multipart
 
@@ -68,11 +73,8 @@ def _locate_rows(
         if col not in frame.columns:
             columns = ", ".join(map(str, frame.columns))
             raise ImportFileError(f"no column {col!r} (columns: {columns})")
-    lon, lat = _coordinates(frame[lon_col]), _coordinates(frame[lat_col])
-    with np.errstate(invalid="ignore"):
-        usable = (np.abs(lon) <= 180.0) & (np.abs(lat) <= 90.0)
-    x, y = np.full(lon.size, np.nan), np.full(lat.size, np.nan)
-    x[usable], y[usable] = to_wgs84(lon[usable], lat[usable], crs)
+    x, y = points_to_lonlat(_coordinates(frame[lon_col]), _coordinates(frame[lat_col]), crs)
+    usable = ~np.isnan(x)
     found = index.locate(x, y)
     codes = np.where(found.code_index >= 0, index.codes[found.code_index], "").astype(object)
     return codes, MATCH_LABELS[found.match], usable
@@ -119,7 +121,7 @@ def assign_csv(
         raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
     if not in_path.exists():
         raise ImportFileError(f"{in_path}: no such file")
-    to_wgs84(np.empty(0), np.empty(0), crs)  # an unknown CRS fails before any work
+    points_to_lonlat(np.empty(0), np.empty(0), crs)  # an unknown CRS fails before any work
     if in_path.suffix.lower() in VECTOR_SUFFIXES:
         frame = _point_table(in_path, crs=crs, lon_col=lon_col, lat_col=lat_col)
         staged = _as_csv(frame, out_path)
@@ -154,6 +156,9 @@ def assign_csv(
             header.assign(grid_code=[], match=[]).to_csv(out, index=False)
             for chunk in chunks:
                 codes, labels, usable = _locate_rows(chunk, index, **options)
+                if counts["rows"] == 0 and lon_col in chunk and lat_col in chunk:
+                    x, y = _coordinates(chunk[lon_col]), _coordinates(chunk[lat_col])
+                    require_mostly_lonlat(x, y, np.where(usable, 0.0, np.nan), crs=crs)
                 chunk.assign(grid_code=codes, match=labels).to_csv(out, index=False, header=False)
                 for label in ("inside", "boundary", "nearest"):
                     counts[label] += int((labels == label).sum())
@@ -163,8 +168,10 @@ def assign_csv(
                 if progress:
                     progress(len(chunk))
     except ImportFileError as exc:
+        out_path.unlink(missing_ok=True)
         raise ImportFileError(f"{in_path}: {exc}") from exc
     except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        out_path.unlink(missing_ok=True)
         raise ImportFileError(f"{in_path}: not a usable CSV ({exc})") from exc
     return counts
 

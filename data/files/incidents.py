@@ -32,13 +32,12 @@ from data import grids as grid_repo
 from data.db import CHUNK, Progress
 from data.errors import ImportFileError
 from data.files.importers import Report, grid_region, osm_xml_refusal
-from data.files.vector import osm_kind, read_vector
+from data.files.vector import osm_kind, points_to_lonlat, read_vector, require_mostly_lonlat
 from data.incidents import NewIncident, insert_many
 from data.lifecycle import PRIORITIES
 from data.models import Incident
-from geo.crs import to_wgs84
 from geo.locate import GridIndex
-from geo.region import Region, plausible_lonlat
+from geo.region import Region
 
 VECTOR_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".fgb")
 
@@ -166,7 +165,7 @@ def import_incidents(
         raise ImportFileError(f"{path}: no such file")
     columns = Columns(lon_col, lat_col, category_col, description_col, time_col, "priority", id_col)
     zone = ZoneInfo(timezone)
-    to_wgs84(np.empty(0), np.empty(0), crs)  # an unknown CRS fails before any work
+    points_to_lonlat(np.empty(0), np.empty(0), crs)  # an unknown CRS fails before any work
     if osm_kind(path) == "XML":
         raise osm_xml_refusal(path)
     vector = path.suffix.lower() in VECTOR_SUFFIXES
@@ -196,12 +195,8 @@ def import_incidents(
         chunk = all_rows[start : start + CHUNK]
         lon = np.array([_number(r.values.get(columns.lon)) for r in chunk])
         lat = np.array([_number(r.values.get(columns.lat)) for r in chunk])
-        usable = plausible_lonlat(lon, lat)
-        x, y = np.full(lon.size, np.nan), np.full(lat.size, np.nan)
-        if vector:
-            x[usable], y[usable] = lon[usable], lat[usable]
-        else:
-            x[usable], y[usable] = to_wgs84(lon[usable], lat[usable], crs)
+        x, y = points_to_lonlat(lon, lat, "wgs84" if vector else crs)
+        usable = ~np.isnan(x)
         inside = region.contains(x, y) if region is not None else usable
         found = index.locate(x, y).code_index if index is not None else np.full(lon.size, -1)
         new: list[NewIncident] = []
@@ -281,20 +276,15 @@ def _problem(
 def _refuse_projected(
     path: Path, rows: list[_Row], columns: Columns, crs: str, vector: bool
 ) -> None:
-    """A file whose rows mostly hold numbers that are not lon/lat degrees is refused."""
+    """A file whose rows mostly hold numbers that are not lon/lat in ``crs`` is refused."""
     if vector or not rows:
         return
     lon = np.array([_number(r.values.get(columns.lon)) for r in rows])
     lat = np.array([_number(r.values.get(columns.lat)) for r in rows])
-    numeric = ~(np.isnan(lon) | np.isnan(lat))
-    bad = numeric & ~plausible_lonlat(lon, lat)
-    if numeric.any() and bad.sum() * 2 > numeric.sum():
-        k = int(np.flatnonzero(bad)[0])
-        raise ImportFileError(
-            f"{path}: {int(bad.sum())} of {int(numeric.sum())} rows hold coordinates like "
-            f"[{lon[k]:.1f}, {lat[k]:.1f}], not lon/lat degrees; convert them to lon/lat "
-            f"(this import takes --crs wgs84|cgcs2000|gcj02|bd09 for points); nothing was imported"
-        )
+    try:
+        require_mostly_lonlat(lon, lat, points_to_lonlat(lon, lat, crs)[0], crs=crs)
+    except ImportFileError as exc:
+        raise ImportFileError(f"{path}: {exc}") from exc
 
 
 def _known(

@@ -12,10 +12,12 @@ import geopandas as gpd
 import numpy as np
 import shapely
 from pyogrio.errors import DataLayerError, DataSourceError
+from pyproj import Transformer
 from shapely.geometry.base import BaseGeometry
 
 from data.errors import ImportFileError
 from geo.crs import CRS_NAMES, to_wgs84
+from geo.errors import UnknownCRSError
 from geo.region import Region, plausible_lonlat
 
 POLYGONAL = ("Polygon", "MultiPolygon")
@@ -200,3 +202,47 @@ def text_value(value: object) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
+
+
+def points_to_lonlat(x: np.ndarray, y: np.ndarray, crs: str) -> tuple[np.ndarray, np.ndarray]:
+    """Point columns in ``crs`` (``wgs84``/``cgcs2000``/``gcj02``/``bd09`` in any case, or
+    anything pyproj accepts, e.g. ``EPSG:2227``) as WGS84 lon/lat; NaN where a point has no
+    usable coordinates (NaN, or not lon/lat degrees for the named lon/lat systems).
+    Raises UnknownCRSError for a CRS nobody knows."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    lon, lat = np.full(x.shape, np.nan), np.full(y.shape, np.nan)
+    name = crs.strip().lower()
+    if name in CRS_NAMES:
+        ok = plausible_lonlat(x, y)
+        lon[ok], lat[ok] = to_wgs84(x[ok], y[ok], name)
+        return lon, lat
+    try:
+        transformer = Transformer.from_crs(crs, 4326, always_xy=True)
+    except Exception as exc:  # pyproj raises several types for an unknown CRS
+        raise UnknownCRSError(
+            f"unknown CRS {crs!r}: expected wgs84, cgcs2000, gcj02, bd09 or an EPSG code"
+        ) from exc
+    ok = np.isfinite(x) & np.isfinite(y)
+    with np.errstate(invalid="ignore"):
+        lon[ok], lat[ok] = transformer.transform(x[ok], y[ok])
+    bad = ~plausible_lonlat(lon, lat)
+    lon[bad], lat[bad] = np.nan, np.nan
+    return lon, lat
+
+
+def require_mostly_lonlat(
+    x: np.ndarray, y: np.ndarray, lon: np.ndarray, *, crs: str, option: str = "--crs"
+) -> None:
+    """Refuse a table whose numeric rows are mostly not lon/lat in ``crs`` (``lon`` is
+    ``points_to_lonlat``'s answer, NaN where unusable): projected X/Y taken for lon/lat."""
+    numeric = np.isfinite(x) & np.isfinite(y)
+    bad = numeric & np.isnan(lon)
+    if numeric.any() and bad.sum() * 2 > numeric.sum():
+        k = int(np.flatnonzero(bad)[0])
+        raise ImportFileError(
+            f"{int(bad.sum())} of {int(numeric.sum())} rows hold coordinates like "
+            f"[{x[k]:.1f}, {y[k]:.1f}], not lon/lat degrees in {crs}; name their CRS with "
+            f"{option} (e.g. {option} EPSG:2227 for feet in California's state plane, "
+            f"{option} EPSG:32650 for UTM zone 50N); nothing was written"
+        )

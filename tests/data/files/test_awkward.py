@@ -26,6 +26,7 @@ from data.files.importers import import_buildings, import_grids, import_stations
 from data.files.incidents import import_incidents
 from data.files.network import import_network
 from geo.locate import GridIndex
+from geo.region import Region
 from tests.api.test_hostile import checksum
 
 pytestmark = pytest.mark.postgis
@@ -231,15 +232,35 @@ def test_hotline_export_strict_is_all_or_nothing(session: Session, tmp_path: Pat
         _import_hotline(session, tmp_path, strict=True)
 
 
-def test_projected_incident_csv_is_refused(session: Session) -> None:
-    with refused(session, "20 of 20 rows", "not lon/lat degrees"):
-        import_incidents(
-            session=session,
-            path=AWKWARD / "sf_vandalism_feet.csv",
-            deadlines=DEADLINES,
-            lon_col="X",
-            lat_col="Y",
-        )
+def test_projected_incident_csv_is_refused_then_taken_with_crs(
+    session: Session, tmp_path: Path
+) -> None:
+    feet = AWKWARD / "sf_vandalism_feet.csv"
+    options = {"deadlines": DEADLINES, "lon_col": "X", "lat_col": "Y"}
+    with refused(session, "20 of 20 rows", "not lon/lat degrees", "--crs EPSG:2227"):
+        import_incidents(session=session, path=feet, **options)  # type: ignore[arg-type]
+    sf = Region(-122.6, 37.6, -122.3, 37.9)
+    stored = import_incidents(
+        session=session,
+        path=feet,
+        crs="EPSG:2227",
+        region=sf,
+        **options,  # type: ignore[arg-type]
+    )
+    assert stored == 20
+    got = session.execute(
+        text("SELECT ST_X(geom), ST_Y(geom) FROM incidents ORDER BY id DESC LIMIT 20")
+    ).all()
+    want = gpd.pd.read_csv(HERE / "boundaries" / "sf_vandalism_sample.csv").head(20)
+    np.testing.assert_allclose(np.array(got[::-1]), want[["X", "Y"]].to_numpy(), atol=2e-6)
+    blocks = HERE / "boundaries" / "sf_block_groups.geojson"
+    with pytest.raises(ImportFileError, match="not lon/lat degrees in wgs84; name their CRS"):
+        assign_csv(feet, tmp_path / "o.csv", grids_path=blocks, code_field="GEO_ID",
+                   lon_col="X", lat_col="Y")  # fmt: skip
+    assert not (tmp_path / "o.csv").exists()
+    counts = assign_csv(feet, tmp_path / "o.csv", grids_path=blocks, code_field="GEO_ID",
+                        lon_col="X", lat_col="Y", crs="EPSG:2227")  # fmt: skip
+    assert counts["inside"] + counts["boundary"] == 20
 
 
 def test_point_files_import_and_assign(session: Session, tmp_path: Path) -> None:

@@ -282,3 +282,12 @@ def test_point_files_import_and_assign(session: Session, tmp_path: Path) -> None
     assert counts["rows"] == 10 and counts["none"] == 0
     header = (tmp_path / "out.csv").read_text(encoding="utf-8").splitlines()[0]
     assert header == "id,category,lon,lat,grid_code,match"
+
+
+def test_identical_network_reimport_changes_nothing(session: Session) -> None:
+    said: list[str] = []
+    assert import_network(session=session, path=NANJING_PBF) > 1000
+    before = checksum(session)
+    assert import_network(session=session, path=NANJING_PBF, report=said.append) == 0
+    assert checksum(session) == before
+    assert said[0].startswith("walking network of nanjing_xuanwu.osm.pbf: ")

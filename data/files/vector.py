@@ -91,6 +91,14 @@ def _first_xy(geoms: np.ndarray) -> tuple[float, float]:
     return (float(coords[0, 0]), float(coords[0, 1])) if len(coords) else (np.nan, np.nan)
 
 
+def crs_hint(option: str) -> str:
+    """How to name a CRS, with the two cases met most: US state plane feet, UTM metres."""
+    return (
+        f"{option} (e.g. {option} EPSG:2227 for feet in California's state plane, "
+        f"{option} EPSG:32650 for UTM zone 50N)"
+    )
+
+
 def require_lonlat(
     geoms: gpd.GeoSeries, *, source: str, named: str, option: str, raw: np.ndarray
 ) -> None:
@@ -101,8 +109,7 @@ def require_lonlat(
     x, y = _first_xy(raw)
     raise ImportFileError(
         f"{source}: coordinates like [{x:.1f}, {y:.1f}] are not lon/lat degrees ({named}); "
-        f"name the file's CRS with {option} (e.g. {option} EPSG:2227 for feet in California's "
-        f"state plane, {option} EPSG:32650 for UTM zone 50N); nothing was imported"
+        f"name the file's CRS with {crs_hint(option)}; nothing was imported"
     )
 
 
@@ -243,6 +250,5 @@ def require_mostly_lonlat(
         raise ImportFileError(
             f"{int(bad.sum())} of {int(numeric.sum())} rows hold coordinates like "
             f"[{x[k]:.1f}, {y[k]:.1f}], not lon/lat degrees in {crs}; name their CRS with "
-            f"{option} (e.g. {option} EPSG:2227 for feet in California's state plane, "
-            f"{option} EPSG:32650 for UTM zone 50N); nothing was written"
+            f"{crs_hint(option)}; nothing was written"
         )

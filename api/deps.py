@@ -23,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from api.coverage_service import CoverageService
 from api.errors import AuthError, ForbiddenError
 from api.locator import Locator
+from api.security import WriteLimiter
 from api.settings import Settings
 from api.state import AppState, KeyCache
 from data.keys import ROLES, digest, role_of_digest
@@ -55,6 +56,10 @@ async def get_coverage(request: Request) -> CoverageService:
 
 async def get_key_cache(request: Request) -> KeyCache:
     return _state(request).keys
+
+
+async def get_limiter(request: Request) -> WriteLimiter:
+    return _state(request).limiter
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -171,13 +176,16 @@ async def _role(sessions: sessionmaker[Session], cache: KeyCache, key: str) -> s
 
 
 def require(role: str) -> Callable[..., Coroutine[Any, Any, str]]:
-    """Dependency: the caller's key must have ``role`` or a higher one; returns the actor
-    name written to events and the audit log (the key's public prefix)."""
+    """Dependency: the caller's key must have ``role`` or a higher one, and a write must be
+    within the key's and the address's rate; returns the actor name written to events and
+    the audit log (the key's public prefix)."""
     needed = ROLES.index(role)
 
     async def check(
+        request: Request,
         sessions: SessionsDep,
         cache: Annotated[KeyCache, Depends(get_key_cache)],
+        limiter: Annotated[WriteLimiter, Depends(get_limiter)],
         x_api_key: Annotated[str | None, Header(alias="X-API-Key")] = None,
     ) -> str:
         if not x_api_key:
@@ -187,6 +195,9 @@ def require(role: str) -> Callable[..., Coroutine[Any, Any, str]]:
             raise AuthError("unknown or revoked API key")
         if ROLES.index(have) < needed:
             raise ForbiddenError(f"this endpoint needs role {role}, the key has {have}")
+        if request.method not in ("GET", "HEAD"):
+            address = request.client.host if request.client else "-"
+            limiter.take(key=digest(x_api_key), address=address)
         return f"key:{x_api_key[:10]}"
 
     return check

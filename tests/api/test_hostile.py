@@ -263,3 +263,13 @@ def test_suggest_survives_candidates_far_from_the_network(
     )
     assert answer.status_code == 200, answer.text
     assert all(site["households_added"] == 0 for site in answer.json()["sites"])
+
+
+def test_times_are_text_not_numbers(
+    client: TestClient, reporter_key: str, refused: Callable[[Response, int], None]
+) -> None:
+    """Found by schemathesis: ?at=-5.96e-08 was taken for seconds since 1970."""
+    for at in ("-5.960464477539063e-08", "1700000000"):
+        refused(client.get("/api/v1/grids", params={"at": at}), 422)
+    body = {**POINT, "category": "x", "reported_at": 1700000000}
+    refused(client.post("/api/v1/incidents", json=body, headers={"X-API-Key": reporter_key}), 422)

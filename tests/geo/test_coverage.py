@@ -272,6 +272,7 @@ def test_levels_groups_and_gaps() -> None:
     ]
     gaps = gaps_by_group(covered, ["g2", None, "g1", None, "g1"])
     assert {k: v.tolist() for k, v in gaps.items()} == {None: [3], "g1": [4]}
+    assert gaps_by_group(np.ones(3, dtype=bool), ["a", "b", None]) == {}  # all covered
 
 
 # --- isochrones ------------------------------------------------------------------------

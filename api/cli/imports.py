@@ -76,7 +76,9 @@ def import_sample() -> None:
 
 @import_app.command("grids")
 def import_grids(
-    file: FileArg,
+    file: Annotated[
+        Path, typer.Argument(help="polygons: GeoJSON, GPKG, Shapefile, …", exists=True)
+    ],
     code_field: Annotated[str, typer.Option(help="field holding the grid code")] = "code",
     name_field: Annotated[str | None, typer.Option(help="field holding the name")] = None,
     community_field: Annotated[str | None, typer.Option(help="field of the community code")] = None,

@@ -3,6 +3,7 @@ each refusal and nothing written; usage errors short; the database URL kept off 
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -80,12 +81,25 @@ def _checksum(url: str) -> dict[str, str]:
     ],
 )
 def test_awkward_file_is_one_line_and_writes_nothing(
-    city_url: str, args: list[str], needles: list[str]
+    city_url: str,
+    args: list[str],
+    needles: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
+    """In-process (the entry point with its error handling), to keep the suite quick."""
+    from api.cli import main
+
     before = _checksum(city_url)
-    line = _error_line(gridmap("import", *args, url=city_url))
+    monkeypatch.setenv("GRIDMAP_DATABASE_URL", city_url)
+    monkeypatch.setattr(sys, "argv", ["gridmap", "import", *args])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    stderr = capsys.readouterr().err
+    lines = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert exited.value.code == 1 and len(lines) == 1 and "Traceback" not in stderr, stderr
     for needle in needles:
-        assert needle in line
+        assert needle in lines[0]
     assert _checksum(city_url) == before
 
 

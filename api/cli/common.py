@@ -21,7 +21,11 @@ err = Console(stderr=True, soft_wrap=True)
 out = Console()
 
 CrsOpt = Annotated[
-    str | None, typer.Option(help="source CRS: wgs84|cgcs2000|gcj02|bd09 or EPSG:xxxx")
+    str | None,
+    typer.Option(
+        help="the file's CRS when it names none (or a wrong one): "
+        "wgs84|cgcs2000|gcj02|bd09 or EPSG:xxxx (any case)"
+    ),
 ]
 
 

@@ -40,6 +40,7 @@ def create_incident(
     reported_at = _plausible_time(settings.aware(body.reported_at), settings, now)
     lon, lat = to_wgs84(np.array([body.lon]), np.array([body.lat]), body.crs)
     snapshot = locator.snapshot
+    snapshot.require_in_region(float(lon[0]), float(lat[0]))  # (0, 0) and the like: 422
     grid_code = None
     if snapshot.index is not None:
         code_index, _, _ = snapshot.index.locate_one(float(lon[0]), float(lat[0]))

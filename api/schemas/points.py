@@ -10,9 +10,18 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field
 
-CrsName = Literal["wgs84", "cgcs2000", "gcj02", "bd09"]
+
+def _lower(value: object) -> object:
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+CrsName = Annotated[
+    Literal["wgs84", "cgcs2000", "gcj02", "bd09"],
+    BeforeValidator(_lower),
+]
+"""A CRS name in any case (``GCJ02`` = ``gcj02``)."""
 
 
 def _flush_tiny(degrees: float) -> float:
@@ -26,6 +35,7 @@ Lat = Annotated[_Lat, AfterValidator(_flush_tiny)]
 JsonLon = Annotated[Lon, Field(strict=True)]
 JsonLat = Annotated[Lat, Field(strict=True)]
 # Batch points are located in memory, never stored or sent to PostGIS: no validator (a call
-# per number would double the parse of 100,000 points).
-BatchLon = Annotated[_Lon, Field(strict=True)]
-BatchLat = Annotated[_Lat, Field(strict=True)]
+# per number would double the parse of 100,000 points), and no range check here: a point out of range gets
+# a null code and a per-point error, only a batch that is not [[number, number], ...] is 422.
+BatchLon = Annotated[float, Field(strict=True, allow_inf_nan=False, description="longitude")]
+BatchLat = Annotated[float, Field(strict=True, allow_inf_nan=False, description="latitude")]

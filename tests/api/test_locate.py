@@ -146,10 +146,17 @@ def test_gcj02_input_is_converted(client: TestClient, session: Session) -> None:
     assert shifted["grid"]["code"] == plain["grid"]["code"]
 
 
-def test_outside_every_grid_is_404(client: TestClient) -> None:
-    response = client.get("/api/v1/locate", params={"lon": 0.0, "lat": 0.0})
+def test_outside_every_grid_is_404_outside_the_region_422(
+    client: TestClient, locator: Locator
+) -> None:
+    index = locator.snapshot.index
+    assert index is not None
+    east = float(index._x0 + index._nx * index._dx) + 0.02  # ~2 km beyond the grids
+    response = client.get("/api/v1/locate", params={"lon": east, "lat": 32.05})
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/problem+json"
+    far = client.get("/api/v1/locate", params={"lon": 0.0, "lat": 0.0})
+    assert far.status_code == 422 and "outside the region" in far.json()["detail"]
 
 
 @pytest.mark.parametrize(
@@ -175,8 +182,8 @@ def test_bad_points_are_422_naming_the_field(client: TestClient, params: dict[st
 @pytest.mark.parametrize(
     "body",
     [
-        {"points": [[118.0, 91.0]]},
         {"points": [[118.0]]},
+        {"points": [["118.0", 32.0]]},
         {"points": "nope"},
         {"points": [[118.0, 32.0]], "crs": "mars"},
         {"points": [[118.0, 32.0]], "extra": 1},
@@ -185,6 +192,19 @@ def test_bad_points_are_422_naming_the_field(client: TestClient, params: dict[st
 def test_bad_batches_are_422(client: TestClient, body: dict[str, object]) -> None:
     response = client.post("/api/v1/locate/batch", json=body)
     assert response.status_code == 422
+
+
+def test_batch_answers_bad_points_one_by_one(client: TestClient) -> None:
+    points = [[118.79, 32.05], [118.0, 91.0], [0.0, 0.0], [500000.0, 3500000.0]]
+    response = client.post("/api/v1/locate/batch", json={"points": points})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["codes"][0] is not None and body["codes"][1:] == [None, None, None]
+    assert [e["index"] for e in body["errors"]] == [1, 2, 3]
+    assert "outside the region" in body["errors"][1]["msg"]
+    assert "lat in [-90, 90]" in body["errors"][0]["msg"]
+    clean = client.post("/api/v1/locate/batch", json={"points": points[:1]}).json()
+    assert clean == {"codes": body["codes"][:1], "errors": []}
 
 
 def test_batch_nan_and_malformed_json(client: TestClient) -> None:
@@ -236,7 +256,7 @@ def test_index_follows_a_grid_change(
 
     old = locator.snapshot
     far = {"lon": 100.005, "lat": 30.005}
-    assert client.get("/api/v1/locate", params=far).status_code == 404
+    assert client.get("/api/v1/locate", params=far).status_code == 422  # outside the region
     version = grid_repo.new_version(session=session, author="test", reason="new grid")
     grid_repo.insert_grids(
         session=session,
@@ -252,7 +272,7 @@ def test_index_follows_a_grid_change(
         ],
     )
     session.flush()
-    assert client.get("/api/v1/locate", params=far).status_code == 404  # old snapshot
+    assert client.get("/api/v1/locate", params=far).status_code == 422  # old snapshot
     fresh = locator.refresh()
     assert fresh is not old and fresh.state != old.state
     assert client.get("/api/v1/locate", params=far).json()["grid"]["code"] == "999000000000001"

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from data import grids as grid_repo
 from data.errors import ImportFileError
-from data.files.importers import import_grids, import_stations
+from data.files.importers import grid_region, import_grids, import_stations
 from data.models import Station
 
 pytestmark = pytest.mark.postgis
@@ -146,10 +146,6 @@ def test_self_touching_ring_is_repaired_keeping_its_area(session: Session) -> No
 @pytest.mark.parametrize(
     ("features", "message"),
     [
-        (
-            [_poly({"code": "A"}, _square(0, 0)), _poly({"code": "A"}, _square(1, 1))],
-            "duplicate codes",
-        ),
         ([_poly({"name": "x"}, _square(0, 0))], "no field 'code'"),
         (
             [
@@ -189,8 +185,11 @@ def test_unreadable_file(session: Session, tmp_path: Path) -> None:
 
 def test_reimport_supersedes_and_keeps_history(session: Session, tmp_path: Path) -> None:
     path = _write(tmp_path / "g.geojson", [_poly({"code": "Z1"}, _square(10, 10))])
-    import_grids(session=session, path=path)
-    import_grids(session=session, path=path)
+    assert import_grids(session=session, path=path) == 1
+    assert import_grids(session=session, path=path) == 0  # identical: nothing written
+    assert len(grid_repo.grid_history(session=session, code="Z1")) == 1
+    _write(path, [_poly({"code": "Z1"}, _square(10, 10, 0.02))])
+    assert import_grids(session=session, path=path) == 1
     history = grid_repo.grid_history(session=session, code="Z1")
     assert len(history) == 2
     assert history[0][0].valid_to is not None and history[1][0].valid_to is None
@@ -218,7 +217,7 @@ def test_gcj02_stations_are_unshifted(session: Session, tmp_path: Path) -> None:
             }
         )
     )
-    import_stations(session=session, path=path, crs="gcj02")
+    import_stations(session=session, path=path, crs="gcj02", replace=True)
     x, y = session.execute(
         select(func.ST_X(Station.geom), func.ST_Y(Station.geom)).where(Station.name == "站")
     ).one()
@@ -282,10 +281,20 @@ def test_import_incidents_assigns_grids_like_postgis(session: Session, tmp_path:
     lines.append("10.0,10.0,far,nowhere")
     path.write_text("\n".join(lines) + "\n")
     deadlines = dict.fromkeys(("routine", "complex", "major"), timedelta(days=1))
+    said: list[str] = []
     count = import_incidents(
-        session=session, path=path, deadlines=deadlines, lon_col="lng", lat_col="lat"
+        session=session,
+        path=path,
+        deadlines=deadlines,
+        lon_col="lng",
+        lat_col="lat",
+        report=said.append,
     )
-    assert count == 201
+    assert count == 200
+    assert said == [
+        "200 reports stored, 1 rejected (first: line 202: [10, 10] lies outside the region "
+        f"{grid_region(session=session)})"
+    ]
     mismatches = session.execute(
         text("""
         SELECT count(*) FROM incidents i
@@ -298,8 +307,31 @@ def test_import_incidents_assigns_grids_like_postgis(session: Session, tmp_path:
     bad = tmp_path / "bad.csv"
     bad.write_text("lng,lat\n118.78,32.05\nnan,32.05\n")
     before = session.execute(text("SELECT count(*) FROM incidents")).scalar()
-    with pytest.raises(ImportFileError, match="bad coordinates"), session.begin_nested():
+    strict = pytest.raises(ImportFileError, match="line 3: no usable coordinates")
+    with strict, session.begin_nested():
         import_incidents(
-            session=session, path=bad, deadlines=deadlines, lon_col="lng", lat_col="lat"
+            session=session,
+            path=bad,
+            deadlines=deadlines,
+            lon_col="lng",
+            lat_col="lat",
+            strict=True,
         )
     assert session.execute(text("SELECT count(*) FROM incidents")).scalar() == before
+
+
+def test_overlapping_grids_are_reported(session: Session, tmp_path: Path) -> None:
+    path = _write(
+        tmp_path / "overlap.geojson",
+        [
+            _poly({"code": "O1"}, _square(20.0, 20.0)),
+            _poly({"code": "O2"}, _square(20.005, 20.0)),  # half of O1
+            _poly({"code": "O3"}, _square(20.015, 20.0)),  # touches O2 along an edge only
+        ],
+    )
+    said: list[str] = []
+    assert import_grids(session=session, path=path, report=said.append) == 3
+    overlap = next(line for line in said if "overlap" in line)
+    assert overlap.startswith("1 pairs of grids overlap (") and "worst: O1/O2 " in overlap
+    area = float(overlap.split("worst: O1/O2 ")[1].split(" m²")[0].replace(",", ""))
+    assert 540_000 < area < 600_000  # 0.005° × 0.01° at 20°N ≈ 0.52 km × 1.1 km

@@ -35,7 +35,8 @@ Lat = Annotated[_Lat, AfterValidator(_flush_tiny)]
 JsonLon = Annotated[Lon, Field(strict=True)]
 JsonLat = Annotated[Lat, Field(strict=True)]
 # Batch points are located in memory, never stored or sent to PostGIS: no validator (a call
-# per number would double the parse of 100,000 points), and no range check here: a point out of range gets
-# a null code and a per-point error, only a batch that is not [[number, number], ...] is 422.
+# per number would double the parse of 100,000 points) and no range check here: a point out
+# of range gets a null code and a per-point error; only a batch that is not
+# [[number, number], ...] is 422.
 BatchLon = Annotated[float, Field(strict=True, allow_inf_nan=False, description="longitude")]
 BatchLat = Annotated[float, Field(strict=True, allow_inf_nan=False, description="latitude")]

@@ -57,10 +57,20 @@ _COLUMNS = (
 )
 
 
+def current_sql(alias: str) -> str:
+    """SQL: the grid row ``alias`` is valid now (a future redraw's rows are not yet, and
+    the rows it closes still are until then)."""
+    return f"{alias}.valid_from <= now() AND ({alias}.valid_to IS NULL OR {alias}.valid_to > now())"
+
+
+def valid_now() -> Any:
+    """The SQLAlchemy condition: a grid row valid now."""
+    return _valid_at(None)
+
+
 def _valid_at(at: datetime | None) -> Any:
-    if at is None:
-        return Grid.valid_to.is_(None)
-    return (Grid.valid_from <= at) & ((Grid.valid_to.is_(None)) | (Grid.valid_to > at))
+    when: Any = func.now() if at is None else at
+    return (Grid.valid_from <= when) & ((Grid.valid_to.is_(None)) | (Grid.valid_to > when))
 
 
 _FIELDS = tuple(c.key for c in _COLUMNS)
@@ -144,8 +154,19 @@ def dataset_version(*, session: Session, name: str) -> int:
     return int(version or 0)
 
 
+def next_change(*, session: Session) -> datetime | None:
+    """When the set of valid grids next changes by itself (a future redraw), if ever."""
+    starts = select(func.min(Grid.valid_from)).where(Grid.valid_from > func.now())
+    ends = select(func.min(Grid.valid_to)).where(Grid.valid_to > func.now())
+    times = [t for t in (session.execute(starts).scalar(), session.execute(ends).scalar()) if t]
+    return min(times, default=None)
+
+
 def new_version(*, session: Session, author: str, reason: str) -> int:
-    version = GridVersion(author=author, reason=reason)
+    """A change set taking effect now (imports)."""
+    version = GridVersion(
+        author=author, reason=reason, valid_from=func.now(), applied_at=func.now()
+    )
     session.add(version)
     session.flush()
     return version.id
@@ -172,19 +193,19 @@ def as_multi(geom: BaseGeometry) -> BaseGeometry:
 
 
 REASSIGN_BUILDINGS = text(
-    """
+    f"""
     UPDATE buildings b SET grid_code = (
         SELECT g.code FROM grids g
-        WHERE g.valid_to IS NULL AND ST_Covers(g.geom, b.geom)
+        WHERE {current_sql("g")} AND ST_Covers(g.geom, b.geom)
         ORDER BY g.code LIMIT 1)
     """
 )
 
 REFRESH_HOUSEHOLDS = text(
-    """
+    f"""
     UPDATE grids g SET households = coalesce(
         (SELECT sum(b.households) FROM buildings b WHERE b.grid_code = g.code), 0)
-    WHERE g.valid_to IS NULL
+    WHERE {current_sql("g")}
     """
 )
 

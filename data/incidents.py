@@ -71,7 +71,8 @@ CREATE = text(
     WITH ins AS (
         INSERT INTO incidents (client_id, category, description, priority, status, grid_code,
                                geom, reported_at, due_at, reporter)
-        VALUES (:client_id, :category, :description, :priority, :status, :grid_code,
+        VALUES (:client_id, :category, :description, :priority, :status,
+                gridmap_filing_grid(CAST(:grid_code AS text), ST_GeomFromEWKT(:geom), :tolerance_m),
                 ST_GeomFromEWKT(:geom), :reported_at, :due_at, :reporter)
         ON CONFLICT (client_id) DO NOTHING
         RETURNING *),
@@ -92,10 +93,14 @@ def create_incident(
     deadlines: dict[str, timedelta],
     reporter: str | None,
     now: datetime,
+    tolerance_m: float = 50.0,
 ) -> tuple[dict[str, Any], bool]:
     """Store a report and its first event in one statement unless its ``client_id`` is
-    known; returns (record, created)."""
+    known; returns (record, created). The grid is ``new.grid_code`` only while it is current
+    (a redraw may have retired it since the caller's index was built): else the database
+    locates the point itself (migration 0004's ``gridmap_filing_grid``)."""
     values = _values(new, deadlines=deadlines, reporter=reporter, now=now)
+    values["tolerance_m"] = tolerance_m
     # Core-level execute on the session's connection: half the CPU of Session.execute on
     # this hot path, same transaction.
     row = session.connection().execute(CREATE, values).first()

@@ -55,7 +55,12 @@ def create_incident(
         client_id=body.client_id,
     )
     record, created = repo.create_incident(
-        session=session, new=new, deadlines=settings.deadlines(), reporter=actor, now=now
+        session=session,
+        new=new,
+        deadlines=settings.deadlines(),
+        reporter=actor,
+        now=now,
+        tolerance_m=settings.tolerance_m,
     )
     session.commit()  # durable before we acknowledge
     if not created and not _same_report(record, new):

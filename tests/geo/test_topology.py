@@ -127,9 +127,7 @@ def test_move_boundary_refuses_edges_that_leave_the_pair() -> None:
 
 
 @FEW
-@given(
-    x=st.floats(0.05, 0.95), tilt=st.floats(-0.5, 0.5), bend=st.floats(-0.04, 0.04)
-)
+@given(x=st.floats(0.05, 0.95), tilt=st.floats(-0.5, 0.5), bend=st.floats(-0.04, 0.04))
 def test_a_split_partitions_the_grid(x: float, tilt: float, bend: float) -> None:
     grid = box(X0, Y0, X0 + STEP, Y0 + STEP)
     cx = X0 + x * STEP

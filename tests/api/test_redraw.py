@@ -185,3 +185,19 @@ def test_put_one_grid_and_new_codes(client: TestClient, session: Session, admin_
     nxt = int(top[12:]) + 1
     assert done.json()["codes"] == [B, f"{community}{nxt + 1:03d}", f"{community}{nxt:03d}"]
     assert client.get(f"/api/v1/grids/{B}").status_code == 404
+
+
+def test_preview_map_of_a_change_set(client: TestClient, session: Session, admin_key: str) -> None:
+    body, a, _, new_a, _ = straightened(client)
+    assert client.post("/maps/redraw", json=body).status_code == 401
+    before = checksum(session)
+    page = client.post("/maps/redraw", json=body, headers={"X-API-Key": admin_key})
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "new boundaries" in page.text and "buildings (" in page.text
+    assert "no gaps or overlaps" in page.text
+    shrinking = A if new_a.area < a.area else B
+    body["changes"] = [c for c in body["changes"] if c["code"] == shrinking]
+    gap = client.post("/maps/redraw", json=body, headers={"X-API-Key": admin_key})
+    assert gap.status_code == 200 and "problems (1)" in gap.text
+    assert checksum(session) == before
+    assert "POST a change set" in client.get("/maps/redraw").text

@@ -3,7 +3,7 @@ validate (dry run), redraw (atomic commit of a change set), PUT of one grid."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
@@ -96,9 +96,13 @@ REDRAW_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 def _valid_from(when: datetime | None, settings: Settings) -> datetime | None:
-    """A change takes effect now or later, never in the past (history is not rewritten)."""
+    """A change takes effect now or later, never in the past (history is not rewritten);
+    a time within the allowed clock skew before now means now."""
     aware = settings.aware(when)
-    if aware is not None and aware < datetime.now(UTC):
+    now = datetime.now(UTC)
+    if aware is not None and now - timedelta(seconds=settings.max_clock_skew_s) <= aware <= now:
+        return None
+    if aware is not None and aware < now:
         raise RequestValidationError(
             [{"loc": ("body", "valid_from"), "msg": "must not lie in the past", "type": "value"}]
         )

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import numpy as np
@@ -40,6 +40,7 @@ class Snapshot:
     codes: list[str]
     names: list[str]
     communities: list[str | None]
+    until: datetime | None = None  # when a future redraw replaces these grids
 
     def codes_for(self, code_index: NDArray[np.int32]) -> list[str | None]:
         table = np.array([*self.codes, None], dtype=object)
@@ -94,12 +95,13 @@ class Locator:
             with self._sessions() as session:
                 state = grid_repo.grid_state(session=session)
                 if state != self._current.state or self._due():
-                    current = _build(session, tolerance_m=self._tolerance_m)
                     at = grid_repo.next_change(session=session)
+                    current = replace(_build(session, tolerance_m=self._tolerance_m), until=at)
                     upcoming = None
                     if at is not None:
+                        then = grid_repo.next_change(session=session, after=at)
                         built = _build(session, tolerance_m=self._tolerance_m, at=at)
-                        upcoming = (at.timestamp(), built)
+                        upcoming = (at.timestamp(), replace(built, until=then))
                     self._current, self._next = current, upcoming
                 if redraw.apply_due(session=session):
                     session.commit()

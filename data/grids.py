@@ -57,10 +57,13 @@ _COLUMNS = (
 )
 
 
-def current_sql(alias: str) -> str:
-    """SQL: the grid row ``alias`` is valid now (a future redraw's rows are not yet, and
-    the rows it closes still are until then)."""
-    return f"{alias}.valid_from <= now() AND ({alias}.valid_to IS NULL OR {alias}.valid_to > now())"
+def current_sql(alias: str, when: str = "statement_timestamp()") -> str:
+    """SQL: the grid row ``alias`` is valid at ``when`` (default: now, as of this statement,
+    so a long transaction sees a redraw take effect; a future redraw's rows are not valid
+    yet, and the rows it closes still are until then)."""
+    return (
+        f"{alias}.valid_from <= {when} AND ({alias}.valid_to IS NULL OR {alias}.valid_to > {when})"
+    )
 
 
 def valid_now() -> Any:
@@ -69,7 +72,7 @@ def valid_now() -> Any:
 
 
 def _valid_at(at: datetime | None) -> Any:
-    when: Any = func.now() if at is None else at
+    when: Any = func.statement_timestamp() if at is None else at
     return (Grid.valid_from <= when) & ((Grid.valid_to.is_(None)) | (Grid.valid_to > when))
 
 
@@ -154,10 +157,12 @@ def dataset_version(*, session: Session, name: str) -> int:
     return int(version or 0)
 
 
-def next_change(*, session: Session) -> datetime | None:
-    """When the set of valid grids next changes by itself (a future redraw), if ever."""
-    starts = select(func.min(Grid.valid_from)).where(Grid.valid_from > func.now())
-    ends = select(func.min(Grid.valid_to)).where(Grid.valid_to > func.now())
+def next_change(*, session: Session, after: datetime | None = None) -> datetime | None:
+    """When the set of valid grids next changes by itself (a future redraw) after ``after``
+    (default now), if ever."""
+    when: Any = func.statement_timestamp() if after is None else after
+    starts = select(func.min(Grid.valid_from)).where(Grid.valid_from > when)
+    ends = select(func.min(Grid.valid_to)).where(Grid.valid_to > when)
     times = [t for t in (session.execute(starts).scalar(), session.execute(ends).scalar()) if t]
     return min(times, default=None)
 

@@ -9,10 +9,10 @@ and an audit row is written.
 
 Concurrency: a commit takes a transaction-scoped advisory lock per community it touches
 before it reads anything, so two redraws of one community run one after the other and the
-second sees the first's rows (its ETags are then stale: 412). The grid rows it closes are
-locked FOR UPDATE, which waits for incidents being filed with them (the filing function of
-migration 0004 key-share-locks the grid it files with), so the incident reassignment that
-follows sees every incident filed with a grid it retires.
+second sees the first's rows (its ETags are then stale: 412). Before it closes grid rows it
+takes their codes' filing locks exclusively; incidents being filed hold them shared (the
+filing function of migration 0004), so the incident reassignment that follows sees every
+incident filed with a grid it retires, and incidents filed after see the grid retired.
 """
 
 from __future__ import annotations
@@ -123,6 +123,7 @@ class Plan:
     incidents_moved: list[Moved]
     loads: list[Load]
     codes: list[str | None]  # per change: its grid's code (new grids: the code assigned)
+    at: datetime  # the moment the plan was checked at (and a commit takes effect by default)
     version: int | None = None
 
     @property
@@ -135,12 +136,14 @@ class Plan:
 _CURRENT = f"""
     SELECT g.id, g.code, g.name, g.community, g.households, g.worker_name, g.worker_phone,
            g.valid_from, ST_AsBinary(g.geom) AS wkb
-    FROM grids g WHERE {current_sql("g")}
+    FROM grids g WHERE {current_sql("g", ":at")}
 """
 
 
-def _current(session: Session, where: str, params: dict[str, Any]) -> list[CurrentGrid]:
-    rows = session.execute(text(f"{_CURRENT} AND {where} ORDER BY g.code"), params)
+def _current(
+    session: Session, where: str, params: dict[str, Any], at: datetime
+) -> list[CurrentGrid]:
+    rows = session.execute(text(f"{_CURRENT} AND {where} ORDER BY g.code"), {**params, "at": at})
     return [
         CurrentGrid(
             r.id,
@@ -185,7 +188,7 @@ def _check_changes(changes: Sequence[Change]) -> None:
 
 
 def _preconditions(
-    session: Session, changes: Sequence[Change], current: dict[str, CurrentGrid]
+    session: Session, changes: Sequence[Change], current: dict[str, CurrentGrid], at: datetime
 ) -> None:
     """412 stale, 428 missing, 404 unknown, 409 a change already scheduled."""
     for change in changes:
@@ -206,8 +209,8 @@ def _preconditions(
                 f"grid {change.code} changed: etag {change.etag} is stale, now {row.etag}"
             )
     pending = session.execute(
-        text("SELECT code, valid_from FROM grids WHERE code = ANY(:codes) AND valid_from > now()"),
-        {"codes": sorted(current)},
+        text("SELECT code, valid_from FROM grids WHERE code = ANY(:codes) AND valid_from > :at"),
+        {"codes": sorted(current), "at": at},
     ).first()
     if pending is not None:
         raise ConflictError(
@@ -255,15 +258,18 @@ def plan(
     _check_changes(changes)
     codes = [c.code for c in changes if c.code is not None]
     if lock:
-        seen = _current(session, "g.code = ANY(:codes)", {"codes": codes})
+        seen = _current(session, "g.code = ANY(:codes)", {"codes": codes}, _clock(session))
         _lock_communities(
             session,
             {g.community for g in seen}
             | {c.community for c in changes}
             | {c.properties.get("community") for c in changes},
         )
-    current = {g.code: g for g in _current(session, "g.code = ANY(:codes)", {"codes": codes})}
-    _preconditions(session, changes, current)
+    # The moment of the check (and of the change): read after the locks, so a redraw that
+    # committed while this one waited is in the past and its rows are current.
+    at = _clock(session)
+    current = {g.code: g for g in _current(session, "g.code = ANY(:codes)", {"codes": codes}, at)}
+    _preconditions(session, changes, current, at)
 
     communities = {g.community for g in current.values()} | {
         c.community for c in changes if c.code is None
@@ -272,7 +278,7 @@ def plan(
     scope = {
         g.code: g
         for g in _current(
-            session, "g.community = ANY(:c)", {"c": sorted(x for x in communities if x)}
+            session, "g.community = ANY(:c)", {"c": sorted(x for x in communities if x)}, at
         )
     }
     scope.update(current)  # grids without a community
@@ -302,7 +308,7 @@ def plan(
         region,
         tolerance_m2=tolerance_m2,
     )
-    result = Plan(problems, rows, closed, region, [], [], [], codes_out)
+    result = Plan(problems, rows, closed, region, [], [], [], codes_out, at)
     if result.ok:
         _impact(session, result, after, scope, tolerance_m=tolerance_m)
     return result
@@ -424,6 +430,7 @@ def _impact(
         session,
         "NOT (g.code = ANY(:codes)) AND ST_Intersects(g.geom, ST_GeomFromWKB(:region, 4326))",
         {"codes": sorted(set(scope) | set(after)), "region": region.wkb},
+        result.at,
     )
     grids = {**{g.code: g.geom for g in outside}, **after}
     codes = sorted(grids)
@@ -490,10 +497,10 @@ def _loads(session: Session, result: Plan, households: dict[str, int]) -> list[L
         before.update(
             session.execute(
                 text(
-                    f"SELECT code, households FROM grids g WHERE {current_sql('g')} "
+                    f"SELECT code, households FROM grids g WHERE {current_sql('g', ':at')} "
                     "AND code = ANY(:c)"
                 ),
-                {"c": sorted(others)},
+                {"c": sorted(others), "at": result.at},
             ).all()
         )
     open_before: dict[str, int] = dict(
@@ -535,7 +542,7 @@ def _loads(session: Session, result: Plan, households: dict[str, int]) -> list[L
 _REASSIGN = f"""
     UPDATE {{table}} t SET grid_code = coalesce((
         SELECT g.code FROM grids g
-        WHERE {current_sql("g")} AND ST_Covers(g.geom, t.geom)
+        WHERE {current_sql("g", ":at")} AND ST_Covers(g.geom, t.geom)
         ORDER BY g.code LIMIT 1), {{otherwise}})
     WHERE {{where}} ST_Intersects(t.geom, ST_GeomFromWKB(:region, {SRID}))
 """
@@ -545,9 +552,9 @@ REASSIGN_INCIDENTS = text(
     _REASSIGN.format(
         table="incidents",
         otherwise=f"""CASE WHEN EXISTS (SELECT 1 FROM grids k WHERE k.code = t.grid_code
-                                         AND {current_sql("k")})
+                                         AND {current_sql("k", ":at")})
                       THEN t.grid_code
-                      ELSE (SELECT g.code FROM grids g WHERE {current_sql("g")}
+                      ELSE (SELECT g.code FROM grids g WHERE {current_sql("g", ":at")}
                             ORDER BY g.geom <-> t.geom, g.code LIMIT 1) END""",
         where=f"t.status IN ({sql_list(OPEN)}) AND",
     )
@@ -568,18 +575,20 @@ def commit(
     version = session.execute(
         text(
             "INSERT INTO grid_versions (author, reason, valid_from, region) "
-            "VALUES (:author, :reason, coalesce(:vf, now()), ST_GeomFromWKB(:region, 4326)) "
-            "RETURNING id, valid_from, valid_from <= now() AS due"
+            "VALUES (:author, :reason, coalesce(:vf, :at), ST_GeomFromWKB(:region, 4326)) "
+            "RETURNING id, valid_from, valid_from <= :at AS due"
         ),
-        {"author": author, "reason": reason, "vf": valid_from, "region": result.region.wkb},
+        {
+            "author": author,
+            "reason": reason,
+            "vf": valid_from,
+            "at": result.at,
+            "region": result.region.wkb,
+        },
     ).one()
     closed_ids = sorted(g.id for g in result.closed)
+    _wait_for_filing(session, [g.code for g in result.closed])
     if closed_ids:
-        # FOR UPDATE waits for incidents being filed with these grids (they key-share them).
-        session.execute(
-            text("SELECT id FROM grids WHERE id = ANY(:ids) ORDER BY id FOR UPDATE"),
-            {"ids": closed_ids},
-        )
         session.execute(
             text("UPDATE grids SET valid_to = :vf WHERE id = ANY(:ids)"),
             {"vf": version.valid_from, "ids": closed_ids},
@@ -608,7 +617,7 @@ def commit(
             ],
         )
     if version.due:
-        _reassign(session, version.id)
+        _reassign(session, version.id, result.at)
     audit.record(
         session=session,
         actor=author,
@@ -629,12 +638,30 @@ def commit(
     return int(version.id)
 
 
-def _reassign(session: Session, version: int) -> None:
+def _wait_for_filing(session: Session, codes: list[str]) -> None:
+    """Take the grids' filing locks exclusively (migration 0004): incidents being filed with
+    them commit first, and later ones wait for this transaction and then see it."""
+    session.execute(
+        text(
+            "SELECT pg_advisory_xact_lock(gridmap_grid_lock_key(c)) "
+            "FROM unnest(CAST(:codes AS text[])) AS c ORDER BY c"
+        ),
+        {"codes": sorted({*codes, ""})},  # '': incidents filed with no grid
+    ).all()
+
+
+def _clock(session: Session) -> datetime:
+    moment: datetime = session.execute(text("SELECT clock_timestamp()")).scalar_one()
+    return moment
+
+
+def _reassign(session: Session, version: int, at: datetime) -> None:
+    """Buildings and open incidents in the version's region onto the grids valid at ``at``."""
     region = session.execute(
         text("SELECT ST_AsBinary(region) FROM grid_versions WHERE id = :v"), {"v": version}
     ).scalar_one()
     if region is not None:
-        params = {"region": bytes(region)}
+        params = {"region": bytes(region), "at": at}
         session.execute(REASSIGN_BUILDINGS, params)
         session.execute(REASSIGN_INCIDENTS, params)
     session.execute(
@@ -649,18 +676,17 @@ def apply_due(*, session: Session) -> list[int]:
     due = session.execute(
         text(
             "SELECT id, valid_from FROM grid_versions WHERE applied_at IS NULL "
-            "AND valid_from <= now() ORDER BY valid_from, id FOR UPDATE SKIP LOCKED"
+            "AND valid_from <= clock_timestamp() ORDER BY valid_from, id FOR UPDATE SKIP LOCKED"
         )
     ).all()
     for version in due:
-        # Wait for incidents still being filed with the grids this version closed.
-        session.execute(
+        closed = session.execute(
             text(
-                "SELECT g.id FROM grids g JOIN grid_versions v ON v.id = :v "
-                "WHERE g.valid_to = v.valid_from AND ST_Intersects(g.geom, v.region) "
-                "ORDER BY g.id FOR UPDATE OF g"
+                "SELECT g.code FROM grids g JOIN grid_versions v ON v.id = :v "
+                "WHERE g.valid_to = v.valid_from AND ST_Intersects(g.geom, v.region)"
             ),
             {"v": version.id},
-        )
-        _reassign(session, version.id)
+        ).scalars()
+        _wait_for_filing(session, list(closed))
+        _reassign(session, version.id, _clock(session))
     return [v.id for v in due]

@@ -61,6 +61,8 @@ def create_incident(
         reporter=actor,
         now=now,
         tolerance_m=settings.tolerance_m,
+        index_state=snapshot.state if snapshot.index is not None else None,
+        index_until=snapshot.until,
     )
     session.commit()  # durable before we acknowledge
     if not created and not _same_report(record, new):

@@ -78,20 +78,15 @@ BASELINE = text(
 def load(session: Session, city: City) -> None:
     """The city through the same tables and migrations the service uses."""
     regions = city.regions
-    session.execute(
-        text(
-            "INSERT INTO regions (code, level, name, parent, geom) SELECT c, l, n, p, "
-            "ST_Multi(ST_GeomFromWKB(w, 4326)) FROM unnest(CAST(:c AS text[]), "
-            "CAST(:l AS text[]), CAST(:n AS text[]), CAST(:p AS text[]), CAST(:w AS bytea[])) "
-            "AS t(c, l, n, p, w)"
-        ),
-        {
-            "c": regions["code"].tolist(),
-            "l": regions["level"].tolist(),
-            "n": regions["name"].tolist(),
-            "p": regions["parent"].tolist(),
-            "w": [g.wkb for g in regions.geometry],
-        },
+    insert_arrays(
+        session,
+        "regions (code, level, name, parent, geom)",
+        "c, l, n, p, ST_Multi(ST_GeomFromWKB(w, 4326))",
+        c=("text", regions["code"].tolist()),
+        l=("text", regions["level"].tolist()),
+        n=("text", regions["name"].tolist()),
+        p=("text", regions["parent"].tolist()),
+        w=("bytea", [g.wkb for g in regions.geometry]),
     )
     version = new_version(session=session, author="bench", reason="synthetic city")
     grids = city.grids
@@ -109,34 +104,39 @@ def load(session: Session, city: City) -> None:
     ]
     insert_grids(session=session, rows=rows, version=version)
     b = city.buildings
-    session.execute(
-        text(
-            "INSERT INTO buildings (geom, households) SELECT ST_SetSRID(ST_MakePoint(x, y), "
-            "4326), h FROM unnest(CAST(:x AS float8[]), CAST(:y AS float8[]), "
-            "CAST(:h AS int[])) AS t(x, y, h)"
-        ),
-        {"x": b.geometry.x.tolist(), "y": b.geometry.y.tolist(), "h": b["households"].tolist()},
+    insert_arrays(
+        session,
+        "buildings (geom, households)",
+        "ST_SetSRID(ST_MakePoint(x, y), 4326), h",
+        x=("float8", b.geometry.x.tolist()),
+        y=("float8", b.geometry.y.tolist()),
+        h=("int", b["households"].tolist()),
     )
     reassign_buildings(session=session, households=False)
     i = city.incidents
+    insert_arrays(
+        session,
+        "incidents (category, status, priority, geom, grid_code, reported_at, due_at)",
+        "c, s, p, ST_SetSRID(ST_MakePoint(x, y), 4326), g, r, d",
+        c=("text", i["category"].tolist()),
+        s=("text", i["status"].tolist()),
+        p=("text", i["priority"].tolist()),
+        x=("float8", i.geometry.x.tolist()),
+        y=("float8", i.geometry.y.tolist()),
+        g=("text", [g if isinstance(g, str) else None for g in i["grid_code"]]),
+        r=("timestamptz", i["reported_at"].dt.to_pydatetime().tolist()),
+        d=("timestamptz", i["due_at"].dt.to_pydatetime().tolist()),
+    )
+
+
+def insert_arrays(
+    session: Session, into: str, select: str, **arrays: tuple[str, list[Any]]
+) -> None:
+    """INSERT INTO ``into`` SELECT ``select`` FROM unnest(arrays): one statement per table."""
+    unnest = ", ".join(f"CAST(:{k} AS {t}[])" for k, (t, _) in arrays.items())
     session.execute(
-        text(
-            "INSERT INTO incidents (category, status, priority, geom, grid_code, reported_at, "
-            "due_at) SELECT c, s, p, ST_SetSRID(ST_MakePoint(x, y), 4326), g, r, d "
-            "FROM unnest(CAST(:c AS text[]), CAST(:s AS text[]), CAST(:p AS text[]), "
-            "CAST(:x AS float8[]), CAST(:y AS float8[]), CAST(:g AS text[]), "
-            "CAST(:r AS timestamptz[]), CAST(:d AS timestamptz[])) AS t(c, s, p, x, y, g, r, d)"
-        ),
-        {
-            "c": i["category"].tolist(),
-            "s": i["status"].tolist(),
-            "p": i["priority"].tolist(),
-            "x": i.geometry.x.tolist(),
-            "y": i.geometry.y.tolist(),
-            "g": [g if isinstance(g, str) else None for g in i["grid_code"]],
-            "r": i["reported_at"].dt.to_pydatetime().tolist(),
-            "d": i["due_at"].dt.to_pydatetime().tolist(),
-        },
+        text(f"INSERT INTO {into} SELECT {select} FROM unnest({unnest}) AS t({', '.join(arrays)})"),
+        {k: v for k, (_, v) in arrays.items()},
     )
 
 

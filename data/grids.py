@@ -23,7 +23,9 @@ GEOJSON_DIGITS = 7
 
 
 @dataclass(frozen=True)
-class GridRow:
+class GridAttributes:
+    """What every read of one grid row carries, and its ETag."""
+
     id: int
     code: str
     name: str
@@ -31,15 +33,19 @@ class GridRow:
     households: int
     worker_name: str | None
     worker_phone: str | None
-    version: int
     valid_from: datetime
-    valid_to: datetime | None
-    geometry: str  # GeoJSON text, written by PostGIS
 
     @property
     def etag(self) -> str:
         """Strong ETag: every change inserts a new row, so the row id identifies the state."""
         return f'"g{self.id}"'
+
+
+@dataclass(frozen=True)
+class GridRow(GridAttributes):
+    version: int
+    valid_to: datetime | None
+    geometry: str  # GeoJSON text, written by PostGIS
 
 
 _COLUMNS = (

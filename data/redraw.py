@@ -38,7 +38,7 @@ from data.errors import (
     PreconditionFailedError,
     PreconditionRequiredError,
 )
-from data.grids import as_multi, current_sql
+from data.grids import GridAttributes, as_multi, current_sql
 from data.lifecycle import OPEN, sql_list
 from data.models import SRID, ewkt
 from geo.codes import next_codes
@@ -66,20 +66,8 @@ class Change:
 
 
 @dataclass(frozen=True)
-class CurrentGrid:
-    id: int
-    code: str
-    name: str
-    community: str | None
-    households: int
-    worker_name: str | None
-    worker_phone: str | None
-    valid_from: datetime
+class CurrentGrid(GridAttributes):
     geom: BaseGeometry
-
-    @property
-    def etag(self) -> str:
-        return f'"g{self.id}"'
 
 
 @dataclass(frozen=True)

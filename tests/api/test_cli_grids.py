@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import geopandas as gpd
@@ -14,9 +14,8 @@ import pytest
 import shapely
 from shapely.geometry import LineString
 
-from data.db import make_engine, migrate, transaction
 from geo.topology import move_boundary, polygonal_boundary
-from tests.conftest import own_database
+from tests.api.test_redraw_live import sample_database
 
 pytestmark = pytest.mark.postgis
 
@@ -24,16 +23,8 @@ COMMUNITY, A, B = "320102001002", "320102001002006", "320102001002008"
 
 
 @pytest.fixture(scope="module")
-def url(pg_url: str) -> Iterator[str]:
-    from data.sample_loader import load_sample
-
-    url = own_database(pg_url, "gridmap_cli_grids")
-    migrate(url)
-    engine = make_engine(url)
-    with transaction(engine) as session:
-        load_sample(session=session)
-    engine.dispose()
-    yield url
+def url(pg_url: str) -> str:
+    return sample_database(pg_url, "gridmap_cli_grids")
 
 
 Run = Callable[..., subprocess.CompletedProcess[str]]

@@ -36,15 +36,24 @@ class Live:
         self.reporter = {"X-API-Key": reporter}
 
 
-@pytest.fixture(scope="module")
-def live(pg_url: str) -> Iterator[Live]:
+def sample_database(pg_url: str, name: str) -> str:
+    """A database of its own with the sample city loaded (commits here are real)."""
     from data.sample_loader import load_sample
 
-    url = own_database(pg_url, "gridmap_redraw_live")
+    url = own_database(pg_url, name)
     migrate(url)
     engine = make_engine(url)
     with transaction(engine) as session:
         load_sample(session=session)
+    engine.dispose()
+    return url
+
+
+@pytest.fixture(scope="module")
+def live(pg_url: str) -> Iterator[Live]:
+    url = sample_database(pg_url, "gridmap_redraw_live")
+    engine = make_engine(url)
+    with transaction(engine) as session:
         admin = create_key(session=session, role="admin")
         reporter = create_key(session=session, role="reporter")
     settings = Settings(database_url=url, index_refresh_s=2.0)

@@ -42,6 +42,11 @@ class Snapshot:
     communities: list[str | None]
     until: datetime | None = None  # when a future redraw replaces these grids
 
+    @property
+    def grid_version(self) -> int:
+        """The grids' change counter this index was built at (incident filing checks it)."""
+        return self.state
+
     def codes_for(self, code_index: NDArray[np.int32]) -> list[str | None]:
         table = np.array([*self.codes, None], dtype=object)
         return table[code_index].tolist()  # -1 picks the trailing None

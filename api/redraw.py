@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import shapely
 from shapely.geometry import mapping, shape
 from shapely.geometry.base import BaseGeometry
@@ -43,14 +44,11 @@ def change_of(body: GridChangeIn) -> Change:
 
 
 def _geojson(geom: BaseGeometry) -> dict[str, Any]:
-    return (
-        mapping(shapely.set_precision(geom, 10**-WHERE_DIGITS))
-        if not geom.is_empty
-        else {
-            "type": "GeometryCollection",
-            "geometries": [],
-        }
-    )
+    """GeoJSON of a problem's place, coordinates rounded to ~1 cm."""
+    if geom.is_empty:
+        return {"type": "GeometryCollection", "geometries": []}
+    rounded = shapely.transform(geom, lambda xy: np.round(xy, WHERE_DIGITS))
+    return dict(mapping(rounded))
 
 
 def report(result: Plan, *, valid_from: datetime | None = None) -> dict[str, Any]:

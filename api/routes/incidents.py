@@ -61,7 +61,7 @@ def create_incident(
         reporter=actor,
         now=now,
         tolerance_m=settings.tolerance_m,
-        index_state=snapshot.state if snapshot.index is not None else None,
+        index_state=snapshot.grid_version if snapshot.index is not None else None,
         index_until=snapshot.until,
     )
     session.commit()  # durable before we acknowledge

@@ -171,18 +171,22 @@ def test_future_dated_redraw_takes_effect_at_its_time(live: Live) -> None:
     body, point = moved_body(live.a)
     where = {"lon": point.x, "lat": point.y}
     old = httpx.get(f"{live.b}/api/v1/locate", params=where).json()["grid"]["code"]
-    when = datetime.now(UTC) + timedelta(seconds=3)
+    when = datetime.now(UTC) + timedelta(seconds=6)
     body["valid_from"] = when.isoformat()
     r = httpx.post(f"{live.a}/api/v1/grids/redraw", json=body, headers=live.admin, timeout=30)
     assert r.status_code == 200, r.text
     later = (when + timedelta(seconds=60)).isoformat()
-    for base in (live.a, live.b):
-        assert httpx.get(f"{base}/api/v1/locate", params=where).json()["grid"]["code"] == old
+    answers = [
+        httpx.get(f"{base}/api/v1/locate", params=where).json()["grid"]["code"]
+        for base in (live.a, live.b)
+    ]
+    listed = httpx.get(f"{live.a}/api/v1/grids/{A}").json()
+    if datetime.now(UTC) < when:  # a loaded machine may have taken the 6 s already
+        assert answers == [old, old]
+        assert not shape(listed["geometry"]).equals(shape(body["changes"][0]["geometry"]))
     at_later = httpx.get(f"{live.a}/api/v1/locate", params={**where, "at": later}).json()
     new = at_later["grid"]["code"]
     assert new != old
-    listed = httpx.get(f"{live.a}/api/v1/grids/{A}").json()
-    assert shape(listed["geometry"]).equals(shape(body["changes"][0]["geometry"])) is False
     time.sleep(max((when - datetime.now(UTC)).total_seconds(), 0) + 0.05)
     for base in (live.a, live.b):
         assert httpx.get(f"{base}/api/v1/locate", params=where).json()["grid"]["code"] == new

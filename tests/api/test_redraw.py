@@ -99,8 +99,9 @@ def test_boundary_move_validated_then_committed(
     ).first()
     assert audit is not None and audit.detail["changed"] == [A, B]
 
+    written = checksum(session)
     stale = client.post("/api/v1/grids/redraw", json=body, headers=admin)
-    assert stale.status_code == 412
+    assert stale.status_code == 412 and checksum(session) == written
     assert stale.headers["content-type"] == "application/problem+json"
 
 
@@ -162,6 +163,15 @@ def test_put_one_grid_and_new_codes(client: TestClient, session: Session, admin_
         headers={**admin, "If-Match": etag},
     )
     assert again.status_code == 412
+    body, *_ = straightened(client)  # A's new shape alone: a gap or an overlap with B
+    before = checksum(session)
+    alone = client.put(
+        f"/api/v1/grids/{A}",
+        json={"geometry": body["changes"][0]["geometry"], "reason": "only A"},
+        headers={**admin, "If-Match": body["changes"][0]["etag"]},
+    )
+    assert alone.status_code == 422 and alone.json()["problems"], alone.text
+    assert checksum(session) == before
 
     # Split B in two: B is retired, two new grids get the community's next codes, west first.
     b, etag_b = grid(client, B)

@@ -143,8 +143,10 @@ def check_partition(
         valid, [codes[i] for i in good], [flags[i] for i in good], tree, metric, tolerance_m2
     )
     if territory is not None:
+        shapely.prepare(territory)
+        inside = shapely.covers(territory, valid)  # the usual case, without an overlay
         for k, i in enumerate(good):
-            if flags[i]:
+            if flags[i] and not inside[k]:
                 outside = polygonal(shapely.difference(valid[k], territory))
                 problems += [
                     Problem("outside_community", (codes[i],), a, p)
@@ -167,10 +169,12 @@ def _overlaps(
 ) -> list[Problem]:
     problems = []
     left, right = tree.query(valid, predicate="intersects")
-    keep = left < right
-    for i, j in zip(left[keep].tolist(), right[keep].tolist(), strict=True):
-        if not (flags[i] or flags[j]):
-            continue
+    flagged = np.asarray(flags, dtype=bool)
+    keep = (left < right) & (flagged[left] | flagged[right])
+    left, right = left[keep], right[keep]
+    # Neighbours touch along edges; only pairs whose interiors meet can overlap.
+    meet = shapely.relate_pattern(valid[left], valid[right], "T********")
+    for i, j in zip(left[meet].tolist(), right[meet].tolist(), strict=True):
         shared = polygonal(shapely.intersection(valid[i], valid[j]))
         if shared.is_empty:
             continue
@@ -192,6 +196,8 @@ def _gaps(
     area = territory if region is None else shapely.intersection(territory, region)
     near = tree.query(area, predicate="intersects")
     covered = shapely.union_all(valid[near]) if near.size else Polygon()
+    if shapely.covers(covered, area):  # the usual case, decided without the overlay
+        return []
     problems = []
     for piece in _pieces(shapely.difference(area, covered)):
         size = metric.area(piece)

@@ -47,6 +47,7 @@ from geo.locate import GridIndex, Match
 from geo.topology import DEFAULT_TOLERANCE_M2, Metric, Problem, check_partition
 
 EDITABLE = ("name", "worker_name", "worker_phone")  # properties a change may set
+DEGREE_M = 50_000.0  # metres per degree, a lower bound below 63° latitude (for a search radius)
 
 
 class InvalidChangeError(InvalidGeometryError):
@@ -421,8 +422,12 @@ def _impact(
         result.at,
     )
     grids = {**{g.code: g.geom for g in outside}, **after}
-    codes = sorted(grids)
-    index = GridIndex([grids[c] for c in codes], codes, tolerance_m=tolerance_m)
+    # Only grids near the region can own a point in it (covering it, or within tolerance).
+    near = shapely.dwithin(
+        np.array(list(grids.values()), dtype=object), region, tolerance_m / DEGREE_M
+    )
+    codes = sorted(code for code, hit in zip(grids, near.tolist(), strict=True) if hit)
+    index = GridIndex([grids[c] for c in codes], codes, tolerance_m=tolerance_m) if codes else None
     params = {"region": region.wkb}
     buildings = session.execute(
         text(_POINTS.format(cols="t.id, t.households", table="buildings", where="", srid=SRID)),
@@ -445,7 +450,7 @@ def _impact(
 
 
 def _moves(
-    index: GridIndex, codes: list[str], rows: Sequence[Any], *, nearest: bool
+    index: GridIndex | None, codes: list[str], rows: Sequence[Any], *, nearest: bool
 ) -> tuple[list[Moved], dict[str, int]]:
     """Points whose grid changes under the new grids, and the households they carry
     (change per grid code)."""
@@ -453,11 +458,14 @@ def _moves(
         return [], {}
     lon = np.array([r.lon for r in rows], dtype=np.float64)
     lat = np.array([r.lat for r in rows], dtype=np.float64)
-    found = index.locate(lon, lat)
     table = np.array([*codes, None], dtype=object)
-    new = table[found.code_index]
-    if not nearest:  # buildings: ST_Covers only, as gridmap's REASSIGN_BUILDINGS
-        new[found.match == Match.NEAREST] = None
+    if index is None:  # no grid left anywhere near
+        new = np.full(len(rows), None, dtype=object)
+    else:
+        found = index.locate(lon, lat)
+        new = table[found.code_index]
+        if not nearest:  # buildings: ST_Covers only, as gridmap's REASSIGN_BUILDINGS
+            new[found.match == Match.NEAREST] = None
     moved: list[Moved] = []
     delta: dict[str, int] = defaultdict(int)
     for r, to in zip(rows, new.tolist(), strict=True):

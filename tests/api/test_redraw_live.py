@@ -170,7 +170,11 @@ def test_incidents_filed_while_redraws_commit_get_current_grids(live: Live) -> N
 def test_future_dated_redraw_takes_effect_at_its_time(live: Live) -> None:
     body, point = moved_body(live.a)
     where = {"lon": point.x, "lat": point.y}
-    old = httpx.get(f"{live.b}/api/v1/locate", params=where).json()["grid"]["code"]
+    old = httpx.get(f"{live.a}/api/v1/locate", params=where).json()["grid"]["code"]
+    deadline = time.monotonic() + 5  # worker B polls every 2 s: let it see the last redraw
+    while httpx.get(f"{live.b}/api/v1/locate", params=where).json()["grid"]["code"] != old:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
     when = datetime.now(UTC) + timedelta(seconds=6)
     body["valid_from"] = when.isoformat()
     r = httpx.post(f"{live.a}/api/v1/grids/redraw", json=body, headers=live.admin, timeout=30)

@@ -539,7 +539,7 @@ _REASSIGN = f"""
     UPDATE {{table}} t SET grid_code = coalesce((
         SELECT g.code FROM grids g
         WHERE {current_sql("g", ":at")} AND ST_Covers(g.geom, t.geom)
-        ORDER BY g.code LIMIT 1), {{otherwise}})
+        ORDER BY g.code COLLATE "C" LIMIT 1), {{otherwise}})
     WHERE {{where}} ST_Intersects(t.geom, ST_GeomFromWKB(:region, {SRID}))
 """
 REASSIGN_BUILDINGS = text(_REASSIGN.format(table="buildings", otherwise="NULL", where=""))
@@ -551,7 +551,7 @@ REASSIGN_INCIDENTS = text(
                                          AND {current_sql("k", ":at")})
                       THEN t.grid_code
                       ELSE (SELECT g.code FROM grids g WHERE {current_sql("g", ":at")}
-                            ORDER BY g.geom <-> t.geom, g.code LIMIT 1) END""",
+                            ORDER BY g.geom <-> t.geom, g.code COLLATE "C" LIMIT 1) END""",
         where=f"t.status IN ({sql_list(OPEN)}) AND",
     )
 )

@@ -59,7 +59,7 @@ BEGIN
               AND ST_DWithin(g.geom, p_geom, p_tol / 30000.0)
               AND ST_DWithin(g.geom::geography, p_geom::geography, p_tol)
             ORDER BY ST_Covers(g.geom, p_geom) DESC,
-                     ST_Distance(g.geom::geography, p_geom::geography), g.code
+                     ST_Distance(g.geom::geography, p_geom::geography), g.code COLLATE "C"
             LIMIT 1);
     END LOOP;
     RETURN v_code;

@@ -1,9 +1,15 @@
 """The in-memory point→grid index each worker serves from, kept in step with the database.
 
-A background thread polls the grid state (row count, newest row id) every few seconds; on a
-change it builds a fresh GridIndex off the request path and swaps the reference, so
-requests never wait for a rebuild. Writers that change grids call ``refresh()`` to see
-their own change at once. A failed refresh is logged and the previous snapshot served.
+A background thread polls the grid state (a change counter bumped on every write to grids)
+every few seconds; on a change it builds a fresh GridIndex off the request path and swaps the
+reference, so requests never wait for a rebuild. Writers that change grids call ``refresh()``
+to see their own change at once. A failed refresh is logged and the previous snapshot served
+(``health()`` says so).
+
+A redraw may take effect in the future: then the index of the grids valid from that moment is
+built ahead and ``snapshot`` answers with it from that instant on (no restart, no poll
+delay); the poller wakes then, rebuilds, and reassigns the buildings and open incidents of
+redraws that fell due (``data.redraw.apply_due``).
 """
 
 from __future__ import annotations
@@ -11,7 +17,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 
 import numpy as np
 import shapely
@@ -19,6 +26,7 @@ from numpy.typing import NDArray
 from sqlalchemy.orm import Session, sessionmaker
 
 from data import grids as grid_repo
+from data import redraw
 from geo.locate import GridIndex
 from geo.region import Region
 
@@ -37,6 +45,12 @@ class Snapshot:
     communities: list[str | None]
     region: Region | None = None
     """Where points may lie (the configured region, or the grids' extent plus a margin)."""
+    until: datetime | None = None  # when a future redraw replaces these grids
+
+    @property
+    def grid_version(self) -> int:
+        """The grids' change counter this index was built at (incident filing checks it)."""
+        return self.state
 
     def require_in_region(self, lon: float, lat: float) -> None:
         """Raise OutsideRegionError (422) for a point outside the region."""
@@ -49,10 +63,15 @@ class Snapshot:
 
 
 def _build(
-    session: Session, *, tolerance_m: float, region: Region | None, margin_m: float
+    session: Session,
+    *,
+    tolerance_m: float,
+    region: Region | None,
+    margin_m: float,
+    at: datetime | None = None,
 ) -> Snapshot:
     state = grid_repo.grid_state(session=session)
-    grids = grid_repo.current_grids(session=session)
+    grids = grid_repo.current_grids(session=session, at=at)
     codes = [g.code for g in grids]
     geoms = [g.geom for g in grids]
     index = GridIndex(geoms, codes, tolerance_m=tolerance_m) if grids else None
@@ -89,27 +108,48 @@ class Locator:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.snapshot = Snapshot(state=-1, index=None, codes=[], names=[], communities=[])
+        self._current = Snapshot(state=-1, index=None, codes=[], names=[], communities=[])
+        self._next: tuple[float, Snapshot] | None = None  # (epoch seconds, snapshot from then)
         self.checked_at: float | None = None  # monotonic time of the last successful check
         self.failing: str | None = None  # why the last check failed, while it does
         self._try_refresh()  # a database that is down now is polled later
 
-    def _load(self) -> Snapshot:
-        with self._sessions() as session:
-            return _build(
-                session,
-                tolerance_m=self._tolerance_m,
-                region=self._region,
-                margin_m=self._margin_m,
-            )
+    @property
+    def snapshot(self) -> Snapshot:
+        """The index of the grids valid now."""
+        upcoming = self._next
+        if upcoming is not None and time.time() >= upcoming[0]:
+            return upcoming[1]
+        return self._current
+
+    def _due(self) -> bool:
+        return self._next is not None and time.time() >= self._next[0]
+
+    def _build(self, session: Session, at: datetime | None = None) -> Snapshot:
+        return _build(
+            session,
+            tolerance_m=self._tolerance_m,
+            region=self._region,
+            margin_m=self._margin_m,
+            at=at,
+        )
 
     def refresh(self) -> Snapshot:
-        """Rebuild if the grids changed since the current snapshot; return the newest."""
+        """Rebuild if the grids changed since the current snapshot or a future redraw fell
+        due; return the newest."""
         with self._lock:
             with self._sessions() as session:
                 state = grid_repo.grid_state(session=session)
-            if state != self.snapshot.state:
-                self.snapshot = self._load()
+                if state != self._current.state or self._due():
+                    at = grid_repo.next_change(session=session)
+                    current = replace(self._build(session), until=at)
+                    upcoming = None
+                    if at is not None:
+                        then = grid_repo.next_change(session=session, after=at)
+                        upcoming = (at.timestamp(), replace(self._build(session, at), until=then))
+                    self._current, self._next = current, upcoming
+                if redraw.apply_due(session=session):
+                    session.commit()
             return self.snapshot
 
     def start(self) -> None:
@@ -144,5 +184,13 @@ class Locator:
         }
 
     def _poll(self) -> None:
-        while not self._stop.wait(self._poll_s):
+        while not self._stop.wait(self._wait_s()):
             self._try_refresh()
+
+    def _wait_s(self) -> float:
+        """Until the next poll, or just past the moment a future redraw takes effect."""
+        upcoming = self._next
+        if upcoming is None:
+            return self._poll_s
+        left = upcoming[0] - time.time()
+        return self._poll_s if left <= 0 else min(self._poll_s, left + 0.001)

@@ -18,11 +18,14 @@ from data.frames import (
     stations_frame,
 )
 from data.lifecycle import OPEN, PRIORITY_LABELS, STATUS_LABELS
+from data.redraw import Moved, Plan
 from geo.walk import LEVELS_MIN
 from maps.basemap import Basemap
 from maps.coverage import coverage_map
 from maps.grids import Measure, grids_map
 from maps.incidents import Lifecycle, incidents_map
+from maps.layers import add_notes
+from maps.redraw import redraw_preview_map
 
 TILE_PATH = "/tiles/{layer}/{z}/{x}/{y}.pbf"  # served by api/routes/tiles.py
 TILE_THRESHOLD = 20_000  # incidents a page embeds; beyond, it draws them from vector tiles
@@ -147,3 +150,66 @@ def incidents_page(*, session: Session, tiles: Basemap, tiles_url: str | None = 
         )
     incidents = incidents_frame(session=session)
     return incidents_map(grids, incidents=incidents, lifecycle=LIFECYCLE, basemap=tiles)
+
+
+def _moved_frame(moved: list[Moved]) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(
+        {
+            "id": [m.id for m in moved],
+            "from": [m.from_ for m in moved],
+            "to": [m.to for m in moved],
+        },
+        geometry=gpd.points_from_xy([m.lon for m in moved], [m.lat for m in moved]),
+        crs=4326,
+    )
+
+
+def redraw_page(*, result: Plan | None, session: Session, tiles: Basemap) -> folium.Map:
+    """The preview of a validated change set: old and new boundaries, problems in red, the
+    buildings and open incidents that change grid. Without one (``GET /maps/redraw``) the
+    current grids, with a note on how to ask for a preview."""
+    if result is None:
+        grids = grids_frame(session=session)
+        grids = grids[["code", "name", grids.geometry.name]]
+        m = redraw_preview_map(
+            grids,
+            grids.iloc[:0],
+            buildings_moved=_moved_frame([]),
+            incidents_moved=_moved_frame([]),
+            basemap=tiles,
+        )
+        add_notes(m, [REDRAW_HOWTO])
+        return m
+    old = gpd.GeoDataFrame(
+        {"code": [g.code for g in result.closed], "name": [g.name for g in result.closed]},
+        geometry=[g.geom for g in result.closed],
+        crs=4326,
+    )
+    new = gpd.GeoDataFrame(
+        {"code": [r.code for r in result.rows], "name": [r.name for r in result.rows]},
+        geometry=[r.geom for r in result.rows],
+        crs=4326,
+    )
+    problems = gpd.GeoDataFrame(
+        {
+            "kind": [p.kind for p in result.problems],
+            "codes": [", ".join(p.codes) for p in result.problems],
+            "area_m2": [round(p.area_m2, 1) for p in result.problems],
+        },
+        geometry=[p.where for p in result.problems],
+        crs=4326,
+    )
+    return redraw_preview_map(
+        old,
+        new,
+        buildings_moved=_moved_frame(result.buildings_moved),
+        incidents_moved=_moved_frame(result.incidents_moved),
+        problems=problems,
+        basemap=tiles,
+    )
+
+
+REDRAW_HOWTO = (
+    "预览: POST 变更集到 /maps/redraw · preview: POST a change set (the body of "
+    "/api/v1/grids/validate) to /maps/redraw with an admin X-API-Key"
+)

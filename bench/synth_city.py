@@ -47,6 +47,7 @@ def synth_city(
     n_incidents: int = 5_000,
     size_km: float = 30.0,
     seed: int = 20240601,
+    grids_per_community: int = 16,
 ) -> City:
     """The city; about 10 s at full size."""
     rng = np.random.default_rng(seed)
@@ -60,7 +61,7 @@ def synth_city(
         return _lonlat(geoms, epsg)
 
     cells, seeds = _bent_grids(n_grids, size_km, seed, epsg)
-    grids, regions = _hierarchy(rng, cells, seeds, epsg)
+    grids, regions = _hierarchy(rng, cells, seeds, epsg, per_community=grids_per_community)
 
     building_xy = _clustered_points(rng, n_buildings, origin, size)
     station_xy = origin + rng.uniform(0, size, (n_stations, 2))
@@ -158,13 +159,16 @@ def _hierarchy(
     cells: NDArray[np.object_],
     seeds: NDArray[np.float64],
     epsg: int,
+    *,
+    per_community: int = 16,
 ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
-    """Communities of ~16 grids, streets of ~10 communities, six districts by x."""
+    """Communities of ~``per_community`` grids, streets of ~10 communities, six districts
+    by x."""
     n = len(cells)
-    community_seeds = seeds[rng.choice(n, max(1, n // 16), replace=False)]
+    community_seeds = seeds[rng.choice(n, max(1, n // per_community), replace=False)]
     community = cKDTree(community_seeds).query(seeds)[1]
     street_seeds = community_seeds[
-        rng.choice(len(community_seeds), max(1, n // 160), replace=False)
+        rng.choice(len(community_seeds), max(1, n // (10 * per_community)), replace=False)
     ]
     street_of_community = cKDTree(street_seeds).query(community_seeds)[1]
     span = np.ptp(street_seeds[:, 0]) or 1.0

@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.orm import Session
 
-from data.grids import dataset_version
+from data.grids import dataset_version, valid_now
 from data.models import Building, CoverageResult, CoverageRun, Grid, Station
 from geo.network import WalkNetwork
 from geo.walk import walk_nearest
@@ -179,9 +179,7 @@ def run_data(*, session: Session, run_id: int) -> RunData:
             ).where(CoverageResult.run_id == run_id)
         )
     }
-    communities = dict(
-        session.execute(select(Grid.code, Grid.community).where(Grid.valid_to.is_(None))).all()
-    )
+    communities = dict(session.execute(select(Grid.code, Grid.community).where(valid_now())).all())
     walk = [results.get(int(b), (None, None)) for b in buildings.id]
     return RunData(
         run_id=run_id,

@@ -6,6 +6,7 @@ import geopandas as gpd
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from data.grids import current_sql
 from data.lifecycle import OPEN, sql_list
 
 _GRIDS = text(
@@ -14,7 +15,7 @@ _GRIDS = text(
            (SELECT count(*) FROM incidents i
             WHERE i.grid_code = g.code AND i.status IN ({sql_list(OPEN)}))
                AS open_incidents
-    FROM grids g WHERE g.valid_to IS NULL ORDER BY g.code
+    FROM grids g WHERE {current_sql("g")} ORDER BY g.code
     """
 )
 _REGIONS = text("SELECT code, level, name, parent, geom FROM regions ORDER BY level, code")

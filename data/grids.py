@@ -24,7 +24,9 @@ GEOJSON_DIGITS = 7
 
 
 @dataclass(frozen=True)
-class GridRow:
+class GridAttributes:
+    """What every read of one grid row carries, and its ETag."""
+
     id: int
     code: str
     name: str
@@ -32,15 +34,19 @@ class GridRow:
     households: int
     worker_name: str | None
     worker_phone: str | None
-    version: int
     valid_from: datetime
-    valid_to: datetime | None
-    geometry: str  # GeoJSON text, written by PostGIS
 
     @property
     def etag(self) -> str:
         """Strong ETag: every change inserts a new row, so the row id identifies the state."""
         return f'"g{self.id}"'
+
+
+@dataclass(frozen=True)
+class GridRow(GridAttributes):
+    version: int
+    valid_to: datetime | None
+    geometry: str  # GeoJSON text, written by PostGIS
 
 
 _COLUMNS = (
@@ -58,10 +64,23 @@ _COLUMNS = (
 )
 
 
+def current_sql(alias: str, when: str = "statement_timestamp()") -> str:
+    """SQL: the grid row ``alias`` is valid at ``when`` (default: now, as of this statement,
+    so a long transaction sees a redraw take effect; a future redraw's rows are not valid
+    yet, and the rows it closes still are until then)."""
+    return (
+        f"{alias}.valid_from <= {when} AND ({alias}.valid_to IS NULL OR {alias}.valid_to > {when})"
+    )
+
+
+def valid_now() -> Any:
+    """The SQLAlchemy condition: a grid row valid now."""
+    return _valid_at(None)
+
+
 def _valid_at(at: datetime | None) -> Any:
-    if at is None:
-        return Grid.valid_to.is_(None)
-    return (Grid.valid_from <= at) & ((Grid.valid_to.is_(None)) | (Grid.valid_to > at))
+    when: Any = func.statement_timestamp() if at is None else at
+    return (Grid.valid_from <= when) & ((Grid.valid_to.is_(None)) | (Grid.valid_to > when))
 
 
 _FIELDS = tuple(c.key for c in _COLUMNS)
@@ -145,8 +164,21 @@ def dataset_version(*, session: Session, name: str) -> int:
     return int(version or 0)
 
 
+def next_change(*, session: Session, after: datetime | None = None) -> datetime | None:
+    """When the set of valid grids next changes by itself (a future redraw) after ``after``
+    (default now), if ever."""
+    when: Any = func.statement_timestamp() if after is None else after
+    starts = select(func.min(Grid.valid_from)).where(Grid.valid_from > when)
+    ends = select(func.min(Grid.valid_to)).where(Grid.valid_to > when)
+    times = [t for t in (session.execute(starts).scalar(), session.execute(ends).scalar()) if t]
+    return min(times, default=None)
+
+
 def new_version(*, session: Session, author: str, reason: str) -> int:
-    version = GridVersion(author=author, reason=reason)
+    """A change set taking effect now (imports)."""
+    version = GridVersion(
+        author=author, reason=reason, valid_from=func.now(), applied_at=func.now()
+    )
     session.add(version)
     session.flush()
     return version.id
@@ -173,19 +205,19 @@ def as_multi(geom: BaseGeometry) -> BaseGeometry:
 
 
 REASSIGN_BUILDINGS = text(
-    """
+    f"""
     UPDATE buildings b SET grid_code = (
         SELECT g.code FROM grids g
-        WHERE g.valid_to IS NULL AND ST_Covers(g.geom, b.geom)
+        WHERE {current_sql("g")} AND ST_Covers(g.geom, b.geom)
         ORDER BY g.code COLLATE "C" LIMIT 1)
     """
 )
 
 REFRESH_HOUSEHOLDS = text(
-    """
+    f"""
     UPDATE grids g SET households = coalesce(
         (SELECT sum(b.households) FROM buildings b WHERE b.grid_code = g.code), 0)
-    WHERE g.valid_to IS NULL
+    WHERE {current_sql("g")}
     """
 )
 

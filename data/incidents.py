@@ -71,7 +71,10 @@ CREATE = text(
     WITH ins AS (
         INSERT INTO incidents (client_id, category, description, priority, status, grid_code,
                                geom, reported_at, due_at, reporter)
-        VALUES (:client_id, :category, :description, :priority, :status, :grid_code,
+        VALUES (:client_id, :category, :description, :priority, :status,
+                gridmap_filing_grid(CAST(:grid_code AS text), ST_GeomFromEWKT(:geom), :tolerance_m,
+                                    CAST(:index_state AS bigint),
+                                    CAST(:index_until AS timestamptz)),
                 ST_GeomFromEWKT(:geom), :reported_at, :due_at, :reporter)
         ON CONFLICT (client_id) DO NOTHING
         RETURNING *),
@@ -92,10 +95,17 @@ def create_incident(
     deadlines: dict[str, timedelta],
     reporter: str | None,
     now: datetime,
+    tolerance_m: float = 50.0,
+    index_state: int | None = None,
+    index_until: datetime | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """Store a report and its first event in one statement unless its ``client_id`` is
-    known; returns (record, created)."""
+    known; returns (record, created). ``new.grid_code`` is taken when it comes from an index
+    of the grids as they still are (built at grid state ``index_state``, holding until
+    ``index_until``); else the database locates the point itself (migration 0004's
+    ``gridmap_filing_grid``), so no incident is filed with a grid a redraw just changed."""
     values = _values(new, deadlines=deadlines, reporter=reporter, now=now)
+    values.update(tolerance_m=tolerance_m, index_state=index_state, index_until=index_until)
     # Core-level execute on the session's connection: half the CPU of Session.execute on
     # this hot path, same transaction.
     row = session.connection().execute(CREATE, values).first()

@@ -2,7 +2,9 @@
 
 Grids are temporal: a redraw never updates a grid row in place, it closes the old row
 (``valid_to``) and inserts a new one, both tied to a ``grid_versions`` row saying who
-changed what and why. The current grids are those with ``valid_to IS NULL``.
+changed what and why. The grids valid at time t are those with ``valid_from <= t`` and
+``valid_to`` NULL or later; a redraw may take effect in the future, so "current" is a time
+test (``current_sql``), not ``valid_to IS NULL``.
 """
 
 from __future__ import annotations
@@ -79,13 +81,25 @@ class Region(Base):
 
 
 class GridVersion(Base):
-    """One change set of grid boundaries (an import or a redraw)."""
+    """One change set of grid boundaries (an import or a redraw): it takes effect at
+    ``valid_from``; ``region`` is where grids changed, and ``applied_at`` when buildings and
+    open incidents there were reassigned (NULL: a future change still waiting)."""
 
     __tablename__ = "grid_versions"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     created_at: Mapped[datetime] = _now()
     author: Mapped[str] = mapped_column(Text)
     reason: Mapped[str] = mapped_column(Text)
+    valid_from: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    applied_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    region: Mapped[Any] = mapped_column(
+        Geometry("GEOMETRY", srid=SRID, spatial_index=False), nullable=True
+    )
+    __table_args__ = (
+        Index(
+            "ix_grid_versions_pending", "valid_from", postgresql_where=text("applied_at IS NULL")
+        ),
+    )
 
 
 class Grid(Base):
@@ -109,6 +123,7 @@ class Grid(Base):
             "uq_grids_current_code", "code", unique=True, postgresql_where=text("valid_to IS NULL")
         ),
         Index("ix_grids_code_valid", "code", "valid_from"),
+        Index("ix_grids_valid_to", "valid_to"),
     )
 
 

@@ -18,6 +18,7 @@ from sqlalchemy import TextClause, text
 from sqlalchemy.orm import Session
 
 from data.errors import NotFoundError
+from data.grids import current_sql
 from data.lifecycle import OPEN, sql_list
 
 MAX_ZOOM = 22
@@ -44,7 +45,7 @@ _CELL_Y = "floor((1 - asinh(tan(radians(ST_Y(geom)))) / pi()) / 2 * :cells)"
 _SOURCES = {
     "grids": (
         "t.code, t.name, t.community, t.households",
-        f"grids t WHERE t.valid_to IS NULL AND t.geom && {_AREA}",
+        f"grids t WHERE {current_sql('t')} AND t.geom && {_AREA}",
     ),
     "buildings": ("t.id, t.households, t.grid_code", f"buildings t WHERE t.geom && {_AREA}"),
     "incidents": (

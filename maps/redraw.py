@@ -1,5 +1,6 @@
-"""The redraw preview: a grid redraw's old and new boundaries as two toggleable layers, and the
-buildings and open incidents that would change grid."""
+"""The redraw preview: a grid redraw's old and new boundaries as two toggleable layers, the
+problems it would leave (gaps, overlaps, …) in red, and the buildings and open incidents that
+would change grid."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from maps.pack import features
 MOVED_COLUMNS = ("id", "from", "to")
 OLD, NEW = "#7f7f7f", "#1f5fbf"
 BUILDING, INCIDENT = "#7b3294", "#d7191c"
+PROBLEM = "#e41a1c"
+PROBLEM_COLUMNS = ("kind", "codes", "area_m2")
 
 
 def redraw_preview_map(
@@ -21,11 +24,13 @@ def redraw_preview_map(
     *,
     buildings_moved: gpd.GeoDataFrame,
     incidents_moved: gpd.GeoDataFrame,
+    problems: gpd.GeoDataFrame | None = None,
     basemap: Basemap = OSM,
 ) -> folium.Map:
     """``old`` and ``new`` grids (``code``, and ``name`` when present; retired grids only in
-    ``old``, created ones only in ``new``), and points with ``id, from, to`` for the buildings
-    and incidents whose grid changes."""
+    ``old``, created ones only in ``new``), points with ``id, from, to`` for the buildings
+    and incidents whose grid changes, and ``problems`` (``kind, codes, area_m2`` with where
+    they are) drawn in red."""
     for what, frame in (("old", old), ("new", new)):
         require(frame, ["code"], what=what)
     for what, frame in (("buildings_moved", buildings_moved), ("incidents_moved", incidents_moved)):
@@ -70,10 +75,32 @@ def redraw_preview_map(
                 fields=list(MOVED_COLUMNS), aliases=["id", "原 from", "新 to"]
             ),
         ).add_to(m)
+    if problems is not None and not problems.empty:
+        require(problems, PROBLEM_COLUMNS, what="problems")
+        shown = for_display(located(problems), basemap)
+        folium.GeoJson(
+            features(shown, list(PROBLEM_COLUMNS)),
+            name=f"问题 problems ({len(shown):,})",
+            style_function=lambda _: {
+                "color": PROBLEM,
+                "weight": 3,
+                "fillColor": PROBLEM,
+                "fillOpacity": 0.5,
+            },
+            marker=folium.CircleMarker(radius=7, color=PROBLEM, fill_color=PROBLEM),
+            tooltip=folium.GeoJsonTooltip(
+                fields=list(PROBLEM_COLUMNS), aliases=["问题 kind", "网格 codes", "m²"]
+            ),
+        ).add_to(m)
+    elif problems is not None:
+        notes.append("无拓扑问题 · no gaps or overlaps")
     add_legend(
         m,
         [
-            LegendSection("边界 boundaries", [(OLD, layers[0][1]), (NEW, layers[1][1])]),
+            LegendSection(
+                "边界 boundaries",
+                [(OLD, layers[0][1]), (NEW, layers[1][1]), (PROBLEM, "问题 problems")],
+            ),
             LegendSection(
                 "变更网格 changing grid",
                 [(BUILDING, points[0][1]), (INCIDENT, points[1][1])],

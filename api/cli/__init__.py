@@ -12,6 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from api.cli.common import CliError, err
 from api.cli.db import db_app
+from api.cli.grids import grids_app
 from api.cli.imports import import_app
 from api.cli.keys import keys_app
 from api.cli.maps import map_
@@ -23,6 +24,7 @@ from geo.errors import GeoError
 
 app = typer.Typer(help="gridmap: grid management for community governance", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(grids_app, name="grids")
 app.add_typer(import_app, name="import")
 app.add_typer(keys_app, name="keys")
 app.add_typer(remove_app, name="remove")

@@ -1,16 +1,28 @@
-"""Grid boundaries as GeoJSON: list, one grid with its ETag, history."""
+"""Grid boundaries as GeoJSON: list, one grid with its ETag, history; and redraws (admin):
+validate (dry run), redraw (atomic commit of a change set), PUT of one grid."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
 
-from api.deps import BboxDep, SessionDep, SettingsDep, Viewer
+from api import redraw as redraws
+from api.deps import Admin, BboxDep, LocatorDep, SessionDep, SettingsDep, Viewer
+from api.errors import problem
 from api.geojson import GEOJSON_OK, collection, feature, geojson_response
+from api.locator import Locator
 from api.schemas.fields import Code, Moment
+from api.schemas.grids import GridUpdate, RedrawIn
+from api.settings import Settings
 from data import grids as grid_repo
+from data.errors import PreconditionRequiredError
 from data.grids import GridRow
+from data.redraw import Change
 
 router = APIRouter(prefix="/api/v1/grids", tags=["grids"])
 
@@ -74,3 +86,121 @@ def grid_history(code: Code, session: SessionDep, _: Viewer) -> dict[str, Any]:
             for row, author, reason in versions
         ],
     }
+
+
+REDRAW_RESPONSES: dict[int | str, dict[str, Any]] = {
+    412: {"description": "an etag is stale (the grid changed or was retired since)"},
+    428: {"description": "a change lacks its etag (PUT: no If-Match)"},
+    422: {"description": "the change set opens a gap or overlap, or is invalid: the report"},
+}
+
+
+def _valid_from(when: datetime | None, settings: Settings) -> datetime | None:
+    """A change takes effect now or later, never in the past (history is not rewritten);
+    a time within the allowed clock skew before now means now."""
+    aware = settings.aware(when)
+    now = datetime.now(UTC)
+    if aware is not None and now - timedelta(seconds=settings.max_clock_skew_s) <= aware <= now:
+        return None
+    if aware is not None and aware < now:
+        raise RequestValidationError(
+            [{"loc": ("body", "valid_from"), "msg": "must not lie in the past", "type": "value"}]
+        )
+    return aware
+
+
+def _need_reason(reason: str) -> str:
+    if not reason.strip():
+        raise RequestValidationError(
+            [{"loc": ("body", "reason"), "msg": "a redraw needs a reason", "type": "missing"}]
+        )
+    return reason
+
+
+def _rejected(body: dict[str, Any]) -> JSONResponse:
+    kinds = sorted({p["kind"] for p in body["problems"]})
+    detail = f"the redraw leaves {len(body['problems'])} problem(s): {', '.join(kinds)}"
+    return problem(422, "redraw-problems", "Redraw problems", detail, **body)
+
+
+@router.post("/validate", summary="Dry run of a redraw: problems and impact")
+def validate_redraw(
+    body: RedrawIn, session: SessionDep, settings: SettingsDep, _: Admin
+) -> dict[str, Any]:
+    """Checks ETags (412/428 as a commit would) and the topology of every community the
+    changes touch, and lists the buildings and open incidents that would change grid."""
+    valid_from = _valid_from(body.valid_from, settings)
+    changes = [redraws.change_of(c) for c in body.changes]
+    result = redraws.validate(session=session, changes=changes, tolerance_m=settings.tolerance_m)
+    return redraws.report(result, valid_from=valid_from)
+
+
+@router.post(
+    "/redraw", summary="Apply a set of grid changes atomically", responses=REDRAW_RESPONSES
+)
+def redraw(
+    body: RedrawIn,
+    session: SessionDep,
+    settings: SettingsDep,
+    locator: LocatorDep,
+    actor: Admin,
+) -> JSONResponse:
+    """All or nothing: every changed grid gets a new version (author, reason, valid_from),
+    buildings and open incidents are reassigned, an audit row written, in one transaction."""
+    reason = _need_reason(body.reason)
+    valid_from = _valid_from(body.valid_from, settings)
+    changes = [redraws.change_of(c) for c in body.changes]
+    return _commit(session, settings, locator, changes, actor, reason, valid_from)
+
+
+def _commit(
+    session: Session,
+    settings: Settings,
+    locator: Locator,
+    changes: list[Change],
+    actor: str,
+    reason: str,
+    valid_from: datetime | None,
+) -> JSONResponse:
+    result = redraws.commit(
+        session=session,
+        changes=changes,
+        tolerance_m=settings.tolerance_m,
+        actor=actor,
+        reason=reason,
+        valid_from=valid_from,
+    )
+    body = redraws.report(result, valid_from=valid_from)
+    if not result.ok:
+        return _rejected(body)
+    locator.refresh()  # this worker answers with the new grids at once
+    return JSONResponse(body)
+
+
+@router.put("/{code}", summary="Change one grid (If-Match required)", responses=REDRAW_RESPONSES)
+def put_grid(
+    code: Code,
+    body: GridUpdate,
+    session: SessionDep,
+    settings: SettingsDep,
+    locator: LocatorDep,
+    actor: Admin,
+    if_match: Annotated[str | None, Header(alias="If-Match", max_length=64)] = None,
+) -> JSONResponse:
+    """The same rules as a redraw of one grid; answers the redraw report with the grid's new
+    ETag in the ``ETag`` header."""
+    if not if_match:
+        raise PreconditionRequiredError(f"PUT of grid {code} needs If-Match with its ETag")
+    valid_from = _valid_from(body.valid_from, settings)
+    change = Change(
+        code=code,
+        etag=if_match,
+        geometry=None if body.geometry is None else redraws.geometry_of(body.geometry),
+        properties=redraws.properties_of(body.properties),
+    )
+    reason = body.reason.strip() or f"PUT /api/v1/grids/{code}"
+    response = _commit(session, settings, locator, [change], actor, reason, valid_from)
+    if response.status_code == 200:
+        latest = grid_repo.grid_history(session=session, code=code)[-1][0]
+        response.headers["ETag"] = latest.etag
+    return response

@@ -56,7 +56,14 @@ def create_incident(
         client_id=body.client_id,
     )
     record, created = repo.create_incident(
-        session=session, new=new, deadlines=settings.deadlines(), reporter=actor, now=now
+        session=session,
+        new=new,
+        deadlines=settings.deadlines(),
+        reporter=actor,
+        now=now,
+        tolerance_m=settings.tolerance_m,
+        index_state=snapshot.grid_version if snapshot.index is not None else None,
+        index_until=snapshot.until,
     )
     session.commit()  # durable before we acknowledge
     if not created and not _same_report(record, new):

@@ -7,8 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 
-from api.deps import BasemapDep, CoverageDep, SessionDep
-from api.pages import coverage_page, grids_page, incidents_page, tile_url
+from api import redraw as redraws
+from api.deps import Admin, BasemapDep, CoverageDep, SessionDep, SettingsDep
+from api.pages import coverage_page, grids_page, incidents_page, redraw_page, tile_url
+from api.schemas.grids import RedrawIn
 from maps.assets import render_page
 from maps.grids import Measure
 
@@ -45,3 +47,21 @@ def incidents(session: SessionDep, tiles: BasemapDep) -> HTMLResponse:
     """Embedded points up to 20,000 incidents, vector tiles from /tiles beyond."""
     page = incidents_page(session=session, tiles=tiles, tiles_url=tile_url("incidents"))
     return HTMLResponse(render_page(page))
+
+
+@router.get("/redraw", response_class=HTMLResponse, summary="Redraw preview (how to ask)")
+def redraw_help(session: SessionDep, tiles: BasemapDep) -> HTMLResponse:
+    """The current grids and a note: POST a change set here to preview it."""
+    return HTMLResponse(render_page(redraw_page(result=None, session=session, tiles=tiles)))
+
+
+@router.post("/redraw", response_class=HTMLResponse, summary="Preview a redraw (admin)")
+def redraw_preview(
+    body: RedrawIn, session: SessionDep, settings: SettingsDep, tiles: BasemapDep, _: Admin
+) -> HTMLResponse:
+    """The validate report of the change set (the body of ``POST /api/v1/grids/validate``)
+    as a map: old and new boundaries, problems in red, buildings and open incidents that
+    would change grid. A page shows it with ``fetch`` and an iframe's ``srcdoc``."""
+    changes = [redraws.change_of(c) for c in body.changes]
+    result = redraws.validate(session=session, changes=changes, tolerance_m=settings.tolerance_m)
+    return HTMLResponse(render_page(redraw_page(result=result, session=session, tiles=tiles)))

@@ -295,10 +295,12 @@ def test_import_incidents_from_csv(city_url: str, tmp_path: Path) -> None:
         writer.writerow(["lon", "lat", "category", "priority"])
         writer.writerow([118.7843, 32.0447, "cli-smoke", "major"])
         writer.writerow([118.7705, 32.0395, "cli-smoke", "routine"])
-        writer.writerow([100.0, 30.0, "cli-smoke", "routine"])  # in no grid
+        writer.writerow([118.70, 32.00, "cli-smoke", "routine"])  # in the region, in no grid
+        writer.writerow([100.0, 30.0, "cli-smoke", "routine"])  # outside the region: rejected
     result = gridmap("import", "incidents", str(rows), url=city_url)
     assert result.returncode == 0, result.stderr
     assert "imported 3 incidents" in result.stderr
+    assert "1 rejected (first: line 5:" in result.stderr
     wrong = _scalar(
         city_url,
         """SELECT count(*) FROM incidents i WHERE i.category = 'cli-smoke'

@@ -6,15 +6,15 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
 from sqlalchemy import text
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
+from api.deps import get_locator
 from api.locator import Locator
 from geo.region import Region
 
@@ -119,9 +119,11 @@ def test_maps_survive_times_pandas_cannot_hold(
 
 
 def test_subnormal_coordinates_are_stored_as_zero_and_tiles_survive(
-    client: TestClient, reporter_key: str, locator: Locator
+    client: TestClient, reporter_key: str, test_sessions: sessionmaker[Session]
 ) -> None:
-    locator.snapshot = replace(locator.snapshot, region=Region(-180.0, -90.0, 180.0, 90.0))
+    world = Region(-180.0, -90.0, 180.0, 90.0)  # (118.79, 0) lies outside the sample's region
+    everywhere = Locator(test_sessions, tolerance_m=50.0, poll_s=3600, region=world)
+    client.app.dependency_overrides[get_locator] = lambda: everywhere  # type: ignore[attr-defined]
     body = {"lon": 118.79, "lat": 5e-324, "category": "x"}
     made = client.post("/api/v1/incidents", json=body, headers={"X-API-Key": reporter_key})
     assert made.status_code == 201 and made.json()["lat"] == 0.0

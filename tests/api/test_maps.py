@@ -26,6 +26,7 @@ PAGES = [
     "/maps/grids?measure=coverage_pct",
     "/maps/coverage?minutes=10&suggest=2",
     "/maps/incidents",
+    "/maps/redraw",
 ]
 SHOTS = Path(__file__).parents[2] / "test-output" / "screenshots"
 MAP = "window[document.querySelector('.folium-map').id]"

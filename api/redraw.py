@@ -52,7 +52,7 @@ def _geojson(geom: BaseGeometry) -> dict[str, Any]:
 
 
 def report(result: Plan, *, valid_from: datetime | None = None) -> dict[str, Any]:
-    """The report of DESIGN.md: ok, problems, impact, version (plus each change's code)."""
+    """The report of docs/design.md: ok, problems, impact, version (plus each change's code)."""
     return {
         "ok": result.ok,
         "problems": [

@@ -1,4 +1,4 @@
-"""Grid redraw bodies (DESIGN.md): a set of changes with each grid's ETag and a reason."""
+"""Grid redraw bodies (docs/design.md): a set of changes with each grid's ETag and a reason."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.schemas.fields import Code, Description, Moment, Text
-from api.schemas.points import BatchLat, BatchLon
+from api.schemas.points import JsonLat, JsonLon
 
-Position = tuple[BatchLon, BatchLat]
+Position = tuple[JsonLon, JsonLat]
 Ring = Annotated[list[Position], Field(min_length=4)]
 PolygonCoords = Annotated[list[Ring], Field(min_length=1)]
 

@@ -25,7 +25,7 @@ from api.errors import AuthError, ForbiddenError
 from api.locator import Locator
 from api.settings import Settings
 from api.state import AppState, KeyCache
-from data.keys import ROLES, digest, role_of_digest
+from data.keys import ROLES, KeyOwner, digest, owner_of_digest
 from maps.basemap import Basemap
 
 KEY_CACHE_S = 30.0
@@ -154,44 +154,65 @@ BasemapDep = Annotated[Basemap, Depends(get_basemap)]
 # --- the caller's role ----------------------------------------------------------------------
 
 
-async def _role(sessions: sessionmaker[Session], cache: KeyCache, key: str) -> str | None:
+async def _owner(sessions: sessionmaker[Session], cache: KeyCache, key: str) -> KeyOwner | None:
     key_digest = digest(key)
     hit = cache.roles.get(key_digest)
     if hit is not None and hit[1] > time.monotonic():
         return hit[0]
 
-    def lookup() -> str | None:
+    def lookup() -> KeyOwner | None:
         with sessions() as session:
-            return role_of_digest(session=session, key_digest=key_digest)
+            return owner_of_digest(session=session, key_digest=key_digest)
 
-    role = await run_in_threadpool(lookup)
-    if role is not None:  # unknown keys are not cached: a new key works at once
-        cache.roles[key_digest] = (role, time.monotonic() + KEY_CACHE_S)
-    return role
+    owner = await run_in_threadpool(lookup)
+    if owner is not None:  # unknown keys are not cached: a new key works at once
+        cache.roles[key_digest] = (owner, time.monotonic() + KEY_CACHE_S)
+    return owner
 
 
-def require(role: str) -> Callable[..., Coroutine[Any, Any, str]]:
-    """Dependency: the caller's key must have ``role`` or a higher one; returns the actor
-    name written to events and the audit log (the key's public prefix)."""
-    needed = ROLES.index(role)
+async def check_key(
+    sessions: sessionmaker[Session], cache: KeyCache, key: str | None, role: str
+) -> KeyOwner:
+    """The owner of ``key`` if it has ``role`` or a higher one, else AuthError/ForbiddenError.
+    (Open311 takes the key from a form field; everything else from the header.)"""
+    if not key:
+        raise AuthError("this endpoint needs an X-API-Key header")
+    owner = await _owner(sessions, cache, key)
+    if owner is None:
+        raise AuthError("unknown or revoked API key")
+    if ROLES.index(owner.role) < ROLES.index(role):
+        raise ForbiddenError(f"this endpoint needs role {role}, the key has {owner.role}")
+    return owner
+
+
+def require_owner(role: str) -> Callable[..., Coroutine[Any, Any, KeyOwner]]:
+    """Dependency: the caller's key must have ``role`` or a higher one; returns its owner."""
 
     async def check(
         sessions: SessionsDep,
         cache: Annotated[KeyCache, Depends(get_key_cache)],
         x_api_key: Annotated[str | None, Header(alias="X-API-Key")] = None,
-    ) -> str:
-        if not x_api_key:
-            raise AuthError("this endpoint needs an X-API-Key header")
-        have = await _role(sessions, cache, x_api_key)
-        if have is None:
-            raise AuthError("unknown or revoked API key")
-        if ROLES.index(have) < needed:
-            raise ForbiddenError(f"this endpoint needs role {role}, the key has {have}")
-        return f"key:{x_api_key[:10]}"
+    ) -> KeyOwner:
+        return await check_key(sessions, cache, x_api_key, role)
 
     return check
 
 
+def require(role: str) -> Callable[..., Coroutine[Any, Any, str]]:
+    """Dependency: the caller's key must have ``role`` or a higher one; returns the actor
+    name written to events and the audit log (``person:ID`` when the key belongs to a
+    person, else the key's public prefix)."""
+
+    owner_of_key = Depends(require_owner(role))
+
+    async def check(owner: KeyOwner = owner_of_key) -> str:
+        return owner.actor
+
+    return check
+
+
+KeyCacheDep = Annotated[KeyCache, Depends(get_key_cache)]
 Viewer = Annotated[str, Depends(require("viewer"))]
 Reporter = Annotated[str, Depends(require("reporter"))]
 Admin = Annotated[str, Depends(require("admin"))]
+ReporterOwner = Annotated[KeyOwner, Depends(require_owner("reporter"))]

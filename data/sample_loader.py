@@ -11,6 +11,7 @@ from data.db import Progress
 from data.files import importers
 from data.files.network import import_network
 from data.models import Building, Grid, GridVersion, Region, Station
+from data.people import sync_grid_workers
 from data.sample import sample_dir
 
 
@@ -39,4 +40,5 @@ def load_sample(*, session: Session, progress: Progress = None) -> int:
             session=session, path=folder / "stations.geojson", progress=progress
         )
         count += import_network(session=session, path=folder / "network.geojson", progress=progress)
+    sync_grid_workers(session=session)
     return count

@@ -14,6 +14,7 @@ from api.cli.imports import import_app
 from api.cli.keys import keys_app
 from api.cli.maps import map_
 from api.cli.offline import assign, coverage
+from api.cli.people import people_app
 from api.cli.serve import demo, serve
 from data.errors import DataError
 from geo.errors import GeoError
@@ -22,6 +23,7 @@ app = typer.Typer(help="gridmap: grid management for community governance", no_a
 app.add_typer(db_app, name="db")
 app.add_typer(import_app, name="import")
 app.add_typer(keys_app, name="keys")
+app.add_typer(people_app, name="people")
 app.command()(assign)
 app.command()(coverage)
 app.command("map")(map_)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, insert, select, text
+from sqlalchemy import Select, Table, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from data.audit import record
@@ -448,3 +448,87 @@ def list_events(*, session: Session, incident_id: int) -> list[dict[str, Any]]:
         {"id": incident_id},
     )
     return [dict(r._mapping) for r in rows]
+
+
+@dataclass(frozen=True)
+class PastStep:
+    """A lifecycle step that already happened (history import, the sample's year)."""
+
+    status: Status
+    at: datetime
+    note: str | None = None
+    assignee: int | None = None
+
+
+def insert_history(
+    *,
+    session: Session,
+    rows: Sequence[tuple[NewIncident, Sequence[PastStep]]],
+    deadlines: dict[str, timedelta],
+    actor: str | None,
+    now: datetime,
+) -> list[int]:
+    """Store reports with the steps they already went through (each checked against
+    data.lifecycle.TRANSITIONS and in time order): status, assignee and closed_at as the
+    steps leave them, one event per step. Ids in input order."""
+    if not rows:
+        return []
+    values = []
+    for number, (new, steps) in enumerate(rows):
+        value = _values(new, deadlines=deadlines, reporter=actor, now=now)
+        status, at, assignee, closed_at = INITIAL, value["reported_at"], None, None
+        for step in steps:
+            if not can_follow(status, step.status) or step.at < at:
+                raise RuleError(
+                    f"record {number + 1}: {status} → {step.status} at {step.at:%Y-%m-%d %H:%M}"
+                    " is no legal next step"
+                )
+            status, at = step.status, step.at
+            assignee = step.assignee if step.assignee is not None else assignee
+            closed_at = at if status == CLOSED else closed_at
+        value.update(
+            status=status,
+            assignee=assignee,
+            closed_at=closed_at,
+            version=1 + len(steps),
+            updated_at=at,
+        )
+        values.append(value)
+    conn = session.connection()  # Core executemany: one batched statement per thousand rows
+    table = Incident.__table__
+    assert isinstance(table, Table)
+    ids = list(
+        conn.execute(
+            insert(table).returning(table.c.id, sort_by_parameter_order=True), values
+        ).scalars()
+    )
+    events = []
+    for incident_id, value, (_, steps) in zip(ids, values, rows, strict=True):
+        events.append(
+            {
+                "incident_id": incident_id,
+                "from_status": None,
+                "to_status": INITIAL,
+                "actor": actor,
+                "at": value["reported_at"],
+                "note": None,
+                "assignee": None,
+            }
+        )
+        previous = INITIAL
+        for step in steps:
+            events.append(
+                {
+                    "incident_id": incident_id,
+                    "from_status": previous,
+                    "to_status": step.status,
+                    "actor": actor,
+                    "at": step.at,
+                    "note": step.note,
+                    "assignee": step.assignee,
+                }
+            )
+            previous = step.status
+    for start in range(0, len(events), 10_000):
+        conn.execute(insert(IncidentEvent), events[start : start + 10_000])
+    return ids

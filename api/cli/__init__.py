@@ -16,6 +16,7 @@ from api.cli.maps import map_
 from api.cli.offline import assign, coverage
 from api.cli.people import people_app
 from api.cli.serve import demo, serve
+from api.cli.stats import stats
 from data.errors import DataError
 from geo.errors import GeoError
 
@@ -29,6 +30,7 @@ app.command()(coverage)
 app.command("map")(map_)
 app.command()(serve)
 app.command()(demo)
+app.command()(stats)
 
 
 def main() -> None:

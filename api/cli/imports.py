@@ -33,10 +33,11 @@ FileArg = Annotated[Path, typer.Argument(help="GeoJSON, GPKG, Shapefile, … or 
 
 @import_app.command("sample")
 def import_sample() -> None:
-    """Load the bundled sample city (Nanjing, from OpenStreetMap), replacing what is there."""
-    from data.sample_loader import load_sample
+    """Load the bundled sample city (Nanjing, from OpenStreetMap) and a synthetic year of its
+    reports, replacing what is there."""
+    from data.sample_loader import load_sample_city
 
-    _run_import("sample features", load_sample)
+    _run_import("sample features", load_sample_city, deadlines=Settings().deadlines())
 
 
 @import_app.command("grids")

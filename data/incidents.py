@@ -532,3 +532,58 @@ def insert_history(
     for start in range(0, len(events), 10_000):
         conn.execute(insert(IncidentEvent), events[start : start + 10_000])
     return ids
+
+
+REQUESTS = """
+    SELECT i.id, i.category, i.description, i.priority, i.status, i.grid_code, i.reported_at,
+           i.updated_at, i.due_at, i.closed_at, i.merged_into, i.address, i.media_url,
+           ST_X(i.geom) AS lon, ST_Y(i.geom) AS lat, p.name AS agency,
+           c.name_zh || ' ' || c.name_en AS service_name,
+           (SELECT e.note FROM incident_events e WHERE e.incident_id = i.id
+            ORDER BY e.at DESC, e.id DESC LIMIT 1) AS notes
+    FROM incidents i
+    LEFT JOIN people p ON p.id = i.assignee
+    LEFT JOIN categories c ON c.code = i.category
+    WHERE {where}
+    ORDER BY i.reported_at DESC, i.id DESC
+    LIMIT :limit
+"""
+
+
+def list_requests(
+    *,
+    session: Session,
+    ids: Sequence[int] | None = None,
+    codes: Sequence[str] | None = None,
+    open_: bool | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    limit: int = 1000,
+) -> list[dict[str, Any]]:
+    """Incidents as Open311 reads them (newest first): with the handling person's name, the
+    category's names and the latest note. ``ids`` overrides every other filter."""
+    clauses: list[str] = []
+    values: dict[str, Any] = {"limit": limit}
+    if ids is not None:
+        clauses.append("i.id = ANY(:ids)")
+        values["ids"] = list(ids)
+    else:
+        if codes:
+            clauses.append("i.category = ANY(:codes)")
+            values["codes"] = list(codes)
+        if open_ is not None:
+            clauses.append(f"i.status {'' if open_ else 'NOT '}IN ({sql_list(OPEN)})")
+        if start is not None:
+            clauses.append("i.reported_at >= :start")
+            values["start"] = start
+        if end is not None:
+            clauses.append("i.reported_at <= :end")
+            values["end"] = end
+    where = " AND ".join(clauses) or "true"
+    rows = session.execute(text(REQUESTS.format(where=where)), values)
+    return [dict(r._mapping) for r in rows]
+
+
+def id_of_client(*, session: Session, client_id: str) -> int | None:
+    found = session.execute(select(Incident.id).where(Incident.client_id == client_id)).scalar()
+    return None if found is None else int(found)

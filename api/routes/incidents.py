@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-import numpy as np
 from fastapi import APIRouter, Header, Path, Query
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -22,6 +21,7 @@ from api.deps import (
     SettingsDep,
     Viewer,
 )
+from api.intake import Report, file_report
 from api.schemas.fields import Category, Code, Moment
 from api.schemas.incidents import (
     IncidentCreate,
@@ -36,7 +36,6 @@ from api.settings import Settings
 from data import incidents as repo
 from data.errors import ConflictError
 from data.lifecycle import Status
-from geo.crs import to_wgs84
 
 router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
 
@@ -56,35 +55,28 @@ def create_incident(
     actor: Reporter,
 ) -> JSONResponse:
     now = datetime.now(UTC)
-    reported_at = _plausible_time(settings.aware(body.reported_at), settings, now)
-    lon, lat = to_wgs84(np.array([body.lon]), np.array([body.lat]), body.crs)
-    snapshot = locator.snapshot
-    grid_code = None
-    if snapshot.index is not None:
-        code_index, _, _ = snapshot.index.locate_one(float(lon[0]), float(lat[0]))
-        grid_code = snapshot.codes[code_index] if code_index >= 0 else None
-    new = repo.NewIncident(
+    report = Report(
         category=body.category,
         description=body.description,
-        lon=float(lon[0]),
-        lat=float(lat[0]),
-        grid_code=grid_code,
+        lon=body.lon,
+        lat=body.lat,
+        crs=body.crs,
         priority=body.priority,
-        reported_at=reported_at,
+        reported_at=_plausible_time(settings.aware(body.reported_at), settings, now),
         client_id=body.client_id,
     )
-    record, created = repo.create_incident(
-        session=session, new=new, deadlines=settings.deadlines(), reporter=actor, now=now
+    filed = file_report(
+        session=session, locator=locator, settings=settings, report=report, actor=actor, now=now
     )
-    duplicates = repo.possible_duplicates(session=session, incident=record)
-    session.commit()  # durable before we acknowledge
-    if not created and not _same_report(record, new):
+    if not filed.created and not _same_report(filed.record, filed.new):
         raise ConflictError(f"client_id {body.client_id!r} was already used for another report")
-    public = IncidentCreated.model_validate({**record, "possible_duplicates": duplicates})
+    public = IncidentCreated.model_validate(
+        {**filed.record, "possible_duplicates": filed.possible_duplicates}
+    )
     return JSONResponse(
         public.model_dump(mode="json"),
-        status_code=201 if created else 200,
-        headers={"ETag": repo.etag(record)},
+        status_code=201 if filed.created else 200,
+        headers={"ETag": repo.etag(filed.record)},
     )
 
 

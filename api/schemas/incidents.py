@@ -19,6 +19,9 @@ class IncidentBase(BaseModel):
 
 class IncidentCreate(IncidentBase):
     model_config = ConfigDict(extra="forbid")
+    priority: Priority | None = Field(  # type: ignore[assignment]
+        default=None, description="default: the category's (routine for unknown categories)"
+    )
     client_id: ClientId | None = None
     lon: JsonLon
     lat: JsonLat

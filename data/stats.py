@@ -169,3 +169,32 @@ def worker_evaluation(*, session: Session, start: datetime, end: datetime) -> li
             }
         )
     return out
+
+
+MONTHLY = text(
+    """
+    SELECT grid_code, to_char(reported_at AT TIME ZONE :tz, 'YYYY-MM') AS month,
+           count(*) AS reported, count(*) FILTER (WHERE status = 'closed') AS closed
+    FROM incidents
+    WHERE reported_at >= :start AND reported_at < :end AND grid_code IS NOT NULL
+    GROUP BY 1, 2
+    """
+)
+
+
+def monthly_by_grid(
+    *, session: Session, start: datetime, end: datetime, tz: str, months: list[str]
+) -> dict[str, tuple[list[int], list[int]]]:
+    """Per grid: reports filed and (of them) closed in each of ``months`` (``YYYY-MM`` in
+    zone ``tz``), for the stats map's per-grid chart."""
+    index = {m: i for i, m in enumerate(months)}
+    out: dict[str, tuple[list[int], list[int]]] = {}
+    for code, month, reported, closed in session.execute(
+        MONTHLY, {"start": start, "end": end, "tz": tz}
+    ):
+        if month not in index:
+            continue
+        series = out.setdefault(code, ([0] * len(months), [0] * len(months)))
+        series[0][index[month]] = reported
+        series[1][index[month]] = closed
+    return out

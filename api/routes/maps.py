@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 
-from api.deps import BasemapDep, CoverageDep, SessionDep
-from api.pages import coverage_page, grids_page, incidents_page, tile_url
+from api.deps import BasemapDep, CoverageDep, SessionDep, SettingsDep
+from api.pages import coverage_page, grids_page, incidents_page, stats_page, tile_url
 from maps.assets import render_page
 from maps.grids import Measure
+from maps.stats import StatsMeasure
 
 router = APIRouter(prefix="/maps", tags=["maps"])
 
@@ -44,4 +46,22 @@ def coverage(
 def incidents(session: SessionDep, tiles: BasemapDep) -> HTMLResponse:
     """Embedded points up to 20,000 incidents, vector tiles from /tiles beyond."""
     page = incidents_page(session=session, tiles=tiles, tiles_url=tile_url("incidents"))
+    return HTMLResponse(render_page(page))
+
+
+@router.get("/stats", response_class=HTMLResponse, summary="Grids by closure rate or overdue")
+def stats(
+    session: SessionDep,
+    settings: SettingsDep,
+    tiles: BasemapDep,
+    measure: StatsMeasure = "closure_rate",
+) -> HTMLResponse:
+    """The last twelve months per grid; each popup charts reports filed and closed by month."""
+    page = stats_page(
+        session=session,
+        measure=measure,
+        tiles=tiles,
+        timezone=settings.timezone,
+        now=datetime.now(UTC),
+    )
     return HTMLResponse(render_page(page))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -15,8 +16,9 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from data.keys import create_key
-from data.lifecycle import STATUSES, TRANSITIONS
+from data.lifecycle import DEFAULT_DEADLINE_HOURS, STATUSES, TRANSITIONS
 from data.people import create_person, worker_of_grid
+from data.sample_loader import load_sample_history
 from tests.api.test_hostile import checksum
 
 pytestmark = pytest.mark.postgis
@@ -280,3 +282,15 @@ def test_concurrent_steps_exactly_one_wins(engine: Engine, pg_url: str) -> None:
             conn.execute(text("DELETE FROM incidents WHERE id = :i"), {"i": incident})
     assert sorted(statuses) == [200] + [409] * 7
     assert events == 1 and version == 2
+
+
+def test_stats_page_charts_the_sample_year(client: TestClient, session: Session) -> None:
+    deadlines: dict[str, timedelta] = {
+        p: timedelta(hours=h) for p, h in DEFAULT_DEADLINE_HOURS.items()
+    }
+    load_sample_history(session=session, end=datetime.now(UTC), deadlines=deadlines, count=300)
+    session.commit()
+    for measure in ("closure_rate", "overdue"):
+        page = client.get("/maps/stats", params={"measure": measure, "tiles": "none"})
+        assert page.status_code == 200
+        assert '"monthly":["' in page.text  # some grid carries its monthly series

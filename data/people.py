@@ -89,6 +89,18 @@ def worker_of_grid(*, session: Session, grid_code: str | None) -> int | None:
     return None if found is None else int(found)
 
 
+def workers_by_grid(*, session: Session) -> dict[str, int]:
+    """Every grid's worker (the lowest id when several), by grid code."""
+    rows = session.execute(
+        text(
+            "SELECT DISTINCT ON (g.grid_code) g.grid_code, p.id FROM person_grids g "
+            "JOIN people p ON p.id = g.person_id AND p.role = 'worker' "
+            "ORDER BY g.grid_code, p.id"
+        )
+    )
+    return {str(code): int(person) for code, person in rows}
+
+
 SYNC_PEOPLE = text(
     """
     INSERT INTO people (name, phone, role)

@@ -13,7 +13,7 @@ from data.files import importers
 from data.files.network import import_network
 from data.incidents import NewIncident, PastStep, insert_history
 from data.models import Building, Grid, GridVersion, Region, Station
-from data.people import sync_grid_workers
+from data.people import sync_grid_workers, workers_by_grid
 from data.sample import sample_dir
 from data.sample.history import synthetic_year
 
@@ -62,15 +62,7 @@ def sample_history(
     ).all()
     if not places:
         return []
-    workers: dict[str, int] = dict(
-        session.execute(
-            text(
-                "SELECT DISTINCT ON (g.grid_code) g.grid_code, p.id FROM person_grids g "
-                "JOIN people p ON p.id = g.person_id AND p.role = 'worker' "
-                "ORDER BY g.grid_code, p.id"
-            )
-        ).all()
-    )
+    workers = workers_by_grid(session=session)
     lons, lats, codes = zip(*places, strict=True)
     year = synthetic_year(
         lons=lons,

@@ -20,11 +20,13 @@ from sqlalchemy.orm import Session
 from data import grids as grid_repo
 from data.db import CHUNK, Progress, bulk_insert
 from data.errors import ImportFileError
+from data.files.history import has_history, row_steps
 from data.files.osm import osm_buildings, osm_stations
 from data.files.vector import field, points, polygons, read_vector
-from data.incidents import NewIncident, insert_many
+from data.incidents import NewIncident, PastStep, insert_history, insert_many
 from data.lifecycle import PRIORITIES
 from data.models import Building, Region, Station, ewkt
+from data.people import workers_by_grid
 from geo.crs import to_wgs84, validate_lonlat
 from geo.errors import InvalidCoordinatesError
 from geo.locate import GridIndex
@@ -250,7 +252,9 @@ def import_incidents(
     """Bulk intake of a CSV of reports: each row gets its grid by the point→grid rule.
 
     Columns ``category``, ``description``, ``priority`` and ``reported_at`` are used when
-    present. A row with unusable coordinates rejects the whole file, naming its line.
+    present; ``events`` or ``status`` (with ``<status>_at`` times) keep each report's history
+    (data/files/history.py). A row with unusable coordinates rejects the whole file, naming
+    its line.
     """
     grids = grid_repo.current_grids(session=session)
     index = GridIndex([g.geom for g in grids], [g.code for g in grids], tolerance_m=tolerance_m)
@@ -296,10 +300,37 @@ def import_incidents(
                     strict=True,
                 )
             ]
-            insert_many(session=session, rows=rows, deadlines=deadlines, reporter="import", now=now)
+            if has_history(chunk):  # last year's work orders: status, times and steps kept
+                histories = _histories(session, chunk, rows, first_line=number * CHUNK + 2)
+                insert_history(
+                    session=session, rows=histories, deadlines=deadlines, actor="import", now=now
+                )
+            else:
+                insert_many(
+                    session=session, rows=rows, deadlines=deadlines, reporter="import", now=now
+                )
             total += len(rows)
             if progress:
                 progress(len(rows))
     except (ValueError, pd.errors.ParserError) as exc:
         raise ImportFileError(f"{path}: not a usable CSV ({exc})") from exc
     return total
+
+
+def _histories(
+    session: Session, chunk: pd.DataFrame, rows: list[NewIncident], *, first_line: int
+) -> list[tuple[NewIncident, list[PastStep]]]:
+    """Each row of ``chunk`` with its past steps (data/files/history.py)."""
+    workers = workers_by_grid(session=session)
+    records = [
+        {str(k): v for k, v in r.items()}
+        for r in chunk.astype(object).where(chunk.notna(), None).to_dict("records")
+    ]
+    out = []
+    for offset, (new, row) in enumerate(zip(rows, records, strict=True)):
+        where = f"line {first_line + offset}"
+        if new.reported_at is None:
+            raise ImportFileError(f"{where}: a report with a history needs its reported_at")
+        worker = workers.get(new.grid_code) if new.grid_code else None
+        out.append((new, row_steps(row, reported=new.reported_at, worker=worker, where=where)))
+    return out

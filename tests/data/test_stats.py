@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from data import incidents as repo
 from data.lifecycle import DEFAULT_DEADLINE_HOURS, OPEN
+from data.people import workers_by_grid
 from data.sample.history import HistoricIncident, synthetic_year
 from data.stats import BY, incident_stats, worker_evaluation
 
@@ -66,15 +67,7 @@ def replayed(session: Session) -> list[HistoricIncident]:
 
 
 def _maps(session: Session) -> tuple[dict[str, int], dict[str, str], dict[str, str]]:
-    workers: dict[str, int] = dict(
-        session.execute(
-            text(
-                "SELECT DISTINCT ON (g.grid_code) g.grid_code, p.id FROM person_grids g "
-                "JOIN people p ON p.id = g.person_id AND p.role = 'worker' "
-                "ORDER BY g.grid_code, p.id"
-            )
-        ).all()
-    )
+    workers = workers_by_grid(session=session)
     community: dict[str, str] = dict(
         session.execute(text("SELECT code, community FROM grids WHERE valid_to IS NULL")).all()
     )

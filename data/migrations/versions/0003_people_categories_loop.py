@@ -98,6 +98,12 @@ def upgrade() -> None:
         ["reported_at", "grid_code"],
         postgresql_include=["status", "due_at", "closed_at"],
     )
+    op.create_index(
+        "ix_incidents_stats_grid_order",
+        "incidents",
+        ["grid_code", "reported_at"],
+        postgresql_include=["status", "due_at", "closed_at"],
+    )
     op.create_index("ix_incidents_assignee", "incidents", ["assignee", "status"])
     op.create_index(
         "ix_incidents_open_due",
@@ -154,6 +160,7 @@ def downgrade() -> None:
     op.drop_column("incident_events", "actor_person")
     op.drop_index("ix_incidents_open_due", table_name="incidents")
     op.drop_index("ix_incidents_assignee", table_name="incidents")
+    op.drop_index("ix_incidents_stats_grid_order", table_name="incidents")
     op.drop_index("ix_incidents_stats_grid", table_name="incidents")
     op.drop_constraint(op.f("fk_incidents_merged_into_incidents"), "incidents", type_="foreignkey")
     op.drop_constraint(op.f("fk_incidents_assignee_people"), "incidents", type_="foreignkey")

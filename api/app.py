@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from api.coverage_service import CoverageService
@@ -26,6 +27,7 @@ from api.routes import (
     stats,
     tiles,
 )
+from api.security import SecurityHeaders, WriteLimiter, content_security_policy
 from api.settings import Settings
 from api.state import AppState, KeyCache
 from data.db import make_engine, make_sessionmaker
@@ -55,6 +57,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             locator=locator,
             coverage=CoverageService(settings),
             keys=KeyCache(),
+            limiter=WriteLimiter(
+                per_key_per_minute=settings.write_limit_per_key,
+                per_ip_per_minute=settings.write_limit_per_ip,
+            ),
         )
         locator.start()
         # Everything built so far lives as long as the worker: keep it out of the cyclic
@@ -76,6 +82,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["X-API-Key", "Content-Type", "If-Match", "If-None-Match"],
+            expose_headers=["ETag", "X-Request-ID", "Retry-After"],
+        )
+    app.add_middleware(SecurityHeaders, csp=content_security_policy(settings.tile_origins()))
     app.add_middleware(RequestIds)  # added last: the outermost, so it sees every error
     add_exception_handlers(app)
     document_problems(app)

@@ -23,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from api.coverage_service import CoverageService
 from api.errors import AuthError, ForbiddenError
 from api.locator import Locator
+from api.security import WriteLimiter
 from api.settings import Settings
 from api.state import AppState, KeyCache
 from data.keys import ROLES, KeyOwner, digest, owner_of_digest
@@ -57,7 +58,12 @@ async def get_key_cache(request: Request) -> KeyCache:
     return _state(request).keys
 
 
+async def get_limiter(request: Request) -> WriteLimiter:
+    return _state(request).limiter
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+LimiterDep = Annotated[WriteLimiter, Depends(get_limiter)]
 SessionsDep = Annotated[sessionmaker[Session], Depends(get_sessions)]
 LocatorDep = Annotated[Locator, Depends(get_locator)]
 CoverageDep = Annotated[CoverageService, Depends(get_coverage)]
@@ -170,30 +176,29 @@ async def _owner(sessions: sessionmaker[Session], cache: KeyCache, key: str) -> 
     return owner
 
 
-async def check_key(
-    sessions: sessionmaker[Session], cache: KeyCache, key: str | None, role: str
-) -> KeyOwner:
-    """The owner of ``key`` if it has ``role`` or a higher one, else AuthError/ForbiddenError.
-    (Open311 takes the key from a form field; everything else from the header.)"""
-    if not key:
-        raise AuthError("this endpoint needs an X-API-Key header")
-    owner = await _owner(sessions, cache, key)
-    if owner is None:
-        raise AuthError("unknown or revoked API key")
-    if ROLES.index(owner.role) < ROLES.index(role):
-        raise ForbiddenError(f"this endpoint needs role {role}, the key has {owner.role}")
-    return owner
-
-
 def require_owner(role: str) -> Callable[..., Coroutine[Any, Any, KeyOwner]]:
-    """Dependency: the caller's key must have ``role`` or a higher one; returns its owner."""
+    """Dependency: the caller's key must have ``role`` or a higher one, and a write must be
+    within the key's and the address's rate; returns the key's owner (role, actor, person)."""
+    needed = ROLES.index(role)
 
     async def check(
+        request: Request,
         sessions: SessionsDep,
         cache: Annotated[KeyCache, Depends(get_key_cache)],
+        limiter: LimiterDep,
         x_api_key: Annotated[str | None, Header(alias="X-API-Key")] = None,
     ) -> KeyOwner:
-        return await check_key(sessions, cache, x_api_key, role)
+        if not x_api_key:
+            raise AuthError("this endpoint needs an X-API-Key header")
+        owner = await _owner(sessions, cache, x_api_key)
+        if owner is None:
+            raise AuthError("unknown or revoked API key")
+        if ROLES.index(owner.role) < needed:
+            raise ForbiddenError(f"this endpoint needs role {role}, the key has {owner.role}")
+        if request.method not in ("GET", "HEAD"):
+            address = request.client.host if request.client else "-"
+            limiter.take(key=digest(x_api_key), address=address)
+        return owner
 
     return check
 
@@ -211,7 +216,6 @@ def require(role: str) -> Callable[..., Coroutine[Any, Any, str]]:
     return check
 
 
-KeyCacheDep = Annotated[KeyCache, Depends(get_key_cache)]
 Viewer = Annotated[str, Depends(require("viewer"))]
 Reporter = Annotated[str, Depends(require("reporter"))]
 Admin = Annotated[str, Depends(require("admin"))]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import re
+import time
 import uuid
 from typing import Any
 
@@ -18,6 +19,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.security import RateLimitedError
 from data.errors import (
     ConflictError,
     EmbeddedDatabaseError,
@@ -33,6 +35,7 @@ from geo.errors import GeoError
 PROBLEM = "application/problem+json"
 REQUEST_ID_HEADER = "X-Request-ID"
 log = logging.getLogger("gridmap.api")
+access = logging.getLogger("gridmap.access")
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
 
@@ -62,6 +65,7 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
         (409, "conflicts with the current state"),
         (413, "request body too large"),
         (422, "invalid input; `errors` names each field"),
+        (429, "too many writes; Retry-After says when to try again"),
         (500, "a bug: logged with the request id the body carries"),
         (503, "the database is unreachable"),
     )
@@ -87,6 +91,7 @@ DEFAULT_STATUS_CODES: dict[type[Exception], tuple[int, str]] = {
     UnknownValueError: (422, "unknown-value"),
     RuleError: (422, "rule-violation"),
     PreconditionRequiredError: (428, "precondition-required"),
+    RateLimitedError: (429, "too-many-requests"),
     OperationalError: (503, "database-unavailable"),
     EmbeddedDatabaseError: (503, "database-unavailable"),
 }
@@ -113,7 +118,10 @@ def _domain_handler(request: Request, exc: Exception) -> JSONResponse:
         if cls in DEFAULT_STATUS_CODES:
             status, kind = DEFAULT_STATUS_CODES[cls]
             detail = "the database is unreachable" if status == 503 else str(exc)
-            return problem(status, kind, _title(kind), detail)
+            response = problem(status, kind, _title(kind), detail)
+            if isinstance(exc, RateLimitedError):
+                response.headers["Retry-After"] = str(exc.retry_after)
+            return response
     raise exc
 
 
@@ -188,12 +196,12 @@ class RequestIds:
         )
         rid = given if _CLIENT_ID.fullmatch(given) else uuid.uuid4().hex
         token = request_id.set(rid)
-        started = False
+        started, status, begun = False, 500, time.perf_counter()
 
         async def send_with_id(message: Message) -> None:
-            nonlocal started
+            nonlocal started, status
             if message["type"] == "http.response.start":
-                started = True
+                started, status = True, message["status"]
                 message["headers"] = [
                     *message.get("headers", []),
                     (REQUEST_ID_HEADER.encode(), rid.encode()),
@@ -213,4 +221,13 @@ class RequestIds:
             )
             await response(scope, receive, send_with_id)
         finally:
+            millis = round((time.perf_counter() - begun) * 1000, 1)
+            fields = {
+                "method": scope["method"],
+                "path": scope["path"],
+                "status": status,
+                "ms": millis,
+            }
+            line = (scope["method"], scope["path"], status)
+            access.info("%s %s %s", *line, extra={"fields": fields, "request_id": rid})
             request_id.reset(token)

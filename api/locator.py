@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,6 +66,8 @@ class Locator:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.snapshot = Snapshot(state=-1, index=None, codes=[], names=[], communities=[])
+        self.checked_at: float | None = None  # monotonic time of the last successful check
+        self.failing: str | None = None  # why the last check failed, while it does
         self._try_refresh()  # a database that is down now is polled later
 
     def _load(self) -> Snapshot:
@@ -92,10 +95,24 @@ class Locator:
     def _try_refresh(self) -> None:
         try:
             self.refresh()
-        except Exception:  # a blip must not kill the poller; old grids are served meanwhile
+        except Exception as exc:  # a blip must not kill the poller; old grids are served
+            self.failing = f"{type(exc).__name__}: {exc}".splitlines()[0]
             log.warning(
                 "grid index refresh failed; serving state %s", self.snapshot.state, exc_info=True
             )
+        else:
+            self.checked_at, self.failing = time.monotonic(), None
+
+    def health(self) -> dict[str, object]:
+        """What /health reports of the index: its grid state, size, the seconds since the
+        last successful check, and why checks fail, while they do."""
+        age = None if self.checked_at is None else round(time.monotonic() - self.checked_at, 1)
+        return {
+            "state": self.snapshot.state,
+            "grids": len(self.snapshot.codes),
+            "checked_s_ago": age,
+            "refresh_error": self.failing,
+        }
 
     def _poll(self) -> None:
         while not self._stop.wait(self._poll_s):

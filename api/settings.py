@@ -4,14 +4,15 @@ at import time."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import overload
+from typing import Literal, overload
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from api.security import origin_of
 from data.lifecycle import DEFAULT_DEADLINE_HOURS, PRIORITIES
-from maps.basemap import BASEMAP_KINDS, Basemap
+from maps.basemap import BASEMAP_KINDS, TILE_ORIGINS, Basemap
 
 
 class Settings(BaseSettings):
@@ -32,6 +33,18 @@ class Settings(BaseSettings):
     deadline_major_hours: int = Field(default=DEFAULT_DEADLINE_HOURS["major"], gt=0)
     walk_speed_m_per_min: float = 75.0
     max_access_m: float = 300.0
+    write_limit_per_key: int = Field(
+        default=600, gt=0, description="writes a minute per API key (burst as large); 429 beyond"
+    )
+    write_limit_per_ip: int = Field(
+        default=1200, gt=0, description="writes a minute per client address; 429 beyond"
+    )
+    cors_origins: list[str] = Field(
+        default=[], description="origins allowed to call the API from a browser; none: CORS off"
+    )
+    log_format: Literal["json", "text"] = Field(
+        default="json", description="gridmap serve's logs: JSON lines with request ids, or text"
+    )
     timezone: str = Field(
         default="Asia/Shanghai", description="the zone of times given without one (IANA name)"
     )
@@ -61,6 +74,12 @@ class Settings(BaseSettings):
         self.make_basemap()
         ZoneInfo(self.timezone)  # an unknown zone stops the service at startup too
         return self
+
+    def tile_origins(self) -> list[str]:
+        """Where page images may come from: the named basemaps' tile servers and a URL
+        basemap's own origin."""
+        own = origin_of(self.basemap) if self.basemap not in BASEMAP_KINDS else None
+        return [*TILE_ORIGINS, *([own] if own else [])]
 
     def make_basemap(self, override: str | None = None) -> Basemap:
         """The configured basemap, or ``override``: a kind name, or any other value taken as

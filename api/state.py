@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.coverage_service import CoverageService
 from api.locator import Locator
+from api.security import WriteLimiter
 from api.settings import Settings
 from data.keys import KeyOwner
 
@@ -30,3 +31,4 @@ class AppState:
     locator: Locator
     coverage: CoverageService
     keys: KeyCache
+    limiter: WriteLimiter

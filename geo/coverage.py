@@ -1,6 +1,6 @@
 """15-minute service circles: the stable import path of ``walk_distances``.
 
-``from geo.coverage import walk_distances`` is a documented entry point (DESIGN.md,
+``from geo.coverage import walk_distances`` is a documented entry point (docs/design.md,
 "Python API") that outside checks rely on, so it keeps working now that the code lives in
 modules of one job each; code in this repository imports from those directly:
 

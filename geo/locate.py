@@ -1,6 +1,6 @@
 """Point → grid index: which grid polygon covers a lon/lat point, with exactly PostGIS's answer.
 
-The rule (DESIGN.md): a point belongs to the grid whose polygon *covers* it (``ST_Covers``:
+The rule (docs/design.md): a point belongs to the grid whose polygon *covers* it (``ST_Covers``:
 interior or boundary); when several cover it (a shared edge or vertex, or overlapping input)
 the smallest code in Unicode code-point order wins (PostgreSQL's ``C`` collation). A point in
 no grid but within ``tolerance_m`` metres of one gets the nearest grid (ties: smallest code).

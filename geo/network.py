@@ -108,7 +108,7 @@ class WalkNetwork:
         """pyrosm's walking network of an ``.osm.pbf`` extract, every way split at every
         node (``nodes=True``), all components kept; edge geometry as pyrosm gives it.
         """
-        import pyrosm  # lazy: the one reader geo/ has (DESIGN.md stable API)
+        import pyrosm  # lazy: the one reader geo/ has (docs/design.md, stable API)
 
         result: Any = pyrosm.OSM(str(path)).get_network(network_type="walking", nodes=True)
         if result is None:
@@ -140,7 +140,16 @@ class WalkNetwork:
         seg = np.zeros(len(p), dtype=np.int64)
         dist = np.full(len(p), np.inf)
         grid = self._grid
-        pending, reach = np.arange(len(p)), 0
+        # Farther than max_access_m from the network's box (or not a finite point: far
+        # outside the metric CRS's zone) is off-network without a search; such points are
+        # moved to the box's corner so the arithmetic below stays finite.
+        corner = np.array([grid.x0, grid.y0])
+        far_corner = corner + grid.size * np.array([grid.nx, grid.ny])
+        with np.errstate(invalid="ignore"):
+            inside = (p >= corner - max_access_m) & (p <= far_corner + max_access_m)
+        near = np.all(inside, axis=1)
+        p[~near] = corner
+        pending, reach = np.flatnonzero(near), 0
         while len(pending):
             # The cells within ``reach`` list every segment within ``grid.exact(reach)``.
             chunk = max(1, 4_000_000 // (grid.mean_load * (2 * reach + 1) ** 2))
@@ -152,7 +161,7 @@ class WalkNetwork:
                 break
             pending = pending[dist[pending] > grid.exact(reach)]
             reach = 2 * reach + 1
-        on = dist <= max_access_m
+        on = (dist <= max_access_m) & near
         frac, _ = _project(p, np.take(self.seg_xy, seg, axis=0))
         proj = self.segment_point(seg, frac)
         e = self.seg_edge[seg]

@@ -2,7 +2,7 @@
 what is covered within a walking time, and the search machinery that isochrones and siting
 share (snapping lon/lat rows, the nodes each source reaches, sources sharing an edge).
 
-The distance rule (DESIGN.md) is exact: the station's access leg, the shortest network path
+The distance rule (docs/design.md) is exact: the station's access leg, the shortest network path
 between the two projections (or along their shared edge directly) and the building's access
 leg. scipy's Dijkstra starts every source at zero, so each source becomes an extra graph
 node whose two edges to its edge's ends carry the access leg plus the partial edge lengths;

@@ -63,6 +63,13 @@ class Basemap:
 
 
 OSM = Basemap()
+# Where each named basemap's tiles come from: a page's Content-Security-Policy allows images
+# from these origins (and a "url" basemap's own) and nothing else remote.
+TILE_ORIGINS = (
+    "https://tile.openstreetmap.org",
+    "https://*.tianditu.gov.cn",
+    "https://*.is.autonavi.com",
+)
 MAX_ZOOM = 18  # Tianditu's and AMap's deepest level
 
 

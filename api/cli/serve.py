@@ -9,15 +9,24 @@ import typer
 
 from api.cli.common import err, out, progress_bar, ready_url, session_on
 from api.cli.keys import new_key
+from api.logs import log_config
 from api.settings import Settings
 
 
-def _serve(url: str, host: str, port: int, workers: int) -> None:
+def _serve(url: str, host: str, port: int, workers: int, *, log_format: str) -> None:
+    """uvicorn on the app factory; on SIGTERM it stops accepting, lets running requests finish
+    (up to 30 s) and closes the pool."""
     import uvicorn
 
     os.environ["GRIDMAP_DATABASE_URL"] = url  # workers share one resolved URL
     uvicorn.run(
-        "api.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="info"
+        "api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=log_config(fmt=log_format),
+        timeout_graceful_shutdown=30,
     )
 
 
@@ -26,8 +35,8 @@ def serve(
     port: Annotated[int, typer.Option()] = 8000,
     workers: Annotated[int, typer.Option(min=1)] = 1,
 ) -> None:
-    """Serve the HTTP API."""
-    _serve(ready_url(), host, port, workers)
+    """Serve the HTTP API (logs: one JSON object per line unless GRIDMAP_LOG_FORMAT=text)."""
+    _serve(ready_url(), host, port, workers, log_format=Settings().log_format)
 
 
 def demo(
@@ -63,7 +72,7 @@ def demo(
         out.print(f"  {base}{path}", highlight=False)
     out.print(f"\n  admin API key (X-API-Key): {key}\n", highlight=False)
     try:
-        _serve(url, host, port, 1)
+        _serve(url, host, port, 1, log_format="text")
     finally:  # Ctrl-C stops the server, never the embedded cluster (pg_ctl detached it)
         if embedded:
             err.print(

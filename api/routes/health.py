@@ -1,4 +1,4 @@
-"""Liveness with a real database round trip."""
+"""Liveness with a real database round trip, and the state of this worker's grid index."""
 
 from __future__ import annotations
 
@@ -7,16 +7,20 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from api.deps import SessionsDep
+from api.deps import LocatorDep, SessionsDep
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health")
-def health(sessions: SessionsDep) -> JSONResponse:
+@router.get("/health", summary="ok, or 503 when the database or the index refresh fails")
+def health(sessions: SessionsDep, locator: LocatorDep) -> JSONResponse:
+    index = locator.health()
     try:
         with sessions() as session:
             session.execute(text("SELECT 1"))
     except SQLAlchemyError:
-        return JSONResponse({"status": "degraded", "db": "unreachable"}, status_code=503)
-    return JSONResponse({"status": "ok", "db": "ok"})
+        body = {"status": "degraded", "db": "unreachable", "index": index}
+        return JSONResponse(body, status_code=503)
+    ok = index["refresh_error"] is None
+    body = {"status": "ok" if ok else "degraded", "db": "ok", "index": index}
+    return JSONResponse(body, status_code=200 if ok else 503)

@@ -17,13 +17,14 @@ from datetime import UTC, datetime, timedelta
 from functools import wraps
 from typing import Annotated, Any, ParamSpec
 
-from fastapi import APIRouter, Form, Query
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
 from sqlalchemy.exc import OperationalError
 
-from api.deps import LocatorDep, SessionDep, SettingsDep
+from api.deps import LimiterDep, LocatorDep, SessionDep, SettingsDep
 from api.intake import Report, file_report
 from api.open311 import FORMATS, Open311Error, error, notice, render, service, service_request
+from api.security import RateLimitedError
 from api.settings import Settings
 from data import incidents as repo
 from data.categories import get_category, list_categories
@@ -55,6 +56,10 @@ def georeport(handler: Callable[P, Response]) -> Callable[P, Response]:
             return error(fmt, 404, str(exc))
         except OperationalError:
             return error(fmt, 503, "the database is unreachable")
+        except RateLimitedError as exc:
+            response = error(fmt, 429, str(exc))
+            response.headers["Retry-After"] = str(exc.retry_after)
+            return response
         except DataError as exc:
             return error(fmt, 400, str(exc))
 
@@ -161,9 +166,11 @@ def get_requests(
 @georeport
 def post_request(
     fmt: str,
+    request: Request,
     session: SessionDep,
     settings: SettingsDep,
     locator: LocatorDep,
+    limiter: LimiterDep,
     api_key: Field = None,
     service_code: Field = None,
     lat: Field = None,
@@ -175,8 +182,9 @@ def post_request(
     jurisdiction_id: Field = None,
 ) -> Response:
     owner = None if not api_key else owner_of_digest(session=session, key_digest=digest(api_key))
-    if owner is None or ROLES.index(owner.role) < ROLES.index("reporter"):
+    if not api_key or owner is None or ROLES.index(owner.role) < ROLES.index("reporter"):
         raise Open311Error(403, "api_key must be a live key with role reporter or admin")
+    limiter.take(key=digest(api_key), address=request.client.host if request.client else "-")
     code = _text("service_code", service_code, limit=64)
     if not code or get_category(session=session, code=code) is None:
         raise Open311Error(400, f"service_code {code!r} is not in services.{fmt}")

@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
-# Re-fetch the vendored browser assets from the npm registry at the versions in SOURCES.md.
-# Only the files the maps load (and each package's licence) are kept; run it after changing a
-# version here and in maps/assets.py, then review the diff.
+# Re-fetch the vendored browser assets from the npm registry at the versions in SOURCES.md:
+# the maps' (here, under vendor/) and the API docs' (api/static/docs/, see its SOURCES.md).
+# Only the files the pages load (and each package's licence) are kept; run it after changing a
+# version here and in maps/assets.py or api/routes/docs.py, then review the diff.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
-# take NAME@VERSION DIR FILE...: copy FILEs (paths inside the npm package) to vendor/DIR/.
+# take NAME@VERSION DIR FILE...: copy FILEs (paths inside the npm package) to $root/DIR/.
+root="$here/vendor"
 take() {
-  local spec="$1" dest="$here/vendor/$2"
+  local spec="$1" dest="$root/$2"
   shift 2
   local tgz
   tgz="$(cd "$tmp" && npm pack --silent "$spec" | tail -n 1)"
@@ -48,3 +50,9 @@ for spec in pbf@3.0.5:LICENSE vector-tile@1.3.0:LICENSE.txt ieee754@1.1.8:LICENS
   geojson-vt@2.2.0:LICENSE topojson-client@2.1.0:LICENSE.md whatwg-fetch@2.0.3:LICENSE; do
   take "${spec%%:*}" "leaflet.vectorgrid-1.3.0/bundled/${spec%%@*}" "${spec#*:}"
 done
+
+root="$here/../../api/static/docs"
+take swagger-ui-dist@5.35.0 swagger-ui-dist-5.35.0 LICENSE NOTICE \
+  swagger-ui-bundle.js swagger-ui-bundle.js.LICENSE.txt swagger-ui.css favicon-32x32.png
+take redoc@2.5.4 redoc-2.5.4 LICENSE \
+  bundles/redoc.standalone.js bundles/redoc.standalone.js.LICENSE.txt

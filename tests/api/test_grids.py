@@ -11,7 +11,9 @@ pytestmark = pytest.mark.postgis
 def test_health(client: TestClient) -> None:
     response = client.get("/health")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "db": "ok"}
+    body = response.json()
+    assert (body["status"], body["db"]) == ("ok", "ok")
+    assert body["index"]["refresh_error"] is None
 
 
 def test_health_503_when_database_is_down() -> None:

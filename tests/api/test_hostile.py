@@ -220,3 +220,18 @@ def test_suggest_takes_numbers_not_booleans(
     key = {"X-API-Key": admin_key}
     refused(client.post("/api/v1/coverage/suggest", json={"count": True}, headers=key), 422)
     refused(client.post("/api/v1/coverage/suggest", json={"minutes": True}, headers=key), 422)
+
+
+def test_suggest_survives_candidates_far_from_the_network(
+    client: TestClient, admin_key: str
+) -> None:
+    """Found by schemathesis: candidates on the other side of the world (outside the metric
+    CRS's zone, or subnormal) were a 500; they are simply off-network."""
+    far = [[0.0, -15.8], [-2.2250738585e-313, 4.4e-61], [179.9, 89.9], [-179.9, -89.9]]
+    answer = client.post(
+        "/api/v1/coverage/suggest",
+        json={"candidates": far, "count": 2},
+        headers={"X-API-Key": admin_key},
+    )
+    assert answer.status_code == 200, answer.text
+    assert all(site["households_added"] == 0 for site in answer.json()["sites"])

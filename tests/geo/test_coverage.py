@@ -326,6 +326,6 @@ def test_curved_edges_and_loops_equal_networkx() -> None:
 
 
 def test_walk_distances_keeps_its_stable_import_path() -> None:
-    from geo.coverage import walk_distances as stable  # DESIGN.md: stays when modules split
+    from geo.coverage import walk_distances as stable  # docs/design.md: stays when modules split
 
     assert stable is walk_distances

@@ -4,6 +4,7 @@ heat, clusters or filters, and in Chromium over the real app serving tiles from 
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -149,11 +150,16 @@ def test_tiles_load_and_dots_open_popups(browser: Any, tiled_page: str, city: Ci
     )
     try:
         page.goto(tiled_page, wait_until="load")
-        page.wait_for_function(
+        # Polled from here: wait_for_function evaluates strings in the page, which the
+        # served page's Content-Security-Policy (no 'unsafe-eval') rightly refuses.
+        loaded = (
             f"(() => {{ const l = {TILES}; "
-            "return l && Object.keys(l._tiles).length > 0 && !l.isLoading(); })()",
-            timeout=15_000,
+            "return !!l && Object.keys(l._tiles).length > 0 && !l.isLoading(); })()"
         )
+        deadline = time.monotonic() + 15
+        while not page.evaluate(loaded):
+            assert time.monotonic() < deadline, "the incident tiles did not load"
+            page.wait_for_timeout(100)
         drawn = page.evaluate(
             f"Object.values({TILES}._vectorTiles)"
             ".flatMap(t => Object.keys(t._features).map(Number))"

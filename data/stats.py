@@ -57,7 +57,13 @@ _KEYS: dict[str, tuple[str, str]] = {
 _OPEN = sql_list(OPEN)
 
 
-def _stats_sql(by: str) -> str:
+_PERIOD = """
+    (CAST(:start AS timestamptz) IS NULL OR i.reported_at >= :start)
+    AND (CAST(:end AS timestamptz) IS NULL OR i.reported_at < :end)"""
+
+
+def _counts_sql(by: str) -> str:
+    """Counts only: plain aggregates, which PostgreSQL can hash and run in parallel."""
     key, joins = _KEYS[by]
     return f"""
     SELECT {key} AS key,
@@ -67,14 +73,24 @@ def _stats_sql(by: str) -> str:
            count(*) FILTER (WHERE i.status = 'rejected') AS rejected,
            count(*) FILTER (WHERE i.status IN ({_OPEN}) AND i.due_at < :now) AS overdue,
            count(*) FILTER (WHERE i.status = 'closed' AND i.closed_at <= i.due_at)
-               AS closed_on_time,
-           percentile_cont(0.5) WITHIN GROUP (
-               ORDER BY extract(epoch FROM i.closed_at - i.reported_at) / 3600.0)
-               FILTER (WHERE i.status = 'closed') AS median_hours_to_close
+               AS closed_on_time
     FROM incidents i {joins}
-    WHERE (CAST(:start AS timestamptz) IS NULL OR i.reported_at >= :start)
-      AND (CAST(:end AS timestamptz) IS NULL OR i.reported_at < :end)
-    GROUP BY 1 ORDER BY 1 NULLS LAST
+    WHERE {_PERIOD}
+    GROUP BY 1
+    """
+
+
+def _medians_sql(by: str) -> str:
+    """The ordered-set aggregate on its own, over the closed reports only (it cannot be
+    hashed or parallelised; kept apart it does not drag the counts down with it)."""
+    key, joins = _KEYS[by]
+    return f"""
+    SELECT {key} AS key,
+           percentile_cont(0.5) WITHIN GROUP (
+               ORDER BY extract(epoch FROM i.closed_at - i.reported_at) / 3600.0) AS median
+    FROM incidents i {joins}
+    WHERE i.status = 'closed' AND {_PERIOD}
+    GROUP BY 1
     """
 
 
@@ -92,14 +108,18 @@ def incident_stats(
 ) -> list[dict[str, Any]]:
     """One row per key: counts by status, closure rate, overdue, on-time rate, median hours
     to close (definitions above)."""
-    rows = session.execute(text(_stats_sql(by)), {"start": start, "end": end, "now": now})
+    values = {"start": start, "end": end, "now": now}
+    medians: dict[str | None, float] = dict(
+        session.execute(text(_medians_sql(by)), values).tuples().all()
+    )
+    counts = session.execute(text(_counts_sql(by)), values).all()
     names: dict[str, str] = {}
     if by == "worker":
         names = {str(i): n for i, n in session.execute(text("SELECT id, name FROM people")).all()}
     out = []
-    for r in rows:
+    for r in sorted(counts, key=lambda r: (r.key is None, r.key or "")):
         m = r._mapping
-        median = m["median_hours_to_close"]
+        median = medians.get(m["key"])
         row = {
             "key": m["key"],
             "total": m["total"],

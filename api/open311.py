@@ -17,6 +17,49 @@ FORMATS = ("json", "xml")
 GROUPS = {"E": "事件 events", "C": "部件 components", "G": "社区治理 community governance"}
 
 
+_ERRORS_SCHEMA = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "properties": {"code": {"type": "integer"}, "description": {"type": "string"}},
+        "required": ["code", "description"],
+    },
+}
+_PROBLEM = {"$ref": "#/components/schemas/Problem"}
+
+
+def documented(ok: int, ok_schema: dict[str, Any]) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI responses of an Open311 endpoint: ``ok`` as JSON or XML, every error in
+    GeoReport's shape (JSON or XML), and the app's own problems for what never reaches the
+    route (an unmatched path, a too-large body)."""
+    out: dict[int | str, dict[str, Any]] = {
+        ok: {
+            "description": "GeoReport v2 document",
+            "content": {"application/json": {"schema": ok_schema}, "text/xml": {}},
+        }
+    }
+    for status, description in (
+        (400, "invalid parameters"),
+        (403, "api_key missing, unknown or below reporter"),
+        (404, "no such service, request, token or format"),
+        (429, "too many writes; Retry-After says when to try again"),
+        (503, "the database is unreachable"),
+    ):
+        out[status] = {
+            "description": f"GeoReport error: {description}",
+            "content": {
+                "application/json": {"schema": _ERRORS_SCHEMA},
+                "text/xml": {},
+                "application/problem+json": {"schema": _PROBLEM},
+            },
+        }
+    return out
+
+
+LIST = {"type": "array", "items": {"type": "object"}}
+OBJECT = {"type": "object"}
+
+
 class Open311Error(Exception):
     """An error answered in GeoReport's shape: ``[{"code", "description"}]``."""
 

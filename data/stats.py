@@ -1,6 +1,6 @@
 """Incident statistics and the monthly worker evaluation (考核), computed in SQL.
 
-Definitions (DESIGN.md), over the incidents *reported* in ``[start, end)``:
+Definitions (the design's), over the incidents *reported* in ``[start, end)``:
 
 - ``total``: all of them; ``closed``: status ``closed``; ``open``: status in
   data.lifecycle.OPEN (everything but closed and rejected); ``rejected``: status ``rejected``;

@@ -21,6 +21,7 @@ from api.deps import (
     SettingsDep,
     Viewer,
 )
+from api.errors import PROBLEM
 from api.intake import Report, file_report
 from api.schemas.fields import Category, Code, Moment
 from api.schemas.incidents import (
@@ -164,10 +165,16 @@ def get_incident(incident_id: IncidentId, session: SessionDep, _: Viewer) -> JSO
     return _with_etag(repo.get_incident(session=session, incident_id=incident_id))
 
 
+STALE: dict[int | str, dict[str, Any]] = {
+    412: {"description": "the If-Match ETag is stale", "content": {PROBLEM: {}}}
+}
+
+
 @router.patch(
     "/{incident_id}",
     response_model=IncidentPublic,
     summary="Apply one lifecycle step (409 illegal, 412 stale If-Match)",
+    responses=STALE,
 )
 def update_incident(
     incident_id: IncidentId,
@@ -193,6 +200,7 @@ def update_incident(
     "/{incident_id}/merge",
     response_model=IncidentPublic,
     summary="Close this open duplicate with a link to its original",
+    responses=STALE,
 )
 def merge_incident(
     incident_id: IncidentId,

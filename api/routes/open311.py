@@ -23,7 +23,18 @@ from sqlalchemy.exc import OperationalError
 
 from api.deps import LimiterDep, LocatorDep, SessionDep, SettingsDep
 from api.intake import Report, file_report
-from api.open311 import FORMATS, Open311Error, error, notice, render, service, service_request
+from api.open311 import (
+    FORMATS,
+    LIST,
+    OBJECT,
+    Open311Error,
+    documented,
+    error,
+    notice,
+    render,
+    service,
+    service_request,
+)
 from api.security import RateLimitedError
 from api.settings import Settings
 from data import incidents as repo
@@ -105,14 +116,22 @@ def _requests(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-@router.get("/services.{fmt}", summary="GeoReport v2: the service list (our categories)")
+@router.get(
+    "/services.{fmt}",
+    summary="GeoReport v2: the service list (our categories)",
+    responses=documented(200, LIST),
+)
 @georeport
 def services(fmt: str, session: SessionDep, jurisdiction_id: Param = None) -> Response:
     rows = [service(c) for c in list_categories(session=session)]
     return render(fmt, "services", "service", rows)
 
 
-@router.get("/services/{code}.{fmt}", summary="GeoReport v2: one service's definition")
+@router.get(
+    "/services/{code}.{fmt}",
+    summary="GeoReport v2: one service's definition",
+    responses=documented(200, OBJECT),
+)
 @georeport
 def service_definition(
     code: str, fmt: str, session: SessionDep, jurisdiction_id: Param = None
@@ -122,7 +141,11 @@ def service_definition(
     return render(fmt, "service_definition", "", {"service_code": code, "attributes": []})
 
 
-@router.get("/requests.{fmt}", summary="GeoReport v2: service requests (default: last 90 days)")
+@router.get(
+    "/requests.{fmt}",
+    summary="GeoReport v2: service requests (default: last 90 days)",
+    responses=documented(200, LIST),
+)
 @georeport
 def get_requests(
     fmt: str,
@@ -162,7 +185,12 @@ def get_requests(
     return render(fmt, "service_requests", "request", _requests(records))
 
 
-@router.post("/requests.{fmt}", summary="GeoReport v2: file a service request (api_key)")
+@router.post(
+    "/requests.{fmt}",
+    summary="GeoReport v2: file a service request (api_key)",
+    status_code=201,
+    responses=documented(201, LIST),
+)
 @georeport
 def post_request(
     fmt: str,
@@ -215,7 +243,11 @@ def post_request(
     return render(fmt, "service_requests", "request", [answer], status=201)
 
 
-@router.get("/requests/{request_id}.{fmt}", summary="GeoReport v2: one service request")
+@router.get(
+    "/requests/{request_id}.{fmt}",
+    summary="GeoReport v2: one service request",
+    responses=documented(200, LIST),
+)
 @georeport
 def get_request(
     request_id: str, fmt: str, session: SessionDep, jurisdiction_id: Param = None
@@ -228,7 +260,11 @@ def get_request(
     return render(fmt, "service_requests", "request", _requests(records))
 
 
-@router.get("/tokens/{token}.{fmt}", summary="GeoReport v2: the request id of a token")
+@router.get(
+    "/tokens/{token}.{fmt}",
+    summary="GeoReport v2: the request id of a token",
+    responses=documented(200, LIST),
+)
 @georeport
 def get_token(token: str, fmt: str, session: SessionDep, jurisdiction_id: Param = None) -> Response:
     found = repo.id_of_client(

@@ -1,4 +1,4 @@
-"""Statistics schemas (definitions in data/stats.py and DESIGN.md)."""
+"""Statistics schemas (the definitions are in data/stats.py)."""
 
 from __future__ import annotations
 

@@ -44,6 +44,7 @@ bench: install  ## run every benchmark side by side with its baselines; JSON in 
 	$(BIN)/python -m bench.coverage
 	$(BIN)/python -m bench.maps
 	$(BIN)/python -m bench.api
+	$(BIN)/python -m bench.stats
 
 clean:
 	rm -rf $(VENV) test-output .pytest_cache .mypy_cache .ruff_cache

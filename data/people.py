@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import CursorResult, insert, select, text
 from sqlalchemy.orm import Session
 
-from data.errors import NotFoundError, UnknownValueError
+from data.errors import UnknownValueError
 from data.lifecycle import PERSON_ROLES
 from data.models import Person, PersonGrid
 
@@ -39,24 +39,6 @@ def create_person(
             insert(PersonGrid), [{"person_id": person_id, "grid_code": c} for c in codes]
         )
     return int(person_id)
-
-
-def get_person(*, session: Session, person_id: int) -> dict[str, Any]:
-    row = session.get(Person, person_id)
-    if row is None:
-        raise NotFoundError(f"no person {person_id}")
-    grids = session.execute(
-        select(PersonGrid.grid_code)
-        .where(PersonGrid.person_id == person_id)
-        .order_by(PersonGrid.grid_code)
-    ).scalars()
-    return {
-        "id": row.id,
-        "name": row.name,
-        "phone": row.phone,
-        "role": row.role,
-        "grids": list(grids),
-    }
 
 
 def list_people(*, session: Session) -> list[dict[str, Any]]:

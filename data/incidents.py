@@ -537,7 +537,10 @@ def insert_history(
 REQUESTS = """
     SELECT i.id, i.category, i.description, i.priority, i.status, i.grid_code, i.reported_at,
            i.updated_at, i.due_at, i.closed_at, i.merged_into, i.address, i.media_url,
-           ST_X(i.geom) AS lon, ST_Y(i.geom) AS lat, p.name AS agency,
+           ST_X(i.geom) AS lon, ST_Y(i.geom) AS lat,
+           coalesce(p.name, (SELECT q.name FROM person_grids g
+                             JOIN people q ON q.id = g.person_id AND q.role = 'worker'
+                             WHERE g.grid_code = i.grid_code ORDER BY q.id LIMIT 1)) AS agency,
            c.name_zh || ' ' || c.name_en AS service_name,
            (SELECT e.note FROM incident_events e WHERE e.incident_id = i.id
             ORDER BY e.at DESC, e.id DESC LIMIT 1) AS notes
@@ -560,8 +563,9 @@ def list_requests(
     end: datetime | None = None,
     limit: int = 1000,
 ) -> list[dict[str, Any]]:
-    """Incidents as Open311 reads them (newest first): with the handling person's name, the
-    category's names and the latest note. ``ids`` overrides every other filter."""
+    """Incidents as Open311 reads them (newest first): with the responsible person's name
+    (the assignee, else the grid's worker), the category's names and the latest note.
+    ``ids`` overrides every other filter."""
     clauses: list[str] = []
     values: dict[str, Any] = {"limit": limit}
     if ids is not None:

@@ -5,7 +5,7 @@ Every endpoint answers ``.json`` or ``.xml``; errors come in GeoReport's own sha
 are taken as plain strings and checked here. Reading is public (GeoReport clients send no
 key to read); filing a request needs a reporter's ``api_key`` form field. Statuses map to
 ``open``/``closed`` (rejected reports are closed); ``agency_responsible`` is the person the
-report is dispatched to.
+report is dispatched to, before that the grid's worker.
 """
 
 from __future__ import annotations

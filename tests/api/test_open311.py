@@ -85,6 +85,13 @@ def test_a_georeport_client_reads_what_a_form_post_filed(
     assert filed.status_code == 201, filed.text
     [answer] = filed.json()
     request_id, token = answer["service_request_id"], answer["token"]
+    grid_worker = session.execute(
+        text(
+            "SELECT p.name FROM incidents i JOIN person_grids g ON g.grid_code = i.grid_code "
+            "JOIN people p ON p.id = g.person_id WHERE i.id = :i ORDER BY p.id LIMIT 1"
+        ),
+        {"i": int(request_id)},
+    ).scalar_one()
     assert "due" in answer["service_notice"]
     xml = _post(root, "xml", api_key=reporter_key, service_code="E01", lat=str(lat), long=str(lon))
     assert xml.status_code == 201 and xml.headers["content-type"].startswith("text/xml")
@@ -102,7 +109,7 @@ def test_a_georeport_client_reads_what_a_form_post_filed(
         assert set(one) >= REQUEST_FIELDS
         assert one["status"] == "open" and one["service_code"] == "E01"
         assert one["address"] == "汉中路 1 号" and one["media_url"] == "https://example.org/p.jpg"
-        assert one["agency_responsible"] in (None, "")  # not dispatched yet
+        assert one["agency_responsible"] == grid_worker  # not dispatched yet: the grid's
         assert float(one["lat"]) == pytest.approx(lat) and float(one["long"]) == pytest.approx(lon)
         listed = _as_list(api.get_service_requests(service_code="E01,C01", status="open"))
         assert request_id in {r["service_request_id"] for r in listed}

@@ -45,6 +45,7 @@ bench: install  ## run every benchmark side by side with its baselines; JSON in 
 	$(BIN)/python -m bench.maps
 	$(BIN)/python -m bench.api
 	$(BIN)/python -m bench.stats
+	$(BIN)/python -m bench.tiles
 
 clean:
 	rm -rf $(VENV) test-output .pytest_cache .mypy_cache .ruff_cache

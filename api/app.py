@@ -48,7 +48,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = make_engine(database_url(settings), pool_size=settings.pool_size)
         sessions = make_sessionmaker(engine)
         locator = Locator(
-            sessions, tolerance_m=settings.tolerance_m, poll_s=settings.index_refresh_s
+            sessions,
+            tolerance_m=settings.tolerance_m,
+            poll_s=settings.index_refresh_s,
+            region=settings.configured_region(),
+            region_margin_m=settings.region_margin_m,
         )
         app.state.gridmap = AppState(
             settings=settings,

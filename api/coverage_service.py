@@ -85,7 +85,8 @@ class CoverageService:
             )
 
     def _run_id(self, session: Session, kind: str | None) -> int:
-        """The run for the current inputs, computed once (under a lock) and committed."""
+        """The run for the current inputs; a missing one is computed once (under a lock,
+        so concurrent first requests wait for it) and committed with the caller's session."""
         self.check_kind(session, kind)
         speed, access = self.settings.walk_speed_m_per_min, self.settings.max_access_m
 
@@ -95,9 +96,10 @@ class CoverageService:
             )
 
         run_id = find()
-        if run_id is None:
-            repo.lock_runs(session=session)
-            run_id = find()  # computed by another request while this one waited?
+        if run_id is not None:
+            return run_id
+        repo.lock_runs(session=session)
+        run_id = find()  # computed by another request while this one waited?
         if run_id is None:
             run_id = repo.compute_run(
                 session=session,

@@ -52,6 +52,7 @@ def file_report(
 ) -> Filed:
     lon, lat = to_wgs84(np.array([report.lon]), np.array([report.lat]), report.crs)
     snapshot = locator.snapshot
+    snapshot.require_in_region(float(lon[0]), float(lat[0]))  # (0, 0) and the like: 422
     grid_code = None
     if snapshot.index is not None:
         code_index, _, _ = snapshot.index.locate_one(float(lon[0]), float(lat[0]))

@@ -14,11 +14,13 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+import shapely
 from numpy.typing import NDArray
 from sqlalchemy.orm import Session, sessionmaker
 
 from data import grids as grid_repo
 from geo.locate import GridIndex
+from geo.region import Region
 
 MATCH_NAMES = {1: "inside", 2: "boundary", 3: "nearest"}
 log = logging.getLogger("gridmap.locator")
@@ -33,23 +35,36 @@ class Snapshot:
     codes: list[str]
     names: list[str]
     communities: list[str | None]
+    region: Region | None = None
+    """Where points may lie (the configured region, or the grids' extent plus a margin)."""
+
+    def require_in_region(self, lon: float, lat: float) -> None:
+        """Raise OutsideRegionError (422) for a point outside the region."""
+        if self.region is not None:
+            self.region.require(lon, lat)
 
     def codes_for(self, code_index: NDArray[np.int32]) -> list[str | None]:
         table = np.array([*self.codes, None], dtype=object)
         return table[code_index].tolist()  # -1 picks the trailing None
 
 
-def _build(session: Session, *, tolerance_m: float) -> Snapshot:
+def _build(
+    session: Session, *, tolerance_m: float, region: Region | None, margin_m: float
+) -> Snapshot:
     state = grid_repo.grid_state(session=session)
     grids = grid_repo.current_grids(session=session)
     codes = [g.code for g in grids]
-    index = GridIndex([g.geom for g in grids], codes, tolerance_m=tolerance_m) if grids else None
+    geoms = [g.geom for g in grids]
+    index = GridIndex(geoms, codes, tolerance_m=tolerance_m) if grids else None
+    if region is None and grids:
+        region = Region.around(shapely.total_bounds(geoms), margin_m)
     return Snapshot(
         state=state,
         index=index,
         codes=codes,
         names=[g.name for g in grids],
         communities=[g.community for g in grids],
+        region=region,
     )
 
 
@@ -57,10 +72,19 @@ class Locator:
     """Holds the current Snapshot; state is real here (a reference swapped by a thread)."""
 
     def __init__(
-        self, sessions: sessionmaker[Session], *, tolerance_m: float, poll_s: float
+        self,
+        sessions: sessionmaker[Session],
+        *,
+        tolerance_m: float,
+        poll_s: float,
+        region: Region | None = None,
+        region_margin_m: float = 10_000.0,
     ) -> None:
+        """``region``: where points may lie; None: the grids' extent plus the margin."""
         self._sessions = sessions
         self._tolerance_m = tolerance_m
+        self._region = region
+        self._margin_m = region_margin_m
         self._poll_s = poll_s
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -72,7 +96,12 @@ class Locator:
 
     def _load(self) -> Snapshot:
         with self._sessions() as session:
-            return _build(session, tolerance_m=self._tolerance_m)
+            return _build(
+                session,
+                tolerance_m=self._tolerance_m,
+                region=self._region,
+                margin_m=self._margin_m,
+            )
 
     def refresh(self) -> Snapshot:
         """Rebuild if the grids changed since the current snapshot; return the newest."""

@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from api.security import origin_of
 from data.lifecycle import DEFAULT_DEADLINE_HOURS, PRIORITIES
+from geo.region import Region
 from maps.basemap import BASEMAP_KINDS, TILE_ORIGINS, Basemap
 
 
@@ -54,6 +55,14 @@ class Settings(BaseSettings):
     earliest_report: datetime = Field(
         default=datetime(2000, 1, 1, tzinfo=UTC), description="reports older than this → 422"
     )
+    region: str | None = Field(
+        default=None,
+        description="west,south,east,north in degrees: points outside are refused (422, "
+        "import refusals); unset: the current grids' extent plus region_margin_m",
+    )
+    region_margin_m: float = Field(
+        default=10_000.0, ge=0, description="margin around the grids' extent (see region)"
+    )
     basemap: str = Field(default="osm", description="osm | tianditu | amap | none | a tile URL")
     tianditu_key: str | None = Field(default=None, description="Tianditu browser token")
 
@@ -73,7 +82,18 @@ class Settings(BaseSettings):
         stops the service at startup, not at the first map request."""
         self.make_basemap()
         ZoneInfo(self.timezone)  # an unknown zone stops the service at startup too
+        self.configured_region()  # and so does a region that is not a lon/lat box
         return self
+
+    def configured_region(self) -> Region | None:
+        """GRIDMAP_REGION as a Region, None when unset (the grids' extent is used)."""
+        return Region.parse(self.region) if self.region else None
+
+    def region_around(self, bounds: tuple[float, float, float, float] | None) -> Region | None:
+        """The configured region, else ``bounds`` (the grids' extent) plus the margin."""
+        if (region := self.configured_region()) is not None:
+            return region
+        return None if bounds is None else Region.around(bounds, self.region_margin_m)
 
     def tile_origins(self) -> list[str]:
         """Where page images may come from: the named basemaps' tile servers and a URL

@@ -1,6 +1,6 @@
 """Point → grid: gridmap side by side with the baselines, same data, one run.
 
-    .venv/bin/python -m bench.assign [--points 1000000] [--out bench/results/assign.json]
+    .venv/bin/python -m bench.assign [--points 1000000] [--repeat 3] [--out FILE.json]
 
 Data: bench.synth's city, 6,500 Voronoi grids (~41 vertices each) over 30 x 30 km around
 Nanjing, and 1M uniform random points over its lon/lat bounding box (~3% fall outside the
@@ -15,9 +15,9 @@ city, near or far). Rows:
 
 Every baseline returns all covering grids; the tie rule (smallest code) is applied to its
 pairs, and the answers must equal gridmap's for every point (gridmap's ``nearest`` matches
-are points no baseline covers). Times are best of 3 (PostGIS: best of 2); nothing is reused
-between repeats. Building trees/indexes and loading PostgreSQL is not in the query times
-and is reported apart.
+are points no baseline covers). Query times are best of ``--repeat`` (3) for every method,
+gridmap and baselines alike; nothing is reused between repeats. Building trees/indexes and
+loading PostgreSQL is not in the query times and is reported apart (one run each).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from numpy.typing import NDArray
 from bench.common import best, write_report
 from bench.synth import SEED, random_points, voronoi_grids
 from data.embedded import Cluster, free_port
-from geo.locate import GridIndex, Match
+from geo.locate import GridIndex, Match, metres_per_degree
 
 T = TypeVar("T")
 OUT = Path(__file__).parent / "results" / "assign.json"
@@ -79,10 +79,13 @@ def run_gridmap(
     codes: NDArray[np.str_],
     x: NDArray[np.float64],
     y: NDArray[np.float64],
+    repeat: int,
 ) -> dict[str, Any]:
-    build_s, _ = best(lambda: GridIndex(geoms, codes), repeat=1)
+    cpu = time.process_time()
+    build_s, _ = best(lambda: GridIndex(geoms, codes), repeat=1)  # as the baselines' builds
+    build_cpu_s = time.process_time() - cpu
     build_peak, index = peak_mb(lambda: GridIndex(geoms, codes))
-    locate_s, result = best(lambda: index.locate(x, y), repeat=5)
+    locate_s, result = best(lambda: index.locate(x, y), repeat)
     locate_peak, _ = peak_mb(lambda: index.locate(x, y))
     index_mb = sum(v.nbytes for v in vars(index).values() if isinstance(v, np.ndarray)) / 1e6
     sample = list(zip(x[:200_000].tolist(), y[:200_000].tolist(), strict=True))
@@ -93,7 +96,9 @@ def run_gridmap(
     one_us = (time.perf_counter() - start) / len(sample) * 1e6
     return {
         "build_s": build_s,
+        "build_cpu_s": build_cpu_s,
         "build_peak_mb": build_peak,
+        "raster": raster_stats(index, x, y),
         "index_arrays_mb": index_mb,
         "locate_s": locate_s,
         "locate_peak_mb": locate_peak,
@@ -104,11 +109,39 @@ def run_gridmap(
     }
 
 
+def raster_stats(
+    index: GridIndex, x: NDArray[np.float64], y: NDArray[np.float64]
+) -> dict[str, Any]:
+    """The index's raster (private attributes, read for this report only): its size, its cell
+    in metres at the centre, and the share of points each kind of cell answers."""
+    raster = index._raster
+    mx, my = metres_per_degree(float(np.mean(y)))
+    v = raster[index._cells(x, y)]
+    return {
+        "cells": int(raster.size),
+        "cell_m": [index._dx * mx, index._dy * my],
+        "points_in_pure_cells": float(((v >= 0) | (v == -1)).mean()),  # one lookup
+        "points_in_boundary_cells": float((v <= -3).mean()),  # tested exactly
+        "points_in_near_cells": float((v == -2).mean()),  # nearest-grid search
+    }
+
+
 def peak_rss_mb() -> float:
     """This process's peak resident memory (VmHWM), in MB."""
     status = Path("/proc/self/status").read_text()
     line = next(x for x in status.splitlines() if x.startswith("VmHWM:"))
     return int(line.split()[1]) / 1e3
+
+
+def imports_rss() -> float:
+    """Peak RSS of a fresh Python process after the imports ``gridmap_process_rss`` makes."""
+    code = (
+        "import shapely; from bench.assign import peak_rss_mb; "
+        "from bench.synth import voronoi_grids, random_points; from geo.locate import GridIndex; "
+        "print(peak_rss_mb())"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(out.stdout.strip())
 
 
 def gridmap_process_rss(n: int) -> float:
@@ -123,16 +156,22 @@ def gridmap_process_rss(n: int) -> float:
     return float(out.stdout.strip())
 
 
-def run_strtree(geoms: NDArray[np.object_], points: NDArray[np.object_]) -> dict[str, Any]:
+def run_strtree(
+    geoms: NDArray[np.object_], points: NDArray[np.object_], repeat: int
+) -> dict[str, Any]:
     build_s, tree = best(lambda: shapely.STRtree(geoms), repeat=1)
-    query_s, pairs = best(lambda: tree.query(points, predicate="covered_by"))
+    query_s, pairs = best(lambda: tree.query(points, predicate="covered_by"), repeat)
     return {"build_s": build_s, "query_s": query_s, "pairs": pairs}
 
 
-def run_sjoin(geoms: NDArray[np.object_], points: NDArray[np.object_]) -> dict[str, Any]:
+def run_sjoin(
+    geoms: NDArray[np.object_], points: NDArray[np.object_], repeat: int
+) -> dict[str, Any]:
     grids = gpd.GeoDataFrame(geometry=geoms, crs=4326)
     pts = gpd.GeoDataFrame(geometry=points, crs=4326)
-    query_s, joined = best(lambda: gpd.sjoin(pts, grids, predicate="covered_by", how="inner"))
+    query_s, joined = best(
+        lambda: gpd.sjoin(pts, grids, predicate="covered_by", how="inner"), repeat
+    )
     pairs = (joined.index.to_numpy(), joined["index_right"].to_numpy())
     return {"query_s": query_s, "pairs": pairs}
 
@@ -142,6 +181,7 @@ def run_postgis(
     codes: NDArray[np.str_],
     x: NDArray[np.float64],
     y: NDArray[np.float64],
+    repeat: int,
 ) -> dict[str, Any]:
     home = Path(tempfile.mkdtemp(prefix="gridmap-bench-pg-"))
     cluster = Cluster(home, free_port())
@@ -184,7 +224,7 @@ def run_postgis(
                 conn.execute("DROP TABLE IF EXISTS res")
                 conn.execute(f"CREATE UNLOGGED TABLE res AS {join}")
 
-            join_s, _ = best(once, repeat=2)
+            join_s, _ = best(once, repeat)
             rows = np.array(
                 conn.execute("SELECT pid, gid FROM res").fetchall(), dtype=np.int64
             ).reshape(-1, 2)
@@ -201,6 +241,7 @@ def run_postgis(
                 lookup.fetchone()
             one_ms = (time.perf_counter() - start) / len(sample) * 1e3
             workers = conn.execute("SHOW max_parallel_workers_per_gather").fetchone()
+            versions = conn.execute("SELECT version(), postgis_full_version()").fetchone()
     finally:
         cluster.destroy()
     return {
@@ -208,6 +249,7 @@ def run_postgis(
         "join_s": join_s,
         "plan": plan,
         "max_parallel_workers_per_gather": workers[0] if workers else None,
+        "versions": list(versions) if versions else None,
         "single_lookup_ms": one_ms,
         "pairs": (rows[:, 0], rows[:, 1]),
     }
@@ -216,6 +258,7 @@ def run_postgis(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--points", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3, help="best of this many, every method")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
     load_at_start = os.getloadavg()
@@ -228,18 +271,21 @@ def main() -> None:
     vertices = shapely.get_num_coordinates(geoms).mean()
     print(f"{geoms.size} grids, {vertices:.1f} vertices each, {n:,} points")
 
-    gm = run_gridmap(geoms, codes, x, y) | {"process_peak_rss_mb": gridmap_process_rss(n)}
+    gm = run_gridmap(geoms, codes, x, y, args.repeat) | {
+        "process_peak_rss_mb": gridmap_process_rss(n),
+        "process_imports_rss_mb": imports_rss(),
+    }
     print(
         f"gridmap: build {gm['build_s']:.2f} s, locate {gm['locate_s'] * 1e3:.1f} ms"
         f" = {gm['points_per_s'] / 1e6:.1f} M points/s, locate_one {gm['locate_one_us']:.2f} µs,"
         f" process peak RSS {gm['process_peak_rss_mb']:.0f} MB"
     )
     points = shapely.points(x, y)
-    st = run_strtree(geoms, points)
+    st = run_strtree(geoms, points, args.repeat)
     print(f"shapely STRtree covered_by: {st['query_s']:.2f} s")
-    sj = run_sjoin(geoms, points)
+    sj = run_sjoin(geoms, points, args.repeat)
     print(f"geopandas sjoin: {sj['query_s']:.2f} s")
-    pg = run_postgis(geoms, codes, x, y)
+    pg = run_postgis(geoms, codes, x, y, args.repeat)
     print(f"PostGIS GiST join: {pg['join_s']:.2f} s, lookup {pg['single_lookup_ms']:.3f} ms")
 
     result = gm.pop("result")
@@ -272,6 +318,7 @@ def main() -> None:
             "geopandas": gpd.__version__,
             "load_average_at_start": load_at_start,
         },
+        "repeat": args.repeat,
         "data": {
             "grids": int(geoms.size),
             "vertices_per_grid": float(vertices),

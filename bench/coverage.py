@@ -1,6 +1,6 @@
 """15-minute service circles: gridmap side by side with the baselines, same data, one run.
 
-    .venv/bin/python -m bench.coverage [--out bench/results/coverage.json]
+    .venv/bin/python -m bench.coverage [--out bench/results/coverage.json] [--repeat 3]
 
 Synthetic city (bench.synth_streets: ~100,000 street nodes, 100,000 buildings, 200 stations,
 5,000 candidate sites) and the real Nanjing extract. Rows:
@@ -13,9 +13,9 @@ Synthetic city (bench.synth_streets: ~100,000 street nodes, 100,000 buildings, 2
   ``equicost => false`` + ``min(agg_cost)``) on the same exact graph gridmap routes on
   (station nodes joined to their edge's ends), checked equal to gridmap.
 
-Times are best of 3 unless a row says otherwise; nothing is cached between repeats (every
-repeat snaps, routes and traces from scratch). Graph loading into networkx / PostgreSQL is
-not timed for the exact comparison rows and says so.
+Times are best of ``--repeat`` (3) for every row, gridmap and baselines alike; nothing is
+cached between repeats (every repeat snaps, routes and traces from scratch). Graph loading
+into networkx / PostgreSQL is not timed for the exact comparison rows and says so.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import argparse
 import os
 import platform
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -215,16 +216,27 @@ def run_case(
     buildings: np.ndarray,
     conn: psycopg.Connection,
     *,
+    repeat: int,
     households: np.ndarray | None = None,
     candidates: np.ndarray | None = None,
 ) -> dict[str, Any]:
     print(f"\n== {name}: {len(stations)} stations, {len(buildings)} buildings")
-    t_build, net = best(build)
+    t_build, net = best(build, repeat)
     print(f"network: {net.n_nodes} nodes, {net.n_edges} edges, built in {t_build:.3f} s")
-    row: dict[str, Any] = {"nodes": net.n_nodes, "edges": net.n_edges, "build_s": t_build}
+    row: dict[str, Any] = {
+        "nodes": net.n_nodes,
+        "edges": net.n_edges,
+        "stations": len(stations),
+        "buildings": len(buildings),
+        "build_s": t_build,
+    }
 
-    t_full, (b, s, dist, _) = best(lambda: gridmap_distances(net, stations, buildings, np.inf))
-    t_lim, (_, _, dist15, _) = best(lambda: gridmap_distances(net, stations, buildings, RADIUS))
+    t_full, (b, s, dist, _) = best(
+        lambda: gridmap_distances(net, stations, buildings, np.inf), repeat
+    )
+    t_lim, (_, _, dist15, _) = best(
+        lambda: gridmap_distances(net, stations, buildings, RADIUS), repeat
+    )
     row["gridmap_distances_s"] = t_full
     row["gridmap_distances_limit15_s"] = t_lim
     assert np.array_equal(dist15 <= RADIUS, dist <= RADIUS)
@@ -232,9 +244,9 @@ def run_case(
     row["covered_15min"] = float(covered.mean())
     print(f"gridmap distances+nearest, all buildings: {t_full:.3f} s (15-min bound {t_lim:.3f} s)")
 
-    t_graph, graph = best(lambda: baseline_graph(net), repeat=1)
+    t_graph, graph = best(lambda: baseline_graph(net), repeat)
     t_base, (reach, base_d, _) = best(
-        lambda: baseline_distances(net, graph, stations, buildings), repeat=1
+        lambda: baseline_distances(net, graph, stations, buildings), repeat
     )
     row["baseline_graph_s"] = t_graph
     row["baseline_distances_s"] = t_base
@@ -251,9 +263,9 @@ def run_case(
     exact = nx.Graph()
     exact.add_weighted_edges_from(zip(u.tolist(), v.tolist(), w.tolist(), strict=True), weight="w")
     n_on = int(s.on_network.sum())
-    t_nx, (nd, _) = best(lambda: nx_multi_source(exact, net.n_nodes, n_on, net.n_nodes))
+    t_nx, (nd, _) = best(lambda: nx_multi_source(exact, net.n_nodes, n_on, net.n_nodes), repeat)
     load_pgrouting(conn, u, v, w)
-    t_pg, (pd_, _) = best(lambda: pgrouting(conn, net.n_nodes, n_on, net.n_nodes))
+    t_pg, (pd_, _) = best(lambda: pgrouting(conn, net.n_nodes, n_on, net.n_nodes), repeat)
     # Buildings sharing an edge with a station may walk straight along it: gridmap only.
     shared = np.isin(b.edge, s.edge[s.on_network])
     for label, node_d in (("networkx", nd), ("pgrouting", pd_)):
@@ -267,10 +279,10 @@ def run_case(
         f" pgr_drivingDistance {t_pg:.3f} s (graph loading not timed)"
     )
 
-    t_iso, polys = best(lambda: isochrones(net, stations, minutes=LEVELS))
+    t_iso, polys = best(lambda: isochrones(net, stations, minutes=LEVELS), repeat)
     row["gridmap_isochrones_s"] = t_iso
     row["isochrones_valid"] = bool(shapely.is_valid(polys).all())
-    t_biso, _ = best(lambda: baseline_isochrones(net, graph, reach), repeat=1)
+    t_biso, _ = best(lambda: baseline_isochrones(net, graph, reach), repeat)
     row["baseline_isochrones_s"] = t_biso
     print(
         f"isochrones {len(stations)}×{len(LEVELS)}: gridmap {t_iso:.3f} s,"
@@ -288,7 +300,8 @@ def run_case(
         t_site, sites = best(
             lambda: suggest_sites(
                 net, stations, buildings, households, candidates, minutes=15, count=10
-            )
+            ),
+            repeat,
         )
         row["siting_s"] = t_site
         row["siting_added_households"] = sites.added_households.tolist()
@@ -312,7 +325,9 @@ def main() -> None:
     parser.add_argument(
         "--out", type=Path, default=Path(__file__).parent / "results" / "coverage.json"
     )
+    parser.add_argument("--repeat", type=int, default=3, help="best of this many, every row")
     args = parser.parse_args()
+    load_at_start = os.getloadavg()
     t_city, city = best(synth_city, repeat=1)
     print(f"synthetic city generated in {t_city:.2f} s ({len(city.lines)} street lines)")
     home = Path(tempfile.mkdtemp(prefix="gridmap-bench-pg-"))
@@ -325,12 +340,18 @@ def main() -> None:
                 city.stations,
                 city.buildings,
                 conn,
+                repeat=args.repeat,
                 households=city.households,
                 candidates=city.candidates,
             )
             stations, buildings = nanjing_points()
             nanjing = run_case(
-                "Nanjing (OSM)", lambda: WalkNetwork.from_osm(NANJING), stations, buildings, conn
+                "Nanjing (OSM)",
+                lambda: WalkNetwork.from_osm(NANJING),
+                stations,
+                buildings,
+                conn,
+                repeat=args.repeat,
             )
             pgr_version = str(conn.execute("SELECT pgr_version()").fetchone()[0])  # type: ignore[index]
     finally:
@@ -342,7 +363,10 @@ def main() -> None:
         "siting_under_10s": synthetic["siting_s"] < 10,
     }
     report = {
+        "repeat": args.repeat,
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": {
+            "load_average_at_start": load_at_start,
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
             "numpy": np.__version__,

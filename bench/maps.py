@@ -21,7 +21,8 @@ too); first render = headless Chromium from navigation start to two animation fr
 the load event, when Leaflet has drawn the vector layers and the building tiles. Basemap tile
 requests are aborted for both. explore's page links Leaflet and friends from CDNs: those
 requests are answered from gridmap's vendored copies of the same libraries (an offline copy).
-Times are best of ``--repeat``.
+Times are best of ``--repeat`` (3) for every page, gridmap's and explore's alike (explore's
+first render takes minutes, so a run takes a quarter of an hour).
 """
 
 from __future__ import annotations
@@ -101,12 +102,11 @@ def measure(
     browser: Browser,
     folder: Path,
     repeat: int,
-    render_repeat: int | None = None,
 ) -> dict[str, Any]:
     build_s, html = best(lambda: render(build()), repeat)
     path = folder / f"{name}.html"
     path.write_text(html, encoding="utf-8")
-    render_s, drawn = first_render(browser, path, render_repeat or repeat)
+    render_s, drawn = first_render(browser, path, repeat)
     print(
         f"{name}: build {build_s:.2f} s, {len(html.encode()) / 1e6:.1f} MB, render {render_s:.2f} s"
     )
@@ -123,6 +123,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench/results/maps.json"))
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
+    load_at_start = os.getloadavg()
 
     start = time.perf_counter()
     city = synth_city()
@@ -157,13 +158,14 @@ def main() -> None:
             lambda: explore(city),
             lambda m: m.get_root().render(),
             **common,
-            render_repeat=1,  # minutes per render; noise is a rounding error there
         )
         chromium = browser.version
         browser.close()
 
     report = {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": {
+            "load_average_at_start": load_at_start,
             "cores": os.cpu_count(),
             "python": platform.python_version(),
             "chromium": chromium,
@@ -189,7 +191,7 @@ def main() -> None:
             "explore's CDN requests answered from gridmap's vendored copies of the same "
             "libraries; explore(legend=False), its legends needing d3 and jQuery UI",
             "basemap tile requests aborted for every page",
-            "explore's first render is one run, not best of repeat: it takes minutes",
+            "every time is best of repeat, gridmap's pages and explore's alike",
         ],
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

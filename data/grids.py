@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from data.errors import NotFoundError
 from data.models import DatasetVersion, Grid, GridVersion, ewkt
+from geo.locate import metres_per_degree
 
 GEOJSON_DIGITS = 7
 
@@ -176,7 +177,7 @@ REASSIGN_BUILDINGS = text(
     UPDATE buildings b SET grid_code = (
         SELECT g.code FROM grids g
         WHERE g.valid_to IS NULL AND ST_Covers(g.geom, b.geom)
-        ORDER BY g.code LIMIT 1)
+        ORDER BY g.code COLLATE "C" LIMIT 1)
     """
 )
 
@@ -197,17 +198,32 @@ def reassign_buildings(*, session: Session, households: bool = True) -> None:
         session.execute(REFRESH_HOUSEHOLDS)
 
 
+# The rule as geo.locate.GridIndex states it, so history answers equal the index's:
+# ST_Covers (PostGIS's own point-in-polygon), "boundary" when the winner does not also
+# ST_Contains the point (the same test, not GEOS's boundary), ties to the smallest code in
+# code-point order whatever the database's collation; a point no grid covers gets the
+# nearest grid within the tolerance, in metres on the tangent plane at the point (the
+# grids moved to the point and scaled by metres per degree there, as the index measures;
+# not geography, whose great-circle edges and sphere differ by millimetres). The degree
+# radius :reach only preselects through the GiST index.
 LOCATE_AT = text(
     """
-    WITH p AS (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS pt)
-    SELECT g.code, g.name, g.community,
-           ST_Covers(g.geom, p.pt) AS covers,
-           ST_Intersects(ST_Boundary(g.geom), p.pt) AS on_edge,
-           ST_Distance(g.geom::geography, p.pt::geography) AS distance
-    FROM grids g, p
-    WHERE g.valid_from <= :at AND (g.valid_to IS NULL OR g.valid_to > :at)
-      AND ST_DWithin(g.geom::geography, p.pt::geography, :tol)
-    ORDER BY ST_Covers(g.geom, p.pt) DESC, distance, g.code
+    WITH p AS (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS pt),
+    c AS (
+        SELECT g.code, g.name, g.community,
+               ST_Covers(g.geom, p.pt) AS covers,
+               NOT ST_Contains(g.geom, p.pt) AS on_edge,
+               ST_Distance(
+                   ST_Scale(ST_Translate(g.geom, :dx, :dy), :mx, :my),
+                   ST_SetSRID(ST_MakePoint(0, 0), 4326)
+               ) AS distance
+        FROM grids g, p
+        WHERE g.valid_from <= :at AND (g.valid_to IS NULL OR g.valid_to > :at)
+          AND ST_DWithin(g.geom, p.pt, :reach)
+    )
+    SELECT code, name, community, covers, on_edge, distance FROM c
+    WHERE covers OR distance <= :tol
+    ORDER BY covers DESC, CASE WHEN covers THEN 0 ELSE distance END, code COLLATE "C"
     LIMIT 1
     """
 )
@@ -217,8 +233,20 @@ def locate_at(
     *, session: Session, lon: float, lat: float, at: datetime, tolerance_m: float
 ) -> tuple[GridName, str, float] | None:
     """The point→grid rule evaluated by PostGIS on the grids valid at ``at`` (history
-    queries are rare, so they skip the in-memory index)."""
-    row = session.execute(LOCATE_AT, {"lon": lon, "lat": lat, "at": at, "tol": tolerance_m}).first()
+    queries are rare, so they skip the in-memory index); the same answers as the index."""
+    mx, my = metres_per_degree(lat)
+    params = {
+        "lon": lon,
+        "lat": lat,
+        "dx": -lon,
+        "dy": -lat,
+        "mx": mx,
+        "my": my,
+        "at": at,
+        "tol": tolerance_m,
+        "reach": tolerance_m / min(mx, my) * (1 + 1e-6) + 1e-9,
+    }
+    row = session.execute(LOCATE_AT, params).first()
     if row is None:
         return None
     shape = GridName(row.code, row.name, row.community)

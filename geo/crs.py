@@ -81,7 +81,7 @@ def validate_lonlat(lon: ArrayLike, lat: ArrayLike) -> Arrays:
         raise InvalidCoordinatesError(
             f"{where.size} of {x.size} points have NaN, infinite or out-of-range coordinates "
             f"(lon must be in [-180, 180], lat in [-90, 90]); first at index {first}{more}: "
-            f"lon={x[i0]!r}, lat={y[i0]!r}"
+            f"lon={float(x[i0])!r}, lat={float(y[i0])!r}"
         )
     return x, y
 

@@ -19,3 +19,7 @@ class InvalidGeometryError(GeoError):
 
 class DuplicateCodeError(GeoError):
     """Two grid polygons share one code, so "smallest code wins" cannot decide between them."""
+
+
+class OutsideRegionError(GeoError):
+    """A point outside the configured region (by default the grids' extent plus a margin)."""

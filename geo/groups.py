@@ -81,6 +81,8 @@ def coverage_by_group(
 def gaps_by_group(covered: ArrayLike, groups: Keys) -> dict[Any, IntArray]:
     """Indices of the uncovered buildings, grouped by key (only groups that have gaps)."""
     gap = np.flatnonzero(~np.asarray(covered, dtype=bool))
+    if gap.size == 0:  # everything covered: no group has a gap
+        return {}
     keys, inverse = _factorize(np.asarray(groups, dtype=object)[gap])
     order = np.argsort(inverse, kind="stable")
     bounds = np.cumsum(np.bincount(inverse, minlength=len(keys)))[:-1]

@@ -48,7 +48,8 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.ndimage import maximum_filter1d
 
 from geo._arrays import expand, first_of_runs
-from geo.errors import DuplicateCodeError, InvalidCoordinatesError, InvalidGeometryError
+from geo.errors import InvalidCoordinatesError, InvalidGeometryError
+from geo.parts import merge_parts
 
 # Edges closer than this (degrees) to a cell make it an exactly tested "boundary" cell.
 _MARGIN_DEG = 1e-9
@@ -102,6 +103,13 @@ def _metres_per_degree(lat: NDArray[np.float64]) -> tuple[NDArray[np.float64], .
     n = _WGS84_A / np.sqrt(w2)
     m = _WGS84_A * (1.0 - _WGS84_E2) / (w2 * np.sqrt(w2))
     return n * np.cos(phi) * (np.pi / 180.0), m * (np.pi / 180.0)
+
+
+def metres_per_degree(lat: float) -> tuple[float, float]:
+    """Metres per degree of longitude and of latitude at ``lat``: the scales of the tangent
+    plane that ``nearest`` distances are measured in (for other evaluators of the rule)."""
+    mx, my = _metres_per_degree(np.array([lat], dtype=np.float64))
+    return float(mx[0]), float(my[0])
 
 
 class _Lattice(NamedTuple):
@@ -158,9 +166,6 @@ def _validate(geoms: NDArray[np.object_], codes: NDArray[np.str_]) -> None:
         raise InvalidGeometryError(f"got {geoms.size} geometries but {codes.size} codes")
     if geoms.size == 0:
         raise InvalidGeometryError("a grid index needs at least one polygon")
-    unique, counts = np.unique(codes, return_counts=True)
-    if (counts > 1).any():
-        raise DuplicateCodeError(f"duplicate grid codes: {', '.join(unique[counts > 1][:5])}")
     kind = shapely.get_type_id(geoms)
     for test, why in (
         (~np.isin(kind, (3, 6)), "is not a Polygon or MultiPolygon"),
@@ -169,7 +174,12 @@ def _validate(geoms: NDArray[np.object_], codes: NDArray[np.str_]) -> None:
     ):
         if test.any():
             i = int(np.flatnonzero(test)[0])
-            reason = f" ({shapely.is_valid_reason(geoms[i])})" if why == "is invalid" else ""
+            reason = (
+                f" ({shapely.is_valid_reason(geoms[i])}); repair it with shapely.make_valid "
+                "and keep the polygonal part, as `gridmap import grids` does"
+                if why == "is invalid"
+                else ""
+            )
             raise InvalidGeometryError(f"grid {codes[i]!r} (index {i}) {why}{reason}")
     xmin, ymin, xmax, ymax = shapely.total_bounds(geoms)
     if not (max(abs(xmin), abs(xmax)) <= 180.0 and max(abs(ymin), abs(ymax)) <= 90.0):
@@ -216,8 +226,10 @@ class GridIndex:
     """In-memory point → grid index over WGS84 polygons; see the module docstring for the rule.
 
     ``geoms`` are valid, non-empty shapely Polygons/MultiPolygons in lon/lat, ``codes`` their
-    unique string codes (``InvalidGeometryError`` / ``DuplicateCodeError`` otherwise). Grids
-    must not cross the antimeridian. The index is immutable, so threads may share it.
+    string codes (``InvalidGeometryError`` otherwise). Geometries sharing a code are parts
+    of one grid, merged by ``geo.parts.merge_parts`` (``multipart`` says which codes had
+    several); ``codes`` then lists each code once. Grids must not cross the antimeridian.
+    The index is immutable, so threads may share it.
     """
 
     def __init__(
@@ -231,6 +243,11 @@ class GridIndex:
         code_arr = np.asarray(codes, dtype=str)
         if not tolerance_m >= 0.0:
             raise ValueError(f"tolerance_m must be >= 0, got {tolerance_m}")
+        self.multipart: dict[str, int] = {}
+        if geom_arr.ndim == 1 and geom_arr.size == code_arr.size:
+            merged = merge_parts(geom_arr, code_arr)
+            geom_arr, code_arr = merged.geoms, merged.codes
+            self.multipart = merged.multipart
         _validate(geom_arr, code_arr)
         self._codes = code_arr
         self._npoly = code_arr.size
@@ -253,7 +270,8 @@ class GridIndex:
 
     @property
     def codes(self) -> NDArray[np.str_]:
-        """Grid codes in input order; ``code_index`` values index into this array."""
+        """Grid codes in input order (a repeated code once, where it first appears);
+        ``code_index`` values index into this array."""
         return self._codes
 
     # --- build -------------------------------------------------------------------------

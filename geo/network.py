@@ -16,6 +16,7 @@ import numpy as np
 import shapely
 from numpy.typing import ArrayLike, NDArray
 from scipy.sparse import csr_array
+from scipy.sparse.csgraph import connected_components
 
 from geo._arrays import FloatArray, IntArray, concat_ranges, stable_order
 from geo.crs import from_metric, to_metric, utm_epsg
@@ -125,15 +126,41 @@ class WalkNetwork:
 
     # --- snapping -------------------------------------------------------------------
 
-    def snap(self, lon: ArrayLike, lat: ArrayLike, *, max_access_m: float = 300.0) -> Snap:
-        """Project WGS84 points orthogonally onto their nearest edge geometry."""
+    def snap(
+        self,
+        lon: ArrayLike,
+        lat: ArrayLike,
+        *,
+        max_access_m: float = 300.0,
+        edges_ok: NDArray[np.bool_] | None = None,
+    ) -> Snap:
+        """Project WGS84 points orthogonally onto their nearest edge geometry (of the
+        edges ``edges_ok`` marks, when given)."""
         lon_a, lat_a = np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64)
         _check_lonlat(np.column_stack([lon_a.ravel(), lat_a.ravel()]))
         x, y = to_metric(lon_a.ravel(), lat_a.ravel(), self.epsg)
-        return self.snap_xy(x, y, max_access_m=max_access_m)
+        return self.snap_xy(x, y, max_access_m=max_access_m, edges_ok=edges_ok)
 
-    def snap_xy(self, x: ArrayLike, y: ArrayLike, *, max_access_m: float = 300.0) -> Snap:
-        """``snap`` for points already in the network's metric CRS."""
+    def component_of_edge(self) -> IntArray:
+        """Connected component label of every edge (components numbered from 0)."""
+        _, label = connected_components(self.graph, directed=False)
+        return np.asarray(label, dtype=np.int64)[self.edge_u]
+
+    def component_nodes(self) -> IntArray:
+        """Node count of every connected component, by label."""
+        _, label = connected_components(self.graph, directed=False)
+        return np.bincount(label).astype(np.int64)
+
+    def snap_xy(
+        self,
+        x: ArrayLike,
+        y: ArrayLike,
+        *,
+        max_access_m: float = 300.0,
+        edges_ok: NDArray[np.bool_] | None = None,
+    ) -> Snap:
+        """``snap`` for points already in the network's metric CRS; with ``edges_ok``, only
+        onto the edges it marks (the nearest of those)."""
         if not np.isfinite(max_access_m) or max_access_m < 0:
             raise ValueError("max_access_m must be a finite, non-negative distance")
         p = np.column_stack([np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)])
@@ -156,6 +183,9 @@ class WalkNetwork:
             for lo in range(0, len(pending), chunk):
                 rows = pending[lo : lo + chunk]
                 point, cand = grid.around(p[rows], reach)
+                if edges_ok is not None:
+                    keep = edges_ok[self.seg_edge[cand]]
+                    point, cand = point[keep], cand[keep]
                 seg[rows], dist[rows] = self._nearest(p[rows], point, cand)
             if grid.exact(reach) >= max_access_m:
                 break

@@ -12,7 +12,14 @@ from numpy.typing import ArrayLike
 
 from geo._arrays import FloatArray, IntArray, concat_ranges, grouped
 from geo.network import Snap, WalkNetwork
-from geo.walk import SPEED_M_PER_MIN, nearest_snapped, nodes_within, same_edge_pairs, snap_lonlat
+from geo.walk import (
+    SPEED_M_PER_MIN,
+    nearest_snapped,
+    nodes_within,
+    same_edge_pairs,
+    snap_lonlat,
+    snap_targets,
+)
 
 
 @dataclass(frozen=True)
@@ -43,11 +50,10 @@ def suggest_sites(
     of the best choice.
     """
     radius = minutes * speed_m_per_min
-    targets = snap_lonlat(network, buildings, max_access_m)
+    existing = snap_lonlat(network, stations, max_access_m)
+    targets, _ = snap_targets(network, existing, buildings, max_access_m)
     weight = np.asarray(households, dtype=np.float64).copy()
-    near = nearest_snapped(
-        network, snap_lonlat(network, stations, max_access_m), targets, limit=radius
-    )
+    near = nearest_snapped(network, existing, targets, limit=radius)
     weight[np.isfinite(near.distance_m)] = 0.0
     open_t = np.flatnonzero((weight > 0) & targets.on_network)
     sites = snap_lonlat(network, candidates, max_access_m)

@@ -4,9 +4,12 @@ share (snapping lon/lat rows, the nodes each source reaches, sources sharing an 
 
 The distance rule (docs/design.md) is exact: the station's access leg, the shortest network path
 between the two projections (or along their shared edge directly) and the building's access
-leg. scipy's Dijkstra starts every source at zero, so each source becomes an extra graph
-node whose two edges to its edge's ends carry the access leg plus the partial edge lengths;
-source nodes have only outgoing edges, so no path passes through them.
+leg. Buildings (targets) join the *mainland*: the nearest edge of a component that holds a
+station or has at least ``mainland_min_nodes`` nodes, so a building beside a footpath
+fragment is not counted unreachable (``mainland_edges``, ``snap_targets``); stations join
+their nearest edge. scipy's Dijkstra starts every source at zero, so each source becomes an
+extra graph node whose two edges to its edge's ends carry the access leg plus the partial
+edge lengths; source nodes have only outgoing edges, so no path passes through them.
 """
 
 from __future__ import annotations
@@ -24,14 +27,54 @@ from geo.network import Snap, WalkNetwork
 
 SPEED_M_PER_MIN = 75.0
 LEVELS_MIN: tuple[float, ...] = (5.0, 10.0, 15.0)
+MAINLAND_MIN_NODES = 50
+"""A component this large is mainland even without a station (the setting's default)."""
 
 
 @dataclass(frozen=True)
 class Nearest:
-    """Per target: metres to the nearest source (inf when unreachable) and its index (-1)."""
+    """Per target: metres to the nearest source (inf when unreachable) and its index (-1);
+    ``moved_off_islands``: targets whose nearest edge lay on an island, snapped to the
+    mainland instead."""
 
     distance_m: FloatArray
     source: IntArray
+    moved_off_islands: int = 0
+
+
+def mainland_edges(
+    network: WalkNetwork, sources: Snap, *, min_nodes: int = MAINLAND_MIN_NODES
+) -> NDArray[np.bool_]:
+    """Edges of the components holding a snapped source or having >= ``min_nodes`` nodes."""
+    component = network.component_of_edge()
+    big = network.component_nodes() >= min_nodes
+    big[component[sources.edge[sources.on_network]]] = True
+    return big[component]
+
+
+def snap_targets(
+    network: WalkNetwork,
+    sources: Snap,
+    targets_lonlat: ArrayLike,
+    max_access_m: float,
+    *,
+    min_nodes: int = MAINLAND_MIN_NODES,
+) -> tuple[Snap, int]:
+    """Targets snapped to the mainland (module doc), and how many were moved off islands
+    (their nearest edge overall lay elsewhere)."""
+    nearest = snap_lonlat(network, targets_lonlat, max_access_m)
+    ok = mainland_edges(network, sources, min_nodes=min_nodes)
+    island = nearest.on_network & ~ok[np.maximum(nearest.edge, 0)]
+    if not island.any():
+        return nearest, 0
+    rows = np.asarray(targets_lonlat, dtype=np.float64).reshape(-1, 2)[island]
+    moved = network.snap(rows[:, 0], rows[:, 1], max_access_m=max_access_m, edges_ok=ok)
+    fields = {}
+    for name in ("edge", "from_u", "from_v", "access_m", "x", "y"):
+        column = getattr(nearest, name).copy()
+        column[island] = getattr(moved, name)
+        fields[name] = column
+    return Snap(**fields), int(moved.on_network.sum())
 
 
 # --- distances ----------------------------------------------------------------------
@@ -44,7 +87,8 @@ def walk_distances(
     *,
     max_access_m: float = 300.0,
 ) -> FloatArray:
-    """Metres from each target to its nearest source along the network; inf if unreachable."""
+    """Metres from each target to its nearest source along the network; inf if unreachable
+    (targets join the mainland: module doc)."""
     return walk_nearest(
         network, sources_lonlat, targets_lonlat, max_access_m=max_access_m
     ).distance_m
@@ -57,13 +101,18 @@ def walk_nearest(
     *,
     max_access_m: float = 300.0,
     limit: float = np.inf,
+    mainland_min_nodes: int = MAINLAND_MIN_NODES,
 ) -> Nearest:
     """Distance to and index of each target's nearest source; beyond ``limit`` counts as
-    unreachable, which bounds the search (use the coverage radius for speed).
+    unreachable, which bounds the search (use the coverage radius for speed). Targets
+    join the mainland (module doc).
     """
     sources = snap_lonlat(network, sources_lonlat, max_access_m)
-    targets = snap_lonlat(network, targets_lonlat, max_access_m)
-    return nearest_snapped(network, sources, targets, limit=limit)
+    targets, moved = snap_targets(
+        network, sources, targets_lonlat, max_access_m, min_nodes=mainland_min_nodes
+    )
+    found = nearest_snapped(network, sources, targets, limit=limit)
+    return Nearest(found.distance_m, found.source, moved_off_islands=moved)
 
 
 def nearest_snapped(

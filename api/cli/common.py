@@ -15,13 +15,17 @@ from sqlalchemy.orm import Session
 
 from api.app import database_url
 from api.settings import Settings
-from data.db import make_engine, migrate, transaction
+from data.db import make_engine, make_sessionmaker, migrate, transaction
 
 err = Console(stderr=True, soft_wrap=True)
 out = Console()
 
 CrsOpt = Annotated[
-    str | None, typer.Option(help="source CRS: wgs84|cgcs2000|gcj02|bd09 or EPSG:xxxx")
+    str | None,
+    typer.Option(
+        help="the file's CRS when it names none (or a wrong one): "
+        "wgs84|cgcs2000|gcj02|bd09 or EPSG:xxxx (any case)"
+    ),
 ]
 
 
@@ -56,6 +60,18 @@ def session_on(url: str | None = None) -> Iterator[Session]:
     engine = make_engine(url or ready_url(), pool_size=1)
     try:
         with transaction(engine) as session:
+            yield session
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def reading_session() -> Iterator[Session]:
+    """A session for commands that read, as the API's requests do: what they derive and
+    store on the way (a coverage run) commits on its own."""
+    engine = make_engine(ready_url(), pool_size=1)
+    try:
+        with make_sessionmaker(engine)() as session:
             yield session
     finally:
         engine.dispose()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from api.app import database_url
-from api.cli.common import err, out, ready_url
+from api.cli.common import err, ready_url
 from api.settings import Settings
 from data.embedded import default_cluster
 
@@ -14,8 +14,10 @@ db_app = typer.Typer(help="The database (embedded PostGIS unless GRIDMAP_DATABAS
 
 @db_app.command("start")
 def db_start() -> None:
-    """Start the embedded cluster (creating it on first use)."""
-    out.print(default_cluster().start(), highlight=False)
+    """Start the embedded cluster (creating it on first use); `gridmap db url` prints its
+    URL, which holds the password."""
+    default_cluster().start()
+    err.print("embedded database running; `gridmap db url` prints its URL", highlight=False)
 
 
 @db_app.command("stop")

@@ -1,4 +1,9 @@
-"""``gridmap import``: load files into the database, one transaction per file."""
+"""``gridmap import``: load files into the database, one transaction per file.
+
+Each import says what it took from the file (which features, merged parts, overlaps, what
+changed) and writes nothing when it refuses the file. Buildings and stations need an
+explicit mode once their table has rows (``--replace`` or ``--key FIELD``).
+"""
 
 from __future__ import annotations
 
@@ -15,20 +20,47 @@ from data.audit import record
 import_app = typer.Typer(help="Load data into the database (one transaction per file)")
 
 
-def _run_import(label: str, run: Callable[..., int], **kwargs: object) -> None:
+def _say(line: str) -> None:
+    err.print(line, highlight=False, markup=False)
+
+
+def _run_import(
+    label: str, run: Callable[..., int], *, regional: bool = True, **kwargs: object
+) -> None:
+    """Run one importer in one transaction; audited when it wrote anything."""
+    settings = Settings()
     with progress_bar(label) as advance, session_on() as session:
-        count = run(session=session, progress=advance, **kwargs)
-        record(
-            session=session,
-            actor=actor(),
-            action="import",
-            entity=label,
-            detail={"count": count, **{k: str(v) for k, v in kwargs.items()}},
-        )
-    err.print(f"imported {count} {label}")
+        if regional:
+            from data.files.importers import grid_region
+
+            kwargs["region"] = settings.configured_region() or grid_region(
+                session=session, margin_m=settings.region_margin_m
+            )  # importers default to the grids' extent plus 10 km; the settings decide here
+        count = run(session=session, progress=advance, report=_say, **kwargs)
+        if count:
+            record(
+                session=session,
+                actor=actor(),
+                action="import",
+                entity=label,
+                detail={"count": count, **{k: str(v) for k, v in kwargs.items()}},
+            )
+    err.print(f"imported {count} {label}" if count else f"nothing to change: no {label} written")
 
 
-FileArg = Annotated[Path, typer.Argument(help="GeoJSON, GPKG, Shapefile, … or .osm.pbf")]
+FileArg = Annotated[
+    Path,
+    typer.Argument(
+        help="GeoJSON, GPKG, Shapefile, … or an OpenStreetMap .pbf extract", exists=True
+    ),
+]
+ReplaceOpt = Annotated[
+    bool, typer.Option("--replace", help="the file replaces every stored row of this kind")
+]
+KeyOpt = Annotated[
+    str | None,
+    typer.Option(help="upsert by this field (stored as source_id; OSM extracts: source_id)"),
+]
 
 
 @import_app.command("sample")
@@ -37,30 +69,55 @@ def import_sample() -> None:
     reports, replacing what is there."""
     from data.sample_loader import load_sample_city
 
-    _run_import("sample features", load_sample_city, deadlines=Settings().deadlines())
+    with progress_bar("sample features") as advance, session_on() as session:
+        count = load_sample_city(
+            session=session, progress=advance, deadlines=Settings().deadlines()
+        )
+        record(session=session, actor=actor(), action="import", entity="sample features")
+    err.print(f"imported {count} sample features")
 
 
 @import_app.command("grids")
 def import_grids(
-    file: FileArg,
+    file: Annotated[
+        Path, typer.Argument(help="polygons: GeoJSON, GPKG, Shapefile, …", exists=True)
+    ],
     code_field: Annotated[str, typer.Option(help="field holding the grid code")] = "code",
     name_field: Annotated[str | None, typer.Option(help="field holding the name")] = None,
     community_field: Annotated[str | None, typer.Option(help="field of the community code")] = None,
-    crs: CrsOpt = None,
+    crs: Annotated[
+        str | None,
+        typer.Option(
+            "--crs",
+            "--grids-crs",
+            help="the grid file's CRS: wgs84|cgcs2000|gcj02|bd09 or EPSG:xxxx",
+        ),
+    ] = None,
+    code: Annotated[
+        str | None, typer.Option(help="one code for every feature (a single-area file)")
+    ] = None,
+    code_from_filename: Annotated[
+        bool, typer.Option(help="the file's name (without suffixes) is the code of its area")
+    ] = False,
     replace: Annotated[bool, typer.Option(help="retire every grid not in the file")] = False,
 ) -> None:
-    """Load grid polygons as a new grid version."""
+    """Load grid polygons: new and changed grids become a new grid version (an identical
+    file changes nothing); features sharing a code are parts of one grid."""
     from data.files.importers import import_grids as run
 
     _run_import(
         "grids",
         run,
+        regional=False,
         path=file,
         code_field=code_field,
         name_field=name_field,
         community_field=community_field,
         crs=crs,
+        code=code,
+        code_from_filename=code_from_filename,
         replace=replace,
+        region=Settings().configured_region(),
     )
 
 
@@ -69,11 +126,16 @@ def import_buildings(
     file: FileArg,
     name_field: Annotated[str, typer.Option()] = "name",
     crs: CrsOpt = None,
+    replace: ReplaceOpt = False,
+    key: KeyOpt = None,
 ) -> None:
-    """Load buildings (points or footprints) and assign them to grids."""
+    """Load buildings (points or footprints; OSM: ways tagged building=*) and assign them
+    to grids."""
     from data.files.importers import import_buildings as run
 
-    _run_import("buildings", run, path=file, name_field=name_field, crs=crs)
+    _run_import(
+        "buildings", run, path=file, name_field=name_field, crs=crs, replace=replace, key=key
+    )
 
 
 @import_app.command("stations")
@@ -84,11 +146,13 @@ def import_stations(
     crs: CrsOpt = None,
     amenity: Annotated[
         list[str] | None,
-        typer.Option(help="from an .osm.pbf: OSM amenity to take (repeatable; default: all)"),
+        typer.Option(help="from an OSM extract: OSM amenity to take (repeatable; default: all)"),
     ] = None,
+    replace: ReplaceOpt = False,
+    key: KeyOpt = None,
 ) -> None:
-    """Load service stations (field ``level``: 5, 10 or 15 minutes), or the civic POIs of an
-    .osm.pbf extract."""
+    """Load service stations (field ``level``: 5, 10 or 15 minutes), or the civic
+    amenities of an OSM .pbf extract."""
     from data.files.importers import import_stations as run
 
     _run_import(
@@ -99,28 +163,54 @@ def import_stations(
         kind_field=kind_field,
         crs=crs,
         amenities=amenity or None,  # an empty list would mean "no amenities"
+        replace=replace,
+        key=key,
     )
 
 
 @import_app.command("network")
 def import_network(
-    file: Annotated[Path, typer.Argument(help=".osm.pbf / .osm extract, or a file of lines")],
+    file: Annotated[
+        Path, typer.Argument(help="an OSM .pbf extract, or a vector file of lines", exists=True)
+    ],
 ) -> None:
-    """Replace the walking network (OSM: pyrosm's walking network, all components)."""
+    """Replace the walking network (OSM .pbf: pyrosm's walking network, all components;
+    OSM XML is refused: convert it to .pbf)."""
     from data.files.network import import_network as run
 
-    _run_import("network edges", run, path=file)
+    _run_import("network edges", run, regional=False, path=file)
 
 
 @import_app.command("incidents")
 def import_incidents(
-    file: Annotated[Path, typer.Argument(help="CSV with one report per row")],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="CSV with one report per row, or a GeoJSON/GPKG of points", exists=True
+        ),
+    ],
     lon_col: Annotated[str, typer.Option()] = "lon",
     lat_col: Annotated[str, typer.Option()] = "lat",
-    crs: Annotated[str, typer.Option(help="wgs84|cgcs2000|gcj02|bd09")] = "wgs84",
+    crs: Annotated[
+        str, typer.Option(help="the points' CRS: wgs84|cgcs2000|gcj02|bd09 or EPSG:xxxx")
+    ] = "wgs84",
+    category_col: Annotated[str, typer.Option()] = "category",
+    description_col: Annotated[str, typer.Option()] = "description",
+    time_col: Annotated[
+        str, typer.Option(help="report time; without a zone: GRIDMAP_TIMEZONE")
+    ] = "reported_at",
+    id_col: Annotated[
+        str | None,
+        typer.Option(help="unique report id, stored as client_id: re-imports add nothing"),
+    ] = None,
+    rejects: Annotated[
+        Path | None, typer.Option(help="write rejected rows here (CSV, with line and reason)")
+    ] = None,
+    strict: Annotated[bool, typer.Option(help="refuse the whole file on any bad row")] = False,
 ) -> None:
-    """Store reports in bulk, each assigned to its grid (category/description columns used)."""
-    from data.files.importers import import_incidents as run
+    """Store reports in bulk, each assigned to its grid; rows without usable coordinates
+    are rejected (named by line) and the rest stored, unless --strict."""
+    from data.files.incidents import import_incidents as run
 
     settings = Settings()
     _run_import(
@@ -130,6 +220,13 @@ def import_incidents(
         lon_col=lon_col,
         lat_col=lat_col,
         crs=crs,
+        category_col=category_col,
+        description_col=description_col,
+        time_col=time_col,
+        id_col=id_col,
+        rejects=rejects,
+        strict=strict,
+        timezone=settings.timezone,
         tolerance_m=settings.tolerance_m,
         deadlines=settings.deadlines(),
     )

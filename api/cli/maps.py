@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from api.cli.common import CliError, err, session_on
+from api.cli.common import CliError, err, reading_session
 from api.settings import Settings
 
 
@@ -34,7 +34,7 @@ def map_(
     settings = Settings()
     chosen = settings.make_basemap(tiles)
     service = CoverageService(settings)
-    with session_on() as session:
+    with reading_session() as session:
         if which == "grids":
             m = grids_page(
                 session=session,

@@ -4,22 +4,24 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 from fastapi import APIRouter, Query, Response
 from fastapi.exceptions import RequestValidationError
+from numpy.typing import NDArray
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import LocatorDep, SessionsDep, SettingsDep
 from api.locator import MATCH_NAMES
 from api.schemas.fields import Moment
-from api.schemas.locate import LocateBatchCreate, LocateBatchPublic, LocatePublic
+from api.schemas.locate import LocateBatchCreate, LocateBatchPublic, LocatePublic, PointError
 from api.schemas.points import CrsName, Lat, Lon
 from data import grids as grid_repo
 from data.errors import NotFoundError
 from geo.crs import to_wgs84
+from geo.region import plausible_lonlat
 
 router = APIRouter(prefix="/api/v1/locate", tags=["locate"])
 
@@ -37,6 +39,7 @@ async def locate(
     """The hot path: answered from the worker's in-memory index without touching the
     database (async, no thread hop, response serialised once)."""
     x, y = to_wgs84(np.array([lon]), np.array([lat]), crs)
+    locator.snapshot.require_in_region(float(x[0]), float(y[0]))
     if at is not None:
         return await run_in_threadpool(
             _locate_at, sessions, float(x[0]), float(y[0]), settings.aware(at), settings.tolerance_m
@@ -95,6 +98,28 @@ def locate_batch(
     if not body.points or snapshot.index is None:
         return LocateBatchPublic(codes=[None] * len(body.points))
     xy = np.asarray(body.points, dtype=np.float64)
-    lon, lat = to_wgs84(xy[:, 0], xy[:, 1], body.crs)
+    good = plausible_lonlat(xy[:, 0], xy[:, 1])
+    lon, lat = np.full(len(xy), np.nan), np.full(len(xy), np.nan)
+    lon[good], lat[good] = to_wgs84(xy[good, 0], xy[good, 1], body.crs)
+    inside = snapshot.region.contains(lon, lat) if snapshot.region is not None else good
     result = snapshot.index.locate(lon, lat)
-    return LocateBatchPublic(codes=snapshot.codes_for(result.code_index))
+    codes = snapshot.codes_for(np.where(inside, result.code_index, -1))
+    if inside.all():
+        return LocateBatchPublic(codes=codes)
+    return LocateBatchPublic(codes=codes, errors=_point_errors(xy, good, inside, snapshot.region))
+
+
+def _point_errors(
+    xy: NDArray[np.float64], good: NDArray[np.bool_], inside: NDArray[np.bool_], region: Any
+) -> list[PointError]:
+    """Why each unlocatable point was not located (its code is null)."""
+    errors = []
+    for i in np.flatnonzero(~inside).tolist():
+        lon, lat = xy[i].tolist()
+        msg = (
+            f"outside the region {region}"
+            if good[i]
+            else "lon must be in [-180, 180] and lat in [-90, 90]"
+        )
+        errors.append(PointError(index=i, msg=f"[{lon!r}, {lat!r}]: {msg}"))
+    return errors

@@ -41,6 +41,7 @@ from data import incidents as repo
 from data.categories import get_category, list_categories
 from data.errors import DataError, NotFoundError
 from data.keys import ROLES, digest, owner_of_digest
+from geo.errors import GeoError
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"])
 
@@ -71,7 +72,7 @@ def georeport(handler: Callable[P, Response]) -> Callable[P, Response]:
             response = error(fmt, 429, str(exc))
             response.headers["Retry-After"] = str(exc.retry_after)
             return response
-        except DataError as exc:
+        except (DataError, GeoError) as exc:
             return error(fmt, 400, str(exc))
 
     return guarded

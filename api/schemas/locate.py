@@ -29,5 +29,15 @@ class LocateBatchCreate(BaseModel):
     crs: CrsName = "wgs84"
 
 
+class PointError(BaseModel):
+    index: int = Field(description="position of the point in `points`")
+    msg: str
+
+
 class LocateBatchPublic(BaseModel):
     codes: list[str | None]
+    errors: list[PointError] = Field(
+        default_factory=list,
+        description="points that could not be located (their code is null): out-of-range "
+        "lon/lat or outside the region",
+    )

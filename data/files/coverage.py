@@ -20,9 +20,11 @@ import numpy as np
 import pandas as pd
 
 from data.errors import ImportFileError
+from data.files.importers import read_points_source
 from data.files.network import read_network
-from data.files.vector import points, read_vector, text_value
-from geo.walk import SPEED_M_PER_MIN, covered_within, walk_nearest
+from data.files.osm import osm_buildings, osm_stations
+from data.files.vector import points, text_value
+from geo.walk import MAINLAND_MIN_NODES, SPEED_M_PER_MIN, covered_within, walk_nearest
 
 Progress = Callable[[str], None]
 STAGES = ("network", "stations", "buildings", "distances", "write")  # passed to progress
@@ -34,6 +36,7 @@ class CoverageSummary:
     buildings: int
     covered: int
     unreachable: int
+    moved_off_islands: int = 0
 
 
 def coverage_file(
@@ -45,10 +48,18 @@ def coverage_file(
     minutes: float = 15.0,
     speed_m_per_min: float = SPEED_M_PER_MIN,
     max_access_m: float = 300.0,
+    crs: str | None = None,
+    mainland_min_nodes: int = MAINLAND_MIN_NODES,
     progress: Progress | None = None,
+    report: Callable[[str], None] | None = None,
 ) -> CoverageSummary:
     """Compute every building's walk to its nearest station and write ``out_path``.
 
+    Stations and buildings may be OSM .pbf extracts (recognised by content: civic amenities
+    and ways tagged building=*, as ``gridmap import`` takes them); ``crs`` names the CRS of
+    the other files' points. ``report`` gets one line per input saying what was taken.
+    Buildings join the nearest edge of a network component holding a station or of at least
+    ``mainland_min_nodes`` nodes (``geo.walk``); the summary counts those moved off islands.
     ``progress`` is called with each of ``STAGES`` as it starts. ``nearest_station`` is the
     station's first non-empty ``name``, ``id`` or ``osm_id`` property, else its row number
     in the stations file (all as text). Raises ImportFileError with one readable message.
@@ -61,10 +72,14 @@ def coverage_file(
     stage("network")
     network = read_network(network_path)
     stage("stations")
-    stations = read_vector(stations_path)
+    stations = read_points_source(
+        stations_path, osm=osm_stations, what="stations", crs=crs, region=None, report=report
+    )
     station_xy = points(stations, source=str(stations_path))
     stage("buildings")
-    buildings = read_vector(buildings_path)
+    buildings = read_points_source(
+        buildings_path, osm=osm_buildings, what="buildings", crs=crs, region=None, report=report
+    )
     building_xy = points(buildings, source=str(buildings_path))
     stage("distances")
     nearest = walk_nearest(
@@ -72,6 +87,7 @@ def coverage_file(
         np.column_stack([station_xy.x, station_xy.y]),
         np.column_stack([building_xy.x, building_xy.y]),
         max_access_m=max_access_m,
+        mainland_min_nodes=mainland_min_nodes,
     )
     reachable = nearest.source >= 0
     labels = station_labels(stations)
@@ -89,7 +105,12 @@ def coverage_file(
     except Exception as exc:  # pyogrio/GDAL raise several types for unwritable targets
         raise ImportFileError(f"{out_path}: cannot write ({exc})") from exc
     covered = int(out["covered"].sum())
-    return CoverageSummary(buildings=len(out), covered=covered, unreachable=int((~reachable).sum()))
+    return CoverageSummary(
+        buildings=len(out),
+        covered=covered,
+        unreachable=int((~reachable).sum()),
+        moved_off_islands=nearest.moved_off_islands,
+    )
 
 
 def station_labels(stations: gpd.GeoDataFrame) -> list[str]:

@@ -37,10 +37,6 @@ PATHS: Mapping[str, tuple[Status, ...]] = {
 }
 
 
-def has_history(frame: pd.DataFrame) -> bool:
-    return any(c in frame.columns for c in HISTORY_COLUMNS)
-
-
 def _time(value: Any, where: str, reported: datetime) -> datetime:
     """A step's time; without a zone, in the report's (a zone on a step of a report without
     one is refused: the two could not be ordered)."""

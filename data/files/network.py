@@ -4,6 +4,7 @@ file of lines, read as a WalkNetwork and imported into PostGIS (stored by ``data
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from pyrosm.exceptions import PBFException
@@ -11,22 +12,29 @@ from sqlalchemy.orm import Session
 
 from data.db import Progress
 from data.errors import ImportFileError
-from data.files.vector import read_vector
+from data.files.osm import pbf_named
+from data.files.vector import osm_kind, read_vector
 from data.network import save_network
 from geo.errors import GeoError
 from geo.network import WalkNetwork
 
-OSM_SUFFIXES = (".pbf", ".osm")
-
 
 def read_network(path: str | Path) -> WalkNetwork:
-    """A WalkNetwork from an OSM extract (pyrosm's walking network) or a file of lines."""
+    """A WalkNetwork from an OSM .pbf extract (pyrosm's walking network; recognised by its
+    content, not its name) or a vector file of lines; OSM XML is refused with one line."""
     path = Path(path)
     if not path.exists():
         raise ImportFileError(f"{path}: no such file")
+    kind = osm_kind(path)
+    if kind == "XML":
+        raise ImportFileError(
+            f"{path}: OpenStreetMap XML is not read here; convert it to PBF first, e.g. "
+            f"`osmium cat {path.name} -o {path.stem}.osm.pbf`"
+        )
     try:
-        if path.suffix.lower() in OSM_SUFFIXES:
-            return WalkNetwork.from_osm(path)
+        if kind == "PBF":
+            with pbf_named(path) as pbf:
+                return WalkNetwork.from_osm(pbf)
         lines = read_vector(path).geometry.to_numpy()
         return WalkNetwork.from_lines(lines)
     except GeoError as exc:
@@ -37,6 +45,18 @@ def read_network(path: str | Path) -> WalkNetwork:
         ) from exc
 
 
-def import_network(*, session: Session, path: str | Path, progress: Progress = None) -> int:
+def import_network(
+    *,
+    session: Session,
+    path: str | Path,
+    progress: Progress = None,
+    report: Callable[[str], None] | None = None,
+) -> int:
     """Replace the stored network with the one in ``path``; returns the number of edges."""
-    return save_network(session=session, network=read_network(path), progress=progress)
+    network = read_network(path)
+    if report:
+        report(
+            f"walking network of {Path(path).name}: {network.n_nodes} nodes, "
+            f"{network.n_edges} edges"
+        )
+    return save_network(session=session, network=network, progress=progress)

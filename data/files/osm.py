@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -102,10 +104,25 @@ STATION_AMENITIES = (*_STATION_AMENITIES, "school")
 """The OSM amenity values that can become stations (the default of ``osm_stations``)."""
 
 
+@contextmanager
+def pbf_named(path: str | Path) -> Iterator[Path]:
+    """``path`` under a name ending in ``.osm.pbf`` (pyrosm insists on the suffix; what the
+    file is was decided from its content): a symlink in a temporary folder when needed."""
+    path = Path(path)
+    if path.name.lower().endswith(".pbf"):
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="gridmap-osm-") as folder:
+        link = Path(folder) / f"{path.stem}.osm.pbf"
+        link.symlink_to(path.resolve())
+        yield link
+
+
 def osm_buildings(path: str | Path) -> gpd.GeoDataFrame:
     """Every OSM building as a point: source_id, name, building, levels, footprint_m2,
     households, population (see ``building_points``)."""
-    raw, epsg = _features(pyrosm.OSM(str(path)).get_buildings())
+    with pbf_named(path) as pbf:
+        raw, epsg = _features(pyrosm.OSM(str(pbf)).get_buildings())
     return building_points(raw, reproject(raw.geometry.to_numpy(), to_metric, epsg))
 
 
@@ -121,7 +138,8 @@ def osm_stations(path: str | Path, *, amenities: Sequence[str] | None = None) ->
             f"not station amenities: {', '.join(unknown)} "
             f"(choose from {', '.join(STATION_AMENITIES)})"
         )
-    raw, epsg = _features(pyrosm.OSM(str(path)).get_pois(custom_filter={"amenity": wanted}))
+    with pbf_named(path) as pbf:
+        raw, epsg = _features(pyrosm.OSM(str(pbf)).get_pois(custom_filter={"amenity": wanted}))
     points = shapely.point_on_surface(raw.geometry.to_numpy())
     points_m = reproject(points, to_metric, epsg)
     rows: list[tuple[str, str, str, int]] = []

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -111,7 +112,9 @@ def test_broken_file_is_one_line_and_changes_nothing(cli_url: str, tmp_path: Pat
     line = _error_line(gridmap("import", "grids", str(bad), url=cli_url))
     assert "feature code=2" in line
     assert _grid_count(cli_url) == before
-    assert "no such file" in _error_line(gridmap("import", "grids", "/nope.gpkg", url=cli_url))
+    missing = gridmap("import", "grids", "/nope.gpkg", url=cli_url)  # a usage error, at once
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
+    assert "Traceback" not in missing.stderr
 
 
 def test_map_writes_a_self_contained_page(cli_url: str, tmp_path: Path) -> None:
@@ -172,3 +175,175 @@ def test_offline_coverage_without_a_database(tmp_path: Path) -> None:
     assert len(features) == 1193
     props = features[0]["properties"]
     assert {"walk_m", "nearest_station", "covered", "source_id"} <= props.keys()
+
+
+# --- one smoke test per command not covered above ----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def city_url(pg_url: str) -> Iterator[str]:
+    """The sample city's grids only, committed in a database of their own: the commands
+    below load the rest one file each."""
+    from data.db import make_engine, migrate, transaction
+    from data.files.importers import import_grids
+
+    url = own_database(pg_url, "gridmap_cli_city")
+    migrate(url)
+    engine = make_engine(url, pool_size=1)
+    try:
+        with transaction(engine) as session:
+            import_grids(
+                session=session,
+                path=SAMPLE / "grids.geojson",
+                community_field="community",
+                name_field="name",
+            )
+    finally:
+        engine.dispose()
+    yield url
+
+
+def _scalar(url: str, query: str) -> Any:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(query).fetchone()
+    assert row is not None
+    return row[0]
+
+
+def test_help_lists_every_command() -> None:
+    script = Path(sys.executable).with_name("gridmap")  # the console script users run
+    result = subprocess.run(
+        [str(script), "--help"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Usage: gridmap" in result.stdout
+    for command in ("assign", "coverage", "map", "serve", "demo", "db", "import", "keys"):
+        assert f" {command} " in result.stdout, command
+    imports = gridmap("import", "--help")
+    assert imports.returncode == 0, imports.stderr
+    for kind in ("sample", "grids", "buildings", "stations", "network", "incidents"):
+        assert f" {kind} " in imports.stdout, kind
+
+
+def test_db_url_prints_the_configured_database(cli_url: str) -> None:
+    result = gridmap("db", "url", url=cli_url)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == cli_url + "\n"
+
+
+def test_db_migrate_brings_a_new_database_to_head(pg_url: str) -> None:
+    from alembic.script import ScriptDirectory
+
+    from data.db import alembic_config
+
+    url = own_database(pg_url, "gridmap_cli_migrate")
+    for _ in range(2):  # idempotent
+        result = gridmap("db", "migrate", url=url)
+        assert result.returncode == 0, result.stderr
+        assert "schema up to date" in result.stderr
+    head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+    assert _scalar(url, "SELECT version_num FROM alembic_version") == head
+    assert _scalar(url, "SELECT count(*) FROM grids") == 0
+
+
+def test_import_buildings_assigns_them_like_postgis(city_url: str) -> None:
+    result = gridmap("import", "buildings", str(SAMPLE / "buildings.geojson"), url=city_url)
+    assert result.returncode == 0, result.stderr
+    assert "imported 1193 buildings" in result.stderr
+    assert _scalar(city_url, "SELECT count(*) FROM buildings") == 1193
+    wrong = _scalar(
+        city_url,
+        """SELECT count(*) FROM buildings b WHERE b.grid_code IS DISTINCT FROM (
+               SELECT g.code FROM grids g WHERE g.valid_to IS NULL AND ST_Covers(g.geom, b.geom)
+               ORDER BY g.code COLLATE "C" LIMIT 1)""",
+    )
+    assert wrong == 0
+    assert _scalar(city_url, "SELECT count(*) FROM buildings WHERE grid_code IS NULL") == 0
+
+
+def test_import_stations_with_their_kinds(city_url: str) -> None:
+    features = json.loads((SAMPLE / "stations.geojson").read_text())["features"]
+    hospitals = sum(f["properties"]["kind"] == "hospital" for f in features)
+    before = _scalar(city_url, "SELECT count(*) FROM stations")
+    result = gridmap("import", "stations", str(SAMPLE / "stations.geojson"), url=city_url)
+    assert result.returncode == 0, result.stderr
+    assert f"imported {len(features)} stations" in result.stderr
+    assert _scalar(city_url, "SELECT count(*) FROM stations") == before + len(features)
+    query = "SELECT count(*) FROM stations WHERE kind = 'hospital'"
+    assert _scalar(city_url, query) >= hospitals > 0
+
+
+def test_import_network_from_an_osm_extract(city_url: str) -> None:
+    from geo.network import WalkNetwork
+
+    extract = FIXTURES / "osm" / "nanjing_xuanwu.osm.pbf"
+    edges = WalkNetwork.from_osm(extract).n_edges
+    result = gridmap("import", "network", str(extract), url=city_url)
+    assert result.returncode == 0, result.stderr
+    assert f"imported {edges} network edges" in result.stderr
+    assert _scalar(city_url, "SELECT count(*) FROM network_edges") == edges
+
+
+def test_import_incidents_from_csv(city_url: str, tmp_path: Path) -> None:
+    rows = tmp_path / "reports.csv"
+    with rows.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["lon", "lat", "category", "priority"])
+        writer.writerow([118.7843, 32.0447, "cli-smoke", "major"])
+        writer.writerow([118.7705, 32.0395, "cli-smoke", "routine"])
+        writer.writerow([100.0, 30.0, "cli-smoke", "routine"])  # in no grid
+    result = gridmap("import", "incidents", str(rows), url=city_url)
+    assert result.returncode == 0, result.stderr
+    assert "imported 3 incidents" in result.stderr
+    wrong = _scalar(
+        city_url,
+        """SELECT count(*) FROM incidents i WHERE i.category = 'cli-smoke'
+           AND i.grid_code IS DISTINCT FROM (
+               SELECT g.code FROM grids g WHERE g.valid_to IS NULL AND ST_Covers(g.geom, i.geom)
+               ORDER BY g.code COLLATE "C" LIMIT 1)""",
+    )
+    assert wrong == 0
+    assigned = "SELECT count(grid_code) FROM incidents WHERE category = 'cli-smoke'"
+    assert _scalar(city_url, assigned) == 2
+    major = "SELECT count(*) FROM incidents WHERE category = 'cli-smoke' AND priority = 'major'"
+    assert _scalar(city_url, major) == 1
+
+
+@pytest.fixture(scope="module")
+def full_url(pg_url: str) -> Iterator[str]:
+    """The whole sample city and three incidents, committed in a database of their own."""
+    from data.db import make_engine, migrate, transaction
+    from data.sample_loader import load_sample
+    from tests.data.test_tiles import add_incidents
+
+    url = own_database(pg_url, "gridmap_cli_full")
+    migrate(url)
+    engine = make_engine(url, pool_size=1)
+    try:
+        with transaction(engine) as session:
+            load_sample(session=session)
+            add_incidents(session, [(118.7705, 32.0395, "reported"), (118.786, 32.047, "closed")])
+    finally:
+        engine.dispose()
+    yield url
+
+
+@pytest.mark.parametrize(
+    ("which", "drawn"), [("coverage", "gridmap.pointLayer"), ("incidents", "gridmap.incidents(")]
+)
+def test_map_coverage_and_incidents_write_self_contained_pages(
+    full_url: str, tmp_path: Path, which: str, drawn: str
+) -> None:
+    """A fresh database: the coverage map computes (and stores) its coverage run first."""
+    out = tmp_path / f"{which}.html"
+    result = gridmap(
+        "map", which, "-o", str(out), "--minutes", "10", "--tiles", "none", url=full_url
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"wrote {out}" in result.stderr
+    html = out.read_text()
+    assert "<script src=" not in html and "L.map" in html and drawn in html

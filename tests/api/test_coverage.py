@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from data.coverage import run_data
 from data.network import load_network
+from geo.walk import MAINLAND_MIN_NODES
 
 pytestmark = pytest.mark.postgis
 
@@ -30,8 +31,9 @@ def test_totals_are_monotone_in_minutes(client: TestClient) -> None:
 
 
 def test_distances_equal_networkx_dijkstra(client: TestClient, session: Session) -> None:
-    """Oracle: a networkx graph of the stored edges with each building and station joined
-    at its projection on the nearest edge (shapely, in the same UTM zone)."""
+    """Oracle: a networkx graph of the stored edges with each station joined at its
+    projection on the nearest edge, each building on the nearest edge of the mainland (a
+    component holding a station or of >= 50 nodes), shapely in the same UTM zone."""
     body = client.get("/api/v1/coverage", params={"minutes": 15}).json()
     walk = load_network(session=session)
     assert walk is not None
@@ -49,20 +51,31 @@ def test_distances_equal_networkx_dijkstra(client: TestClient, session: Session)
             w = lines[-1].length
             if not graph.has_edge(u, v) or graph[u][v]["weight"] > w:
                 graph.add_edge(u, v, weight=w)
-    tree = shapely.STRtree(lines)
     from geo.crs import to_metric
+
+    graph.add_nodes_from(range(walk.n_nodes))
+    component: dict[int, tuple[int, int]] = {}
+    for k, nodes in enumerate(nx.connected_components(graph)):
+        component |= dict.fromkeys(nodes, (k, len(nodes)))
+    mainland = {c for c in component.values() if c[1] >= MAINLAND_MIN_NODES}
 
     def attach(lonlat: np.ndarray, tag: str) -> list[str | None]:
         x, y = to_metric(lonlat[:, 0], lonlat[:, 1], walk.epsg)
+        allowed = [
+            e for e in range(walk.n_edges) if tag == "s" or component[walk.edge_u[e]] in mainland
+        ]
+        tree = shapely.STRtree([lines[e] for e in allowed])
         names: list[str | None] = []
         for i, p in enumerate(shapely.points(x, y)):
-            e = int(tree.nearest(p))
+            e = allowed[int(tree.nearest(p))]
             line = lines[e]
             access = line.distance(p)
             if access > 300:
                 names.append(None)
                 continue
             along = line.project(p)
+            if tag == "s":
+                mainland.add(component[walk.edge_u[e]])
             name = f"{tag}{i}"
             graph.add_edge(name, int(walk.edge_u[e]), weight=along + access / 2)
             graph.add_edge(name, int(walk.edge_v[e]), weight=line.length - along + access / 2)
@@ -72,8 +85,8 @@ def test_distances_equal_networkx_dijkstra(client: TestClient, session: Session)
         return names
 
     sample = np.arange(0, len(data.buildings.id), 7)
-    b_names = attach(data.buildings.lonlat[sample], "b")
     s_names = attach(stations, "s")
+    b_names = attach(data.buildings.lonlat[sample], "b")
     # weights above put half of each access leg on each side; correct it below
     for i, name in zip(sample, b_names, strict=True):
         expected = np.inf

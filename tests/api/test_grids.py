@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -80,14 +82,26 @@ def test_history_needs_a_viewer_key(client: TestClient, viewer_key: str) -> None
     assert ok.status_code == 200 and len(ok.json()["versions"]) >= 1
 
 
-def test_oversized_body_is_413(client: TestClient) -> None:
-    response = client.post(
-        "/api/v1/grids/validate",
-        content=b"x" * (9 * 1024 * 1024),
-        headers={"Content-Type": "application/json"},
-    )
-    assert response.status_code == 413
+OVERSIZED = 9 * 1024 * 1024  # the limit is 8 MiB
+
+
+def _oversized_chunks() -> Iterator[bytes]:
+    """The body as a generator: httpx sends it chunked, with no Content-Length."""
+    for _ in range(OVERSIZED // (1024 * 1024)):
+        yield b" " * (1024 * 1024)
+
+
+@pytest.mark.parametrize("path", ["/api/v1/incidents", "/api/v1/locate/batch"])
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+def test_oversized_body_is_413(client: TestClient, path: str, framing: str) -> None:
+    """Refused as too large before any of it is parsed, however the body is framed."""
+    body = b" " * OVERSIZED if framing == "content-length" else _oversized_chunks()
+    response = client.post(path, content=body, headers={"Content-Type": "application/json"})
+    sent = response.request.headers
+    assert ("transfer-encoding" in sent) == (framing == "chunked")
+    assert response.status_code == 413, response.text
     assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["status"] == 413
 
 
 def test_openapi_docs(client: TestClient) -> None:

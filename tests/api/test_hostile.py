@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,6 +14,9 @@ from fastapi.testclient import TestClient
 from httpx import Response
 from sqlalchemy import text
 from sqlalchemy.orm import Session
+
+from api.locator import Locator
+from geo.region import Region
 
 pytestmark = pytest.mark.postgis
 
@@ -115,8 +119,9 @@ def test_maps_survive_times_pandas_cannot_hold(
 
 
 def test_subnormal_coordinates_are_stored_as_zero_and_tiles_survive(
-    client: TestClient, reporter_key: str
+    client: TestClient, reporter_key: str, locator: Locator
 ) -> None:
+    locator.snapshot = replace(locator.snapshot, region=Region(-180.0, -90.0, 180.0, 90.0))
     body = {"lon": 118.79, "lat": 5e-324, "category": "x"}
     made = client.post("/api/v1/incidents", json=body, headers={"X-API-Key": reporter_key})
     assert made.status_code == 201 and made.json()["lat"] == 0.0
@@ -222,6 +227,29 @@ def test_suggest_takes_numbers_not_booleans(
     refused(client.post("/api/v1/coverage/suggest", json={"minutes": True}, headers=key), 422)
 
 
+def test_points_outside_the_region_are_422_and_write_nothing(
+    client: TestClient, reporter_key: str, refused: Callable[[Response, int], None]
+) -> None:
+    for body in ({"lon": 0.0, "lat": 0.0}, {"lon": 2.35, "lat": 48.86}):
+        response = client.post(
+            "/api/v1/incidents", json={**body, "category": "x"}, headers={"X-API-Key": reporter_key}
+        )
+        refused(response, 422)
+        assert "outside the region" in response.json()["detail"]
+    refused(client.get("/api/v1/locate", params={"lon": 0.0, "lat": 0.0}), 422)
+
+
+def test_crs_names_are_case_insensitive(client: TestClient, session: Session) -> None:
+    x, y = session.execute(text("SELECT ST_X(geom), ST_Y(geom) FROM buildings LIMIT 1")).one()
+    point = {"lon": x, "lat": y}
+    lower = client.get("/api/v1/locate", params={**point, "crs": "gcj02"})
+    assert lower.status_code == 200
+    for name in ("GCJ02", "Gcj02", " gcj02 "):
+        assert client.get("/api/v1/locate", params={**point, "crs": name}).json() == lower.json()
+    batch = client.post("/api/v1/locate/batch", json={"points": [[118.79, 32.05]], "crs": "BD09"})
+    assert batch.status_code == 200
+
+
 def test_suggest_survives_candidates_far_from_the_network(
     client: TestClient, admin_key: str
 ) -> None:
@@ -235,3 +263,13 @@ def test_suggest_survives_candidates_far_from_the_network(
     )
     assert answer.status_code == 200, answer.text
     assert all(site["households_added"] == 0 for site in answer.json()["sites"])
+
+
+def test_times_are_text_not_numbers(
+    client: TestClient, reporter_key: str, refused: Callable[[Response, int], None]
+) -> None:
+    """Found by schemathesis: ?at=-5.96e-08 was taken for seconds since 1970."""
+    for at in ("-5.960464477539063e-08", "1700000000"):
+        refused(client.get("/api/v1/grids", params={"at": at}), 422)
+    body = {**POINT, "category": "x", "reported_at": 1700000000}
+    refused(client.post("/api/v1/incidents", json=body, headers={"X-API-Key": reporter_key}), 422)

@@ -173,3 +173,111 @@ def test_concurrent_retries_never_duplicate(engine: Engine, pg_url: str) -> None
         conn.execute(text("DELETE FROM incidents WHERE client_id = 'race-1'"))
     assert n == 1
     assert sorted(statuses) == [200] * 7 + [201]
+
+
+# --- list filters: each with rows that match and rows that do not ------------------------
+
+FILTERED = "filter-test"
+
+
+def _add(
+    session: Session,
+    *,
+    lon: float,
+    lat: float,
+    grid: str | None,
+    status: str = "reported",
+    reported_at: str = "2026-05-01T08:00:00+00:00",
+) -> int:
+    return int(
+        session.execute(
+            text(
+                "INSERT INTO incidents (category, status, geom, grid_code, reported_at, due_at)"
+                " VALUES (:category, :status, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326),"
+                " :grid, :at, CAST(:at AS timestamptz) + interval '1 day') RETURNING id"
+            ),
+            {
+                "category": FILTERED,
+                "status": status,
+                "lon": lon,
+                "lat": lat,
+                "grid": grid,
+                "at": reported_at,
+            },
+        ).scalar_one()
+    )
+
+
+def _listed(client: TestClient, key: str, **params: object) -> set[int]:
+    response = client.get(
+        "/api/v1/incidents",
+        params={"category": FILTERED, **params},
+        headers={"X-API-Key": key},
+    )
+    assert response.status_code == 200, response.text
+    return {item["id"] for item in response.json()["items"]}
+
+
+def _two_communities(session: Session) -> list[tuple[str, str, float, float]]:
+    """(community, grid code, lon, lat inside the grid) of one grid in each of two
+    communities."""
+    rows = session.execute(
+        text(
+            "SELECT DISTINCT ON (community) community, code,"
+            " ST_X(ST_PointOnSurface(geom)), ST_Y(ST_PointOnSurface(geom))"
+            " FROM grids WHERE valid_to IS NULL ORDER BY community, code LIMIT 2"
+        )
+    ).all()
+    assert len(rows) == 2 and rows[0][0] != rows[1][0]
+    return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+
+def test_list_by_community(client: TestClient, session: Session, viewer_key: str) -> None:
+    (ca, ga, xa, ya), (cb, gb, xb, yb) = _two_communities(session)
+    in_a = [_add(session, lon=xa, lat=ya, grid=ga) for _ in range(2)]
+    in_b = _add(session, lon=xb, lat=yb, grid=gb)
+    nowhere = _add(session, lon=100.0, lat=30.0, grid=None)
+    assert _listed(client, viewer_key, community=ca) == set(in_a)
+    assert _listed(client, viewer_key, community=cb) == {in_b}
+    assert _listed(client, viewer_key) == {*in_a, in_b, nowhere}
+    assert _listed(client, viewer_key, community="no-such-community") == set()
+
+
+def test_list_by_status(client: TestClient, session: Session, viewer_key: str) -> None:
+    (_, code, lon, lat), _ = _two_communities(session)
+    ids = {
+        status: _add(session, lon=lon, lat=lat, grid=code, status=status)
+        for status in ("reported", "accepted", "closed")
+    }
+    for status, incident in ids.items():
+        assert _listed(client, viewer_key, status=status) == {incident}
+    assert _listed(client, viewer_key, status="dispatched") == set()
+
+
+def test_list_by_bbox(client: TestClient, session: Session, viewer_key: str) -> None:
+    (_, ga, xa, ya), (_, gb, xb, yb) = _two_communities(session)
+    a = _add(session, lon=xa, lat=ya, grid=ga)
+    b = _add(session, lon=xb, lat=yb, grid=gb)
+    around_a = f"{xa - 1e-4},{ya - 1e-4},{xa + 1e-4},{ya + 1e-4}"
+    around_b = f"{xb - 1e-4},{yb - 1e-4},{xb + 1e-4},{yb + 1e-4}"
+    both = f"{min(xa, xb)},{min(ya, yb)},{max(xa, xb)},{max(ya, yb)}"  # on its edges
+    assert _listed(client, viewer_key, bbox=around_a) == {a}
+    assert _listed(client, viewer_key, bbox=around_b) == {b}
+    assert _listed(client, viewer_key, bbox=both) == {a, b}
+    assert _listed(client, viewer_key, bbox="0,0,1,1") == set()
+    bad = client.get(
+        "/api/v1/incidents", params={"bbox": "1,2,3"}, headers={"X-API-Key": viewer_key}
+    )
+    assert bad.status_code == 422
+
+
+def test_list_since(client: TestClient, session: Session, viewer_key: str) -> None:
+    (_, code, lon, lat), _ = _two_communities(session)
+    old = _add(session, lon=lon, lat=lat, grid=code, reported_at="2026-01-01T00:00:00+00:00")
+    exact = _add(session, lon=lon, lat=lat, grid=code, reported_at="2026-03-01T00:00:00+00:00")
+    new = _add(session, lon=lon, lat=lat, grid=code, reported_at="2026-04-01T00:00:00+00:00")
+    assert _listed(client, viewer_key, since="2026-03-01T00:00:00Z") == {exact, new}
+    assert _listed(client, viewer_key, since="2026-03-01T08:00:00+08:00") == {exact, new}
+    assert _listed(client, viewer_key, since="2026-03-01T00:00:01Z") == {new}
+    assert _listed(client, viewer_key, since="2025-12-31T00:00:00Z") == {old, exact, new}
+    assert _listed(client, viewer_key, since="2027-01-01T00:00:00Z") == set()

@@ -1,17 +1,22 @@
-"""/api/v1/locate against the sample city, checked against PostGIS ST_Covers + tie rule."""
+"""/api/v1/locate against the sample city, checked against PostGIS: ST_Covers + the tie
+rule for covered points, the nearest grid within the tolerance for the others."""
 
 from __future__ import annotations
 
-import math
+from typing import Any
 
 import numpy as np
 import pytest
+import shapely
 from fastapi.testclient import TestClient
+from numpy.typing import NDArray
+from pyproj import Geod, Proj
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from api.locator import Locator
-from geo.crs import from_wgs84
+from data import grids as grid_repo
+from geo.crs import from_wgs84, utm_epsg
 
 pytestmark = pytest.mark.postgis
 
@@ -22,6 +27,59 @@ ORACLE = text(
     ORDER BY g.code LIMIT 1
     """
 )
+
+
+# Metres from a point to each current grid near it, by PostGIS in the city's UTM zone divided
+# by the UTM scale factor at the point (UTM is conformal: metres on the ellipsoid), the grids
+# segmentized every ~50 m so that PostGIS measures to the straight lon/lat edges ST_Covers
+# uses. distance_m is measured on the tangent plane at the point; the two agree to a few
+# millimetres within 50 m (geo/locate.py), hence EPSILON_M.
+NEAREST = text(
+    """
+    WITH p AS (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS pt)
+    SELECT g.code,
+           ST_Distance(ST_Transform(ST_Segmentize(g.geom, 0.0005), :epsg),
+                       ST_Transform(p.pt, :epsg)) / :k AS metres
+    FROM grids g, p
+    WHERE g.valid_to IS NULL AND ST_DWithin(g.geom::geography, p.pt::geography, :reach)
+    ORDER BY metres, g.code COLLATE "C"
+    """
+)
+TOLERANCE_M = 50.0
+EPSILON_M = 0.01
+
+
+def check_uncovered(client: TestClient, session: Session, points: NDArray[np.float64]) -> Any:
+    """Points no grid covers: the nearest grid with match "nearest" and its distance within
+    the tolerance, 404 beyond it; the batch gives the same codes. Returns the counts."""
+    epsg = utm_epsg(float(points[0, 0]), float(points[0, 1]))
+    factors = Proj(f"EPSG:{epsg}").get_factors(points[:, 0], points[:, 1])
+    scale = np.asarray(factors.meridional_scale, dtype=np.float64).tolist()
+    batch = client.post("/api/v1/locate/batch", json={"points": points.tolist()}).json()["codes"]
+    counts = {"nearest": 0, "far": 0}
+    for (lon, lat), k, in_batch in zip(points.tolist(), scale, batch, strict=True):
+        rows = session.execute(
+            NEAREST,
+            {"lon": lon, "lat": lat, "epsg": epsg, "k": float(k), "reach": TOLERANCE_M + 10},
+        ).all()
+        response = client.get("/api/v1/locate", params={"lon": lon, "lat": lat})
+        where = f"({lon!r}, {lat!r}): {response.text}, PostGIS {rows[:3]}"
+        if rows and abs(rows[0].metres - TOLERANCE_M) <= EPSILON_M:
+            continue  # either answer is right this close to the tolerance
+        if not rows or rows[0].metres > TOLERANCE_M:
+            assert response.status_code == 404, where
+            assert response.headers["content-type"] == "application/problem+json"
+            assert in_batch is None, where
+            counts["far"] += 1
+            continue
+        assert response.status_code == 200, where
+        body = response.json()
+        tied = {r.code for r in rows if r.metres <= rows[0].metres + EPSILON_M}
+        assert body["match"] == "nearest" and body["grid"]["code"] in tied, where
+        assert body["distance_m"] == pytest.approx(rows[0].metres, abs=EPSILON_M), where
+        assert in_batch == body["grid"]["code"], where
+        counts["nearest"] += 1
+    return counts
 
 
 def _bounds(session: Session) -> tuple[float, float, float, float]:
@@ -58,6 +116,23 @@ def test_single_and_batch_equal_postgis(client: TestClient, session: Session) ->
             body = response.json()
             assert body["grid"]["code"] == e and body["match"] in ("inside", "boundary")
             assert body["distance_m"] == 0
+    outside = np.array([(x, y) for x, y, e in zip(lon, lat, expected, strict=True) if e is None])
+    counts = check_uncovered(client, session, outside)
+    assert counts["nearest"] + counts["far"] >= len(outside) - 2, counts
+
+
+def test_points_near_the_outline_get_the_nearest_grid(client: TestClient, session: Session) -> None:
+    """Points 0-150 m out from the city's outline: nearest within 50 m, 404 beyond."""
+    geoms = [g.geom for g in grid_repo.current_grids(session=session)]
+    outline = shapely.get_coordinates(shapely.union_all(geoms).exterior)
+    rng = np.random.default_rng(21)
+    base = outline[rng.choice(len(outline), 250)]
+    lon, lat, _ = Geod(ellps="WGS84").fwd(
+        base[:, 0], base[:, 1], rng.uniform(0, 360, 250), rng.uniform(0, 150, 250)
+    )
+    covered = shapely.covers(shapely.union_all(geoms), shapely.points(lon, lat))
+    counts = check_uncovered(client, session, np.column_stack([lon, lat])[~covered])
+    assert counts["nearest"] >= 50 and counts["far"] >= 30, counts
 
 
 def test_gcj02_input_is_converted(client: TestClient, session: Session) -> None:
@@ -71,10 +146,17 @@ def test_gcj02_input_is_converted(client: TestClient, session: Session) -> None:
     assert shifted["grid"]["code"] == plain["grid"]["code"]
 
 
-def test_outside_every_grid_is_404(client: TestClient) -> None:
-    response = client.get("/api/v1/locate", params={"lon": 0.0, "lat": 0.0})
+def test_outside_every_grid_is_404_outside_the_region_422(
+    client: TestClient, locator: Locator
+) -> None:
+    index = locator.snapshot.index
+    assert index is not None
+    east = float(index._x0 + index._nx * index._dx) + 0.02  # ~2 km beyond the grids
+    response = client.get("/api/v1/locate", params={"lon": east, "lat": 32.05})
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/problem+json"
+    far = client.get("/api/v1/locate", params={"lon": 0.0, "lat": 0.0})
+    assert far.status_code == 422 and "outside the region" in far.json()["detail"]
 
 
 @pytest.mark.parametrize(
@@ -100,8 +182,8 @@ def test_bad_points_are_422_naming_the_field(client: TestClient, params: dict[st
 @pytest.mark.parametrize(
     "body",
     [
-        {"points": [[118.0, 91.0]]},
         {"points": [[118.0]]},
+        {"points": [["118.0", 32.0]]},
         {"points": "nope"},
         {"points": [[118.0, 32.0]], "crs": "mars"},
         {"points": [[118.0, 32.0]], "extra": 1},
@@ -110,6 +192,19 @@ def test_bad_points_are_422_naming_the_field(client: TestClient, params: dict[st
 def test_bad_batches_are_422(client: TestClient, body: dict[str, object]) -> None:
     response = client.post("/api/v1/locate/batch", json=body)
     assert response.status_code == 422
+
+
+def test_batch_answers_bad_points_one_by_one(client: TestClient) -> None:
+    points = [[118.79, 32.05], [118.0, 91.0], [0.0, 0.0], [500000.0, 3500000.0]]
+    response = client.post("/api/v1/locate/batch", json={"points": points})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["codes"][0] is not None and body["codes"][1:] == [None, None, None]
+    assert [e["index"] for e in body["errors"]] == [1, 2, 3]
+    assert "outside the region" in body["errors"][1]["msg"]
+    assert "lat in [-90, 90]" in body["errors"][0]["msg"]
+    clean = client.post("/api/v1/locate/batch", json={"points": points[:1]}).json()
+    assert clean == {"codes": body["codes"][:1], "errors": []}
 
 
 def test_batch_nan_and_malformed_json(client: TestClient) -> None:
@@ -143,14 +238,13 @@ def test_locate_at_a_past_time(client: TestClient) -> None:
     then = client.get(
         "/api/v1/locate", params={"lon": lon, "lat": lat, "at": "2100-01-01T00:00:00Z"}
     )
-    assert then.status_code == now.status_code
-    if now.status_code == 200:
-        assert then.json()["grid"] == now.json()["grid"]
+    assert now.status_code == then.status_code == 200
+    assert then.json() == now.json()
     before = client.get(
         "/api/v1/locate", params={"lon": lon, "lat": lat, "at": "1990-01-01T00:00:00Z"}
     )
     assert before.status_code == 404
-    assert math.isfinite(1.0)
+    assert before.headers["content-type"] == "application/problem+json"
 
 
 def test_index_follows_a_grid_change(
@@ -160,11 +254,9 @@ def test_index_follows_a_grid_change(
     meanwhile answered from the old snapshot."""
     from shapely.geometry import box
 
-    from data import grids as grid_repo
-
     old = locator.snapshot
     far = {"lon": 100.005, "lat": 30.005}
-    assert client.get("/api/v1/locate", params=far).status_code == 404
+    assert client.get("/api/v1/locate", params=far).status_code == 422  # outside the region
     version = grid_repo.new_version(session=session, author="test", reason="new grid")
     grid_repo.insert_grids(
         session=session,
@@ -180,7 +272,7 @@ def test_index_follows_a_grid_change(
         ],
     )
     session.flush()
-    assert client.get("/api/v1/locate", params=far).status_code == 404  # old snapshot
+    assert client.get("/api/v1/locate", params=far).status_code == 422  # old snapshot
     fresh = locator.refresh()
     assert fresh is not old and fresh.state != old.state
     assert client.get("/api/v1/locate", params=far).json()["grid"]["code"] == "999000000000001"

@@ -21,7 +21,15 @@ from geo.groups import coverage_by_group, gaps_by_group
 from geo.isochrones import isochrones
 from geo.network import WalkNetwork, _build
 from geo.siting import suggest_sites
-from geo.walk import coverage_level, covered_within, walk_distances, walk_nearest
+from geo.walk import (
+    MAINLAND_MIN_NODES,
+    coverage_level,
+    covered_within,
+    snap_lonlat,
+    snap_targets,
+    walk_distances,
+    walk_nearest,
+)
 
 OSM = Path(__file__).parents[1] / "fixtures" / "osm"
 LON, LAT = 118.78, 32.05
@@ -37,25 +45,42 @@ def oracle(
     sources: np.ndarray,
     targets: np.ndarray,
     max_access: float = 300.0,
+    min_nodes: int = MAINLAND_MIN_NODES,
 ) -> np.ndarray:
     """Walk distances by networkx on explicitly split edges, from WGS84 edge geometries
-    keyed by their end nodes: shapely snapping, one graph node per projection."""
+    keyed by their end nodes: shapely snapping, one graph node per projection. Sources join
+    their nearest edge, targets the nearest edge of a component holding a source or having
+    at least ``min_nodes`` nodes (the mainland rule)."""
     to_utm = Transformer.from_crs(4326, epsg, always_xy=True)
     geoms = [
         shapely.transform(g, lambda xy: np.column_stack(to_utm.transform(*xy.T)))
         for _, _, g in edges
     ]
+    base = nx.Graph([(u, v) for u, v, _ in edges])
+    component: dict[object, tuple[int, int]] = {}
+    for k, nodes in enumerate(nx.connected_components(base)):
+        component |= dict.fromkeys(nodes, (k, len(nodes)))
+    edge_component = [component[u] for u, _, _ in edges]
     tree = shapely.STRtree(geoms)
     points: dict[tuple[str, int], float] = {}
     on_edge: dict[int, list[tuple[float, tuple[str, int]]]] = defaultdict(list)
+    mainland = {c for c in edge_component if c[1] >= min_nodes}
     for kind, lonlat in (("s", sources), ("t", targets)):
         xy = np.column_stack(to_utm.transform(lonlat[:, 0], lonlat[:, 1]))
+        if kind == "t":
+            allowed = [e for e, c in enumerate(edge_component) if c in mainland]
+            tree = shapely.STRtree([geoms[e] for e in allowed])
         for i, p in enumerate(shapely.points(xy)):
+            if kind == "t" and not allowed:
+                break
             e = int(tree.query_nearest(p)[0])
+            e = allowed[e] if kind == "t" else e
             access = geoms[e].distance(p)
             if access <= max_access:
                 points[(kind, i)] = access
                 on_edge[e].append((geoms[e].project(p), (kind, i)))
+                if kind == "s":
+                    mainland.add(edge_component[e])
     graph = nx.MultiGraph()
     for e, (u, v, _) in enumerate(edges):
         chain: list[tuple[float, tuple[object, ...]]] = [(0.0, ("node", u))]
@@ -99,10 +124,11 @@ def nanjing() -> tuple[WalkNetwork, list, np.ndarray, np.ndarray]:
 def test_distances_equal_networkx_on_osm(name: str) -> None:
     net, raw, stations, buildings = osm_case(name)
     assert len(stations) >= 2 and len(buildings) > 200
-    ours = walk_distances(net, stations, buildings)
+    ours = walk_nearest(net, stations, buildings)
     expected = oracle(raw, net.epsg, stations, buildings)
-    assert np.isfinite(expected).mean() > 0.5 and np.isinf(expected).any()  # islands exist
-    np.testing.assert_allclose(ours, expected, atol=0.01, rtol=0)
+    assert np.isfinite(expected).mean() > 0.5
+    assert ours.moved_off_islands > 0  # islands exist, and buildings beside them join the mainland
+    np.testing.assert_allclose(ours.distance_m, expected, atol=0.01, rtol=0)
 
 
 def test_nearest_source_and_limit(nanjing: tuple) -> None:
@@ -193,6 +219,25 @@ def test_island_building_is_uncovered_not_an_error() -> None:
     assert np.isinf(walk_distances(net, np.zeros((0, 2)), lonlat([(1, 0)]))).all()
 
 
+def test_a_footpath_fragment_does_not_capture_a_building() -> None:
+    """A building nearer a six-node fragment than the street with the station joins the
+    street (it was counted unreachable before)."""
+    main = [(0.0, 0.0), (8.0, 0.0)]
+    fragment = [(2, 1.5), (3, 1.5), (4, 1.5), (4, 2.5), (3, 2.5), (2, 2.5)]
+    net = network([main, fragment])
+    building = lonlat([(3, 1.2)])  # ~17 m from the fragment, ~66 m from the street
+    near = walk_nearest(net, lonlat([(0, 0.1)]), building)
+    assert near.moved_off_islands == 1 and np.isfinite(near.distance_m[0])
+    raw = [
+        (a, b, shapely.LineString([a, b]))
+        for a, b in itertools.pairwise([(LON + 5e-4 * x, LAT + 5e-4 * y) for x, y in fragment])
+    ] + [(tuple(lonlat(main)[0]), tuple(lonlat(main)[1]), shapely.LineString(lonlat(main)))]
+    expected = oracle(raw, net.epsg, lonlat([(0, 0.1)]), building)
+    np.testing.assert_allclose(near.distance_m, expected, atol=0.01)
+    alone = walk_nearest(net, lonlat([(0, 0.1)]), building, mainland_min_nodes=6)
+    assert alone.moved_off_islands == 0 and np.isinf(alone.distance_m[0])  # fragment is "big"
+
+
 def test_same_edge_goes_straight_along_it() -> None:
     net = network([[(0, 0), (4, 0)]])
     d = walk_distances(net, lonlat([(1, 0)]), lonlat([(3, 0), (1, 0)]))
@@ -227,6 +272,7 @@ def test_levels_groups_and_gaps() -> None:
     ]
     gaps = gaps_by_group(covered, ["g2", None, "g1", None, "g1"])
     assert {k: v.tolist() for k, v in gaps.items()} == {None: [3], "g1": [4]}
+    assert gaps_by_group(np.ones(3, dtype=bool), ["a", "b", None]) == {}  # all covered
 
 
 # --- isochrones ------------------------------------------------------------------------
@@ -237,10 +283,11 @@ def test_isochrones_hold_every_reached_building(nanjing: tuple) -> None:
     polys = isochrones(net, stations)
     assert polys.shape == (len(stations), 3)
     assert shapely.is_valid(polys).all()
-    snaps = net.snap(buildings[:, 0], buildings[:, 1])
-    where = shapely.points(net.to_lonlat(np.column_stack([snaps.x, snaps.y])))
     areas = shapely.area(polys)
     for i, station in enumerate(stations):
+        one = snap_lonlat(net, station[None, :], 300.0)
+        snaps, _ = snap_targets(net, one, buildings, 300.0)  # buildings join the mainland
+        where = shapely.points(net.to_lonlat(np.column_stack([snaps.x, snaps.y])))
         d = walk_distances(net, station[None, :], buildings)
         if np.isfinite(d).any():
             assert (np.diff(areas[i]) > 0).all()  # 5 < 10 < 15 minutes

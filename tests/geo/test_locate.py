@@ -22,11 +22,7 @@ from pyproj import Geod
 from shapely.geometry import MultiPolygon, Polygon, box
 
 from bench.synth import voronoi_grids
-from geo.errors import (
-    DuplicateCodeError,
-    InvalidCoordinatesError,
-    InvalidGeometryError,
-)
+from geo.errors import InvalidCoordinatesError, InvalidGeometryError
 from geo.locate import GridIndex, LocateResult, Match
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "boundaries"
@@ -264,7 +260,6 @@ def test_follows_postgis_float_side_test_where_geos_differs() -> None:
     [
         ([box(0, 0, 1, 1)], ["a", "b"], InvalidGeometryError),
         ([], [], InvalidGeometryError),
-        ([box(0, 0, 1, 1), box(1, 0, 2, 1)], ["a", "a"], DuplicateCodeError),
         ([Polygon([(0, 0), (1, 1), (1, 0), (0, 1)])], ["bowtie"], InvalidGeometryError),
         ([shapely.Point(0, 0)], ["p"], InvalidGeometryError),
         ([Polygon()], ["empty"], InvalidGeometryError),
@@ -276,6 +271,19 @@ def test_rejects_unusable_input(
 ) -> None:
     with pytest.raises(error):
         GridIndex(geoms, codes)
+
+
+def test_repeated_codes_are_parts_of_one_grid() -> None:
+    parts = [box(0, 0, 1, 1), box(3, 0, 4, 1), box(1, 0, 2, 1), box(1, 0, 2, 1)]
+    index = GridIndex(parts, ["a", "a", "b", "c"])
+    assert index.codes.tolist() == ["a", "b", "c"] and index.multipart == {"a": 2}
+    got = index.locate(np.array([0.5, 3.5, 1.5, 5.0]), np.array([0.5, 0.5, 0.5, 0.5]))
+    assert [index.codes[i] if i >= 0 else None for i in got.code_index] == ["a", "a", "b", None]
+
+
+def test_invalid_grid_message_names_the_grid_and_the_fix() -> None:
+    with pytest.raises(InvalidGeometryError, match=r"'bowtie'.*make_valid"):
+        GridIndex([Polygon([(0, 0), (1, 1), (1, 0), (0, 1)])], ["bowtie"])
 
 
 # --- invariants on generated partitions (hypothesis) -----------------------------------

@@ -170,8 +170,12 @@ def test_grid_file_problems_name_the_feature(tmp_path: Path) -> None:
     frame = gpd.read_file(SF_GRIDS).head(3)[["GEO_ID", "geometry"]]
     dup = frame.assign(GEO_ID=["A", "B", "A"])
     dup.to_file(tmp_path / "dup.geojson")
-    with pytest.raises(ImportFileError, match="duplicate codes"):
-        load_index(tmp_path / "dup.geojson", code_field="GEO_ID")
+    said: list[str] = []
+    merged = load_index(tmp_path / "dup.geojson", code_field="GEO_ID", report=said.append)
+    assert merged.codes.tolist() == ["A", "B"] and merged.multipart == {"A": 2}
+    assert said == [
+        "1 'GEO_ID' value(s) had several features, merged into one grid each: A (2 parts)"
+    ]
     lines = frame.assign(geometry=frame.boundary)
     lines.to_file(tmp_path / "lines.geojson")
     with pytest.raises(ImportFileError, match=r"GEO_ID=1500000US.* not a polygon"):

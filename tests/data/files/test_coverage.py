@@ -113,7 +113,7 @@ def test_bad_files_raise_one_readable_error(files: dict[str, Path], tmp_path: Pa
             files["buildings"],
             "bad.osm.pbf: cannot read the walk network",
         ),
-        (xml, files["stations"], files["buildings"], "city.osm: cannot read the walk network"),
+        (xml, files["stations"], files["buildings"], "city.osm: OpenStreetMap XML is not read"),
         (files["stations"], files["stations"], files["buildings"], "must be LineStrings"),
         (NANJING, junk, files["buildings"], "junk.geojson"),
         (NANJING, files["stations"], tmp_path / "none.gpkg", "no such file"),

@@ -105,6 +105,6 @@ def test_a_bad_history_rejects_the_file(
     )
     before = checksum(session)
     with pytest.raises(ImportFileError, match=message) as caught, session.begin_nested():
-        import_incidents(session=session, path=path, deadlines=DEADLINES)
+        import_incidents(session=session, path=path, deadlines=DEADLINES, strict=True)
     assert "line 3" in str(caught.value)
     assert checksum(session) == before

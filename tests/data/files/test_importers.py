@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
+import shapely
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from data import grids as grid_repo
 from data.errors import ImportFileError
-from data.files.importers import import_grids, import_stations
+from data.files.importers import grid_region, import_grids, import_stations
 from data.models import Station
 
 pytestmark = pytest.mark.postgis
@@ -61,29 +64,88 @@ def test_third_party_file_with_its_own_code_field(session: Session) -> None:
     assert all(g.geom.is_valid for g in grids)
 
 
+def _stored_vertices(session: Session) -> dict[str, np.ndarray]:
+    """Every current grid's vertices as stored, exactly (WKB, not rounded GeoJSON)."""
+    return {
+        g.code: shapely.get_coordinates(g.geom) for g in grid_repo.current_grids(session=session)
+    }
+
+
+def _file_vertices(geometry: dict[str, Any]) -> np.ndarray:
+    polygons = geometry["coordinates"]
+    if geometry["type"] == "Polygon":
+        polygons = [polygons]
+    return np.array([xy[:2] for poly in polygons for ring in poly for xy in ring], dtype=float)
+
+
 def test_cgcs2000_file_is_taken_as_wgs84(session: Session) -> None:
-    import_grids(
-        session=session, path=FIXTURES / "cn_districts.geojson", code_field="gb", replace=True
-    )
-    row = grid_repo.list_grids(session=session, limit=1)[0]
-    lon = json.loads(row.geometry)["coordinates"][0][0][0][0]
-    assert 73 < lon < 135
+    """EPSG:4490 coordinates are stored as WGS84 unchanged: every vertex to 1e-9 degrees."""
+    path = FIXTURES / "cn_districts.geojson"
+    raw = json.loads(path.read_text())
+    assert "4490" in raw["crs"]["properties"]["name"]
+    import_grids(session=session, path=path, code_field="gb", replace=True)
+    stored = _stored_vertices(session)
+    assert sorted(stored) == sorted(f["properties"]["gb"] for f in raw["features"])
+    for feature in raw["features"]:
+        expected = _file_vertices(feature["geometry"])
+        got = stored[feature["properties"]["gb"]]
+        assert got.shape == expected.shape, feature["properties"]["gb"]
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-9)
+
+
+def _shoelace(ring: list[list[float]]) -> float:
+    """A ring's planar area, about its first vertex (no cancellation of big products)."""
+    x = np.array([p[0] for p in ring]) - ring[0][0]
+    y = np.array([p[1] for p in ring]) - ring[0][1]
+    return float(abs(np.dot(x[:-1], y[1:]) - np.dot(x[1:], y[:-1])) / 2)
+
+
+def _valid_and_area(session: Session, code: str) -> tuple[bool, float, str]:
+    row = session.execute(
+        text(
+            "SELECT ST_IsValid(geom), ST_Area(geom), ST_IsValidReason(geom) FROM grids"
+            " WHERE code = :code AND valid_to IS NULL"
+        ),
+        {"code": code},
+    ).one()
+    return bool(row[0]), float(row[1]), str(row[2])
 
 
 def test_invalid_polygon_is_repaired(session: Session, tmp_path: Path) -> None:
+    """A bow-tie becomes its two triangles: valid in PostGIS, area 2 × 0.25 square degrees."""
     bowtie = [[[0.0, 0.0], [1.0, 1.0], [1.0, 0.0], [0.0, 1.0], [0.0, 0.0]]]
     path = _write(tmp_path / "bow.geojson", [_poly({"code": "BOW"}, bowtie)])
     import_grids(session=session, path=path)
-    assert grid_repo.get_grid(session=session, code="BOW").geometry
+    valid, area, reason = _valid_and_area(session, "BOW")
+    assert valid, reason
+    assert area == pytest.approx(0.5, rel=1e-12)
+    parts = session.execute(
+        text("SELECT ST_NumGeometries(geom) FROM grids WHERE code = 'BOW' AND valid_to IS NULL")
+    ).scalar_one()
+    assert parts == 2
+
+
+def test_self_touching_ring_is_repaired_keeping_its_area(session: Session) -> None:
+    """Boston's Hyde Park ring touches itself: stored valid, with the ring's own area."""
+    path = FIXTURES / "boston_neighborhoods.geojson"
+    raw = json.loads(path.read_text())
+    import_grids(session=session, path=path, code_field="Name", replace=True)
+    invalid = session.execute(
+        text("SELECT count(*) FROM grids WHERE valid_to IS NULL AND NOT ST_IsValid(geom)")
+    ).scalar_one()
+    assert invalid == 0
+    (hyde,) = [f for f in raw["features"] if f["properties"]["Name"] == "Hyde Park"]
+    rings = hyde["geometry"]["coordinates"]
+    rings = rings if hyde["geometry"]["type"] == "Polygon" else rings[0]
+    assert len(rings) == 1  # one shell, no holes
+    valid, area, reason = _valid_and_area(session, "Hyde Park")
+    assert valid, reason
+    assert area == pytest.approx(_shoelace(rings[0]), rel=1e-9)
 
 
 @pytest.mark.parametrize(
     ("features", "message"),
     [
-        (
-            [_poly({"code": "A"}, _square(0, 0)), _poly({"code": "A"}, _square(1, 1))],
-            "duplicate codes",
-        ),
         ([_poly({"name": "x"}, _square(0, 0))], "no field 'code'"),
         (
             [
@@ -123,8 +185,11 @@ def test_unreadable_file(session: Session, tmp_path: Path) -> None:
 
 def test_reimport_supersedes_and_keeps_history(session: Session, tmp_path: Path) -> None:
     path = _write(tmp_path / "g.geojson", [_poly({"code": "Z1"}, _square(10, 10))])
-    import_grids(session=session, path=path)
-    import_grids(session=session, path=path)
+    assert import_grids(session=session, path=path) == 1
+    assert import_grids(session=session, path=path) == 0  # identical: nothing written
+    assert len(grid_repo.grid_history(session=session, code="Z1")) == 1
+    _write(path, [_poly({"code": "Z1"}, _square(10, 10, 0.02))])
+    assert import_grids(session=session, path=path) == 1
     history = grid_repo.grid_history(session=session, code="Z1")
     assert len(history) == 2
     assert history[0][0].valid_to is not None and history[1][0].valid_to is None
@@ -152,7 +217,7 @@ def test_gcj02_stations_are_unshifted(session: Session, tmp_path: Path) -> None:
             }
         )
     )
-    import_stations(session=session, path=path, crs="gcj02")
+    import_stations(session=session, path=path, crs="gcj02", replace=True)
     x, y = session.execute(
         select(func.ST_X(Station.geom), func.ST_Y(Station.geom)).where(Station.name == "站")
     ).one()
@@ -216,10 +281,20 @@ def test_import_incidents_assigns_grids_like_postgis(session: Session, tmp_path:
     lines.append("10.0,10.0,far,nowhere")
     path.write_text("\n".join(lines) + "\n")
     deadlines = dict.fromkeys(("routine", "complex", "major"), timedelta(days=1))
+    said: list[str] = []
     count = import_incidents(
-        session=session, path=path, deadlines=deadlines, lon_col="lng", lat_col="lat"
+        session=session,
+        path=path,
+        deadlines=deadlines,
+        lon_col="lng",
+        lat_col="lat",
+        report=said.append,
     )
-    assert count == 201
+    assert count == 200
+    assert said == [
+        "200 reports stored, 1 rejected (first: line 202: [10, 10] lies outside the region "
+        f"{grid_region(session=session)})"
+    ]
     mismatches = session.execute(
         text("""
         SELECT count(*) FROM incidents i
@@ -232,8 +307,31 @@ def test_import_incidents_assigns_grids_like_postgis(session: Session, tmp_path:
     bad = tmp_path / "bad.csv"
     bad.write_text("lng,lat\n118.78,32.05\nnan,32.05\n")
     before = session.execute(text("SELECT count(*) FROM incidents")).scalar()
-    with pytest.raises(ImportFileError, match="bad coordinates"), session.begin_nested():
+    strict = pytest.raises(ImportFileError, match="line 3: no usable coordinates")
+    with strict, session.begin_nested():
         import_incidents(
-            session=session, path=bad, deadlines=deadlines, lon_col="lng", lat_col="lat"
+            session=session,
+            path=bad,
+            deadlines=deadlines,
+            lon_col="lng",
+            lat_col="lat",
+            strict=True,
         )
     assert session.execute(text("SELECT count(*) FROM incidents")).scalar() == before
+
+
+def test_overlapping_grids_are_reported(session: Session, tmp_path: Path) -> None:
+    path = _write(
+        tmp_path / "overlap.geojson",
+        [
+            _poly({"code": "O1"}, _square(20.0, 20.0)),
+            _poly({"code": "O2"}, _square(20.005, 20.0)),  # half of O1
+            _poly({"code": "O3"}, _square(20.015, 20.0)),  # touches O2 along an edge only
+        ],
+    )
+    said: list[str] = []
+    assert import_grids(session=session, path=path, report=said.append) == 3
+    overlap = next(line for line in said if "overlap" in line)
+    assert overlap.startswith("1 pairs of grids overlap (") and "worst: O1/O2 " in overlap
+    area = float(overlap.split("worst: O1/O2 ")[1].split(" m²")[0].replace(",", ""))
+    assert 540_000 < area < 600_000  # 0.005° × 0.01° at 20°N ≈ 0.52 km × 1.1 km

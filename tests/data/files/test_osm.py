@@ -72,7 +72,7 @@ def test_amenities_restrict_the_stations(stations: gpd.GeoDataFrame) -> None:
 @pytest.mark.postgis
 def test_import_buildings_from_pbf(session: Session, buildings: gpd.GeoDataFrame) -> None:
     first_new = session.scalar(select(func.max(Building.id))) or 0
-    assert import_buildings(session=session, path=NANJING) == len(buildings)
+    assert import_buildings(session=session, path=NANJING, replace=True) == len(buildings)
     new = Building.id > first_new
     households = session.scalar(select(func.sum(Building.households)).where(new))
     assert households == buildings["households"].sum() > 0
@@ -83,7 +83,9 @@ def test_import_buildings_from_pbf(session: Session, buildings: gpd.GeoDataFrame
 @pytest.mark.postgis
 def test_import_stations_from_pbf(session: Session) -> None:
     first_new = session.scalar(select(func.max(Station.id))) or 0
-    count = import_stations(session=session, path=NANJING, amenities=["hospital", "school"])
+    count = import_stations(
+        session=session, path=NANJING, amenities=["hospital", "school"], replace=True
+    )
     rows = session.execute(
         select(Station.kind, Station.level, Station.source_id).where(Station.id > first_new)
     ).all()

@@ -44,6 +44,7 @@ bench: install  ## run every benchmark side by side with its baselines; JSON in 
 	$(BIN)/python -m bench.coverage
 	$(BIN)/python -m bench.maps
 	$(BIN)/python -m bench.api
+	$(BIN)/python -m bench.stats
 	$(BIN)/python -m bench.tiles
 	$(BIN)/python -m bench.redraw
 

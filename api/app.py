@@ -15,7 +15,18 @@ from api.coverage_service import CoverageService
 from api.errors import PROBLEM_RESPONSES, RequestIds, add_exception_handlers, document_problems
 from api.limits import BodyLimit
 from api.locator import Locator
-from api.routes import coverage, docs, grids, health, incidents, locate, maps, tiles
+from api.routes import (
+    coverage,
+    docs,
+    grids,
+    health,
+    incidents,
+    locate,
+    maps,
+    open311,
+    stats,
+    tiles,
+)
 from api.security import SecurityHeaders, WriteLimiter, content_security_policy
 from api.settings import Settings
 from api.state import AppState, KeyCache
@@ -87,7 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestIds)  # added last: the outermost, so it sees every error
     add_exception_handlers(app)
     document_problems(app)
-    for module in (health, grids, locate, incidents, coverage, maps, tiles):
+    for module in (health, grids, locate, incidents, coverage, maps, tiles, stats, open311):
         app.include_router(module.router)
     app.include_router(docs.router)
     app.mount(docs.STATIC_URL, StaticFiles(directory=docs.static_dir()), name="static-docs")

@@ -26,7 +26,7 @@ from api.locator import Locator
 from api.security import WriteLimiter
 from api.settings import Settings
 from api.state import AppState, KeyCache
-from data.keys import ROLES, digest, role_of_digest
+from data.keys import ROLES, KeyOwner, digest, owner_of_digest
 from maps.basemap import Basemap
 
 KEY_CACHE_S = 30.0
@@ -63,6 +63,7 @@ async def get_limiter(request: Request) -> WriteLimiter:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+LimiterDep = Annotated[WriteLimiter, Depends(get_limiter)]
 SessionsDep = Annotated[sessionmaker[Session], Depends(get_sessions)]
 LocatorDep = Annotated[Locator, Depends(get_locator)]
 CoverageDep = Annotated[CoverageService, Depends(get_coverage)]
@@ -159,46 +160,58 @@ BasemapDep = Annotated[Basemap, Depends(get_basemap)]
 # --- the caller's role ----------------------------------------------------------------------
 
 
-async def _role(sessions: sessionmaker[Session], cache: KeyCache, key: str) -> str | None:
+async def _owner(sessions: sessionmaker[Session], cache: KeyCache, key: str) -> KeyOwner | None:
     key_digest = digest(key)
     hit = cache.roles.get(key_digest)
     if hit is not None and hit[1] > time.monotonic():
         return hit[0]
 
-    def lookup() -> str | None:
+    def lookup() -> KeyOwner | None:
         with sessions() as session:
-            return role_of_digest(session=session, key_digest=key_digest)
+            return owner_of_digest(session=session, key_digest=key_digest)
 
-    role = await run_in_threadpool(lookup)
-    if role is not None:  # unknown keys are not cached: a new key works at once
-        cache.roles[key_digest] = (role, time.monotonic() + KEY_CACHE_S)
-    return role
+    owner = await run_in_threadpool(lookup)
+    if owner is not None:  # unknown keys are not cached: a new key works at once
+        cache.roles[key_digest] = (owner, time.monotonic() + KEY_CACHE_S)
+    return owner
 
 
-def require(role: str) -> Callable[..., Coroutine[Any, Any, str]]:
+def require_owner(role: str) -> Callable[..., Coroutine[Any, Any, KeyOwner]]:
     """Dependency: the caller's key must have ``role`` or a higher one, and a write must be
-    within the key's and the address's rate; returns the actor name written to events and
-    the audit log (the key's public prefix)."""
+    within the key's and the address's rate; returns the key's owner (role, actor, person)."""
     needed = ROLES.index(role)
 
     async def check(
         request: Request,
         sessions: SessionsDep,
         cache: Annotated[KeyCache, Depends(get_key_cache)],
-        limiter: Annotated[WriteLimiter, Depends(get_limiter)],
+        limiter: LimiterDep,
         x_api_key: Annotated[str | None, Header(alias="X-API-Key")] = None,
-    ) -> str:
+    ) -> KeyOwner:
         if not x_api_key:
             raise AuthError("this endpoint needs an X-API-Key header")
-        have = await _role(sessions, cache, x_api_key)
-        if have is None:
+        owner = await _owner(sessions, cache, x_api_key)
+        if owner is None:
             raise AuthError("unknown or revoked API key")
-        if ROLES.index(have) < needed:
-            raise ForbiddenError(f"this endpoint needs role {role}, the key has {have}")
+        if ROLES.index(owner.role) < needed:
+            raise ForbiddenError(f"this endpoint needs role {role}, the key has {owner.role}")
         if request.method not in ("GET", "HEAD"):
             address = request.client.host if request.client else "-"
             limiter.take(key=digest(x_api_key), address=address)
-        return f"key:{x_api_key[:10]}"
+        return owner
+
+    return check
+
+
+def require(role: str) -> Callable[..., Coroutine[Any, Any, str]]:
+    """Dependency: the caller's key must have ``role`` or a higher one; returns the actor
+    name written to events and the audit log (``person:ID`` when the key belongs to a
+    person, else the key's public prefix)."""
+
+    owner_of_key = Depends(require_owner(role))
+
+    async def check(owner: KeyOwner = owner_of_key) -> str:
+        return owner.actor
 
     return check
 
@@ -206,3 +219,4 @@ def require(role: str) -> Callable[..., Coroutine[Any, Any, str]]:
 Viewer = Annotated[str, Depends(require("viewer"))]
 Reporter = Annotated[str, Depends(require("reporter"))]
 Admin = Annotated[str, Depends(require("admin"))]
+ReporterOwner = Annotated[KeyOwner, Depends(require_owner("reporter"))]

@@ -27,6 +27,7 @@ from data.errors import (
     NotFoundError,
     PreconditionFailedError,
     PreconditionRequiredError,
+    RuleError,
     UnknownValueError,
 )
 from geo.errors import GeoError
@@ -88,6 +89,7 @@ DEFAULT_STATUS_CODES: dict[type[Exception], tuple[int, str]] = {
     GeoError: (422, "invalid-geometry"),
     ImportFileError: (422, "invalid-file"),
     UnknownValueError: (422, "unknown-value"),
+    RuleError: (422, "rule-violation"),
     PreconditionRequiredError: (428, "precondition-required"),
     RateLimitedError: (429, "too-many-requests"),
     OperationalError: (503, "database-unavailable"),

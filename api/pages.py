@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
 import folium
 import geopandas as gpd
 import numpy as np
@@ -19,6 +23,7 @@ from data.frames import (
 )
 from data.lifecycle import OPEN, PRIORITY_LABELS, STATUS_LABELS
 from data.redraw import Moved, Plan
+from data.stats import incident_stats, monthly_by_grid
 from geo.walk import LEVELS_MIN
 from maps.basemap import Basemap
 from maps.coverage import coverage_map
@@ -26,6 +31,7 @@ from maps.grids import Measure, grids_map
 from maps.incidents import Lifecycle, incidents_map
 from maps.layers import add_notes
 from maps.redraw import redraw_preview_map
+from maps.stats import StatsMeasure, stats_map
 
 TILE_PATH = "/tiles/{layer}/{z}/{x}/{y}.pbf"  # served by api/routes/tiles.py
 TILE_THRESHOLD = 20_000  # incidents a page embeds; beyond, it draws them from vector tiles
@@ -213,3 +219,44 @@ REDRAW_HOWTO = (
     "预览: POST 变更集到 /maps/redraw · preview: POST a change set (the body of "
     "/api/v1/grids/validate) to /maps/redraw with an admin X-API-Key"
 )
+
+
+def stats_page(
+    *, session: Session, measure: StatsMeasure, tiles: Basemap, timezone: str, now: datetime
+) -> folium.Map:
+    """Grids by closure rate or overdue count over the twelve months up to ``now`` (this one
+    included, in ``timezone``), each with its monthly chart."""
+    tz = ZoneInfo(timezone)
+    local = now.astimezone(tz)
+    index = local.year * 12 + local.month - 1  # months since year 0, this one last
+    months = [f"{i // 12:04d}-{i % 12 + 1:02d}" for i in range(index - 11, index + 1)]
+    start = datetime(int(months[0][:4]), int(months[0][5:]), 1, tzinfo=tz)
+    rows = {
+        r["key"]: r
+        for r in incident_stats(session=session, by="grid", start=start, end=now, now=now)
+    }
+    monthly = monthly_by_grid(session=session, start=start, end=now, tz=timezone, months=months)
+    grids = grids_frame(session=session)
+    empty = {"total": 0, "closed": 0, "open": 0, "overdue": 0}
+
+    def figure(code: str, name: str, scale: float = 1.0) -> Any:
+        value = rows.get(code, empty).get(name)
+        return None if value is None else round(value * scale, 1)
+
+    for name in ("total", "closed", "open", "overdue"):
+        grids[name] = [int(rows.get(c, empty)[name]) for c in grids["code"]]
+    for name in ("closure_rate", "on_time_rate"):
+        grids[name] = [figure(c, name, 100.0) for c in grids["code"]]
+    grids["median_hours_to_close"] = [figure(c, "median_hours_to_close") for c in grids["code"]]
+    grids["monthly"] = [
+        ";".join(",".join(map(str, s)) for s in monthly[c]) if c in monthly else None
+        for c in grids["code"]
+    ]
+    return stats_map(
+        grids,
+        measure=measure,
+        months=months,
+        period=f"{months[0]} – {months[-1]}",
+        regions=regions_frame(session=session),
+        basemap=tiles,
+    )

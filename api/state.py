@@ -12,13 +12,15 @@ from api.coverage_service import CoverageService
 from api.locator import Locator
 from api.security import WriteLimiter
 from api.settings import Settings
+from data.keys import KeyOwner
 
 
 @dataclass(frozen=True)
 class KeyCache:
-    """Known API keys' roles by digest, each with the monotonic time it expires."""
+    """Known API keys' owners (role, actor, person) by digest, each with the monotonic time it
+    expires."""
 
-    roles: dict[str, tuple[str, float]] = field(default_factory=dict)
+    roles: dict[str, tuple[KeyOwner, float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

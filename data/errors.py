@@ -31,3 +31,8 @@ class PreconditionRequiredError(DataError):
 
 class UnknownValueError(DataError):
     """A name the data does not hold (a station kind no station has); lists the known ones."""
+
+
+class RuleError(DataError):
+    """A request well-formed but against a domain rule (a reopen without its reason, an
+    assignee on a step that assigns nobody)."""

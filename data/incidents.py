@@ -1,22 +1,41 @@
-"""Incident repository: idempotent intake, filtered keyset listing, bulk import.
+"""Incident repository: idempotent intake, filtered keyset listing, bulk import, and the
+closed loop: one lifecycle step at a time, merging a duplicate, possible duplicates.
 
 Idempotency rests on the unique ``client_id`` constraint (INSERT … ON CONFLICT DO
-NOTHING), never on read-then-write, so concurrent retries cannot duplicate a report.
+NOTHING), never on read-then-write, so concurrent retries cannot duplicate a report. A step
+locks its incident's row (SELECT … FOR UPDATE) before it checks the current status and the
+ETag, so of two concurrent steps exactly one applies and the other sees its result.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, insert, select, text
+from sqlalchemy import Select, Table, func, insert, select, text
 from sqlalchemy.orm import Session
 
-from data.errors import NotFoundError
-from data.lifecycle import INITIAL, Priority, due_at
-from data.models import Grid, Incident, IncidentEvent
+from data.audit import record
+from data.errors import ConflictError, NotFoundError, PreconditionFailedError, RuleError
+from data.lifecycle import (
+    CLOSED,
+    DISPATCHED,
+    DUPLICATE_RADIUS_M,
+    DUPLICATE_WINDOW,
+    INITIAL,
+    NEEDS_NOTE,
+    OPEN,
+    Priority,
+    Status,
+    can_follow,
+    due_at,
+    sql_list,
+)
+from data.models import Grid, Incident, IncidentEvent, Person
+from data.people import worker_of_grid
 
 
 @dataclass(frozen=True)
@@ -29,6 +48,8 @@ class NewIncident:
     priority: Priority
     reported_at: datetime | None
     client_id: str | None = None
+    address: str | None = None
+    media_url: str | None = None
 
 
 _COLUMNS = (
@@ -43,6 +64,11 @@ _COLUMNS = (
     Incident.created_at,
     Incident.due_at,
     Incident.closed_at,
+    Incident.assignee,
+    Incident.merged_into,
+    Incident.version,
+    Incident.address,
+    Incident.media_url,
     func.ST_X(Incident.geom).label("lon"),
     func.ST_Y(Incident.geom).label("lat"),
 )
@@ -63,6 +89,8 @@ def _values(
         "reported_at": reported,
         "due_at": due_at(reported, new.priority, deadlines),
         "reporter": reporter,
+        "address": new.address,
+        "media_url": new.media_url,
     }
 
 
@@ -70,19 +98,21 @@ CREATE = text(
     """
     WITH ins AS (
         INSERT INTO incidents (client_id, category, description, priority, status, grid_code,
-                               geom, reported_at, due_at, reporter)
+                               geom, reported_at, due_at, reporter, address, media_url)
         VALUES (:client_id, :category, :description, :priority, :status,
                 gridmap_filing_grid(CAST(:grid_code AS text), ST_GeomFromEWKT(:geom), :tolerance_m,
                                     CAST(:index_state AS bigint),
                                     CAST(:index_until AS timestamptz)),
-                ST_GeomFromEWKT(:geom), :reported_at, :due_at, :reporter)
+                ST_GeomFromEWKT(:geom), :reported_at, :due_at, :reporter, :address,
+                :media_url)
         ON CONFLICT (client_id) DO NOTHING
         RETURNING *),
     ev AS (
         INSERT INTO incident_events (incident_id, from_status, to_status, actor)
         SELECT id, NULL, :status, :reporter FROM ins)
     SELECT id, client_id, category, description, priority, status, grid_code, reported_at,
-           created_at, due_at, closed_at, ST_X(geom) AS lon, ST_Y(geom) AS lat
+           created_at, due_at, closed_at, assignee, merged_into, version, address, media_url,
+           ST_X(geom) AS lon, ST_Y(geom) AS lat
     FROM ins
     """
 )
@@ -133,10 +163,14 @@ def list_incidents(
     category: str | None = None,
     bbox: tuple[float, float, float, float] | None = None,
     since: datetime | None = None,
+    overdue: bool | None = None,
+    assignee: int | None = None,
+    now: datetime | None = None,
     after_id: int | None = None,
     limit: int = 100,
 ) -> list[dict[str, Any]]:
-    """Incidents in id order after ``after_id`` (keyset paging: stable under inserts)."""
+    """Incidents in id order after ``after_id`` (keyset paging: stable under inserts);
+    ``overdue`` means open with its deadline before ``now`` (or not, when False)."""
     query: Select[Any] = select(*_COLUMNS)
     if grid is not None:
         query = query.where(Incident.grid_code == grid)
@@ -151,6 +185,11 @@ def list_incidents(
         query = query.where(Incident.geom.intersects(func.ST_MakeEnvelope(*bbox, 4326)))
     if since is not None:
         query = query.where(Incident.reported_at >= since)
+    if overdue is not None:
+        late = Incident.status.in_(OPEN) & (Incident.due_at < (now or func.now()))
+        query = query.where(late if overdue else ~late)
+    if assignee is not None:
+        query = query.where(Incident.assignee == assignee)
     if after_id is not None:
         query = query.where(Incident.id > after_id)
     return [dict(r._mapping) for r in session.execute(query.order_by(Incident.id).limit(limit))]
@@ -181,3 +220,384 @@ def insert_many(
         ],
     )
     return ids
+
+
+def etag(incident: dict[str, Any]) -> str:
+    """Strong ETag of an incident's state: every step bumps its version."""
+    return f'"{incident["id"]}.{incident["version"]}"'
+
+
+@dataclass(frozen=True)
+class Step:
+    """One lifecycle step asked for: the new status, why, and (dispatch only) to whom."""
+
+    status: Status
+    note: str | None = None
+    assignee: int | None = None
+
+
+LOCK = text(
+    "SELECT id, status, version, grid_code, assignee, merged_into FROM incidents "
+    "WHERE id = :id FOR UPDATE"
+)
+APPLY = text(
+    """
+    UPDATE incidents SET status = :status, assignee = :assignee, version = version + 1,
+           updated_at = :now,
+           closed_at = CASE WHEN CAST(:status AS varchar) = 'closed' THEN :now
+                            ELSE closed_at END,
+           merged_into = coalesce(CAST(:merged_into AS bigint), merged_into)
+    WHERE id = :id
+    """
+)
+EVENT = text(
+    """
+    INSERT INTO incident_events (incident_id, from_status, to_status, note, actor, at,
+                                 actor_person, assignee)
+    VALUES (:id, :from_status, :status, :note, :actor, :now, :actor_person, :assignee)
+    """
+)
+
+
+def _locked(session: Session, incident_id: int, if_match: str | None) -> dict[str, Any]:
+    row = session.execute(LOCK, {"id": incident_id}).first()
+    if row is None:
+        raise NotFoundError(f"no incident {incident_id}")
+    current = dict(row._mapping)
+    if if_match is not None and if_match.strip() not in (etag(current), "*"):
+        raise PreconditionFailedError(
+            f"incident {incident_id} changed since that ETag; it is now {etag(current)}"
+        )
+    return current
+
+
+def _assignee(session: Session, current: dict[str, Any], step: Step) -> int | None:
+    if step.status != DISPATCHED:
+        if step.assignee is not None:
+            raise RuleError("only a dispatch names an assignee")
+        return None if current["assignee"] is None else int(current["assignee"])
+    if step.assignee is not None:
+        if session.get(Person, step.assignee) is None:
+            raise NotFoundError(f"no person {step.assignee}")
+        return step.assignee
+    worker = worker_of_grid(session=session, grid_code=current["grid_code"])
+    if worker is None:
+        raise ConflictError(
+            f"grid {current['grid_code']} has no worker: name the assignee of this dispatch"
+        )
+    return worker
+
+
+def _apply(
+    session: Session,
+    current: dict[str, Any],
+    *,
+    status: str,
+    note: str | None,
+    assignee: int | None,
+    actor: str,
+    actor_person: int | None,
+    now: datetime,
+    merged_into: int | None = None,
+) -> dict[str, Any]:
+    values = {
+        "id": current["id"],
+        "from_status": current["status"],
+        "status": status,
+        "note": note,
+        "assignee": assignee,
+        "actor": actor,
+        "actor_person": actor_person,
+        "now": now,
+        "merged_into": merged_into,
+    }
+    conn = session.connection()
+    conn.execute(APPLY, values)
+    conn.execute(EVENT, values)
+    record(
+        session=session,
+        actor=actor,
+        action="merge" if merged_into is not None else "transition",
+        entity="incident",
+        entity_id=str(current["id"]),
+        detail={
+            "from": current["status"],
+            "to": status,
+            "assignee": assignee,
+            "merged_into": merged_into,
+        },
+    )
+    session.flush()
+    return get_incident(session=session, incident_id=int(current["id"]))
+
+
+def transition(
+    *,
+    session: Session,
+    incident_id: int,
+    step: Step,
+    actor: str,
+    actor_person: int | None = None,
+    if_match: str | None = None,
+    now: datetime,
+) -> dict[str, Any]:
+    """Apply one legal step (data.lifecycle.TRANSITIONS) to the locked incident: 404 unknown,
+    412 stale ``if_match``, 409 illegal, 422 a step that needs a note without one. A dispatch
+    goes to the grid's worker unless ``step.assignee`` names another person."""
+    current = _locked(session, incident_id, if_match)
+    if not can_follow(current["status"], step.status):
+        raise ConflictError(
+            f"incident {incident_id} is {current['status']}: it cannot become {step.status}"
+        )
+    if (current["status"], step.status) in NEEDS_NOTE and not step.note:
+        raise RuleError(f"{current['status']} → {step.status} needs a note saying why")
+    assignee = _assignee(session, current, step)
+    return _apply(
+        session,
+        current,
+        status=step.status,
+        note=step.note,
+        assignee=assignee,
+        actor=actor,
+        actor_person=actor_person,
+        now=now,
+    )
+
+
+def merge(
+    *,
+    session: Session,
+    incident_id: int,
+    into: int,
+    actor: str,
+    actor_person: int | None = None,
+    note: str | None = None,
+    if_match: str | None = None,
+    now: datetime,
+) -> dict[str, Any]:
+    """Close the open duplicate ``incident_id`` with a link to the original ``into``."""
+    if into == incident_id:
+        raise RuleError("an incident cannot be merged into itself")
+    first, second = sorted((incident_id, into))  # lock in id order: no deadlock
+    locked = {
+        i: _locked(session, i, if_match if i == incident_id else None) for i in (first, second)
+    }
+    duplicate, original = locked[incident_id], locked[into]
+    if duplicate["status"] not in OPEN:
+        raise ConflictError(f"incident {incident_id} is {duplicate['status']}: not open")
+    if original["merged_into"] is not None:
+        raise ConflictError(
+            f"incident {into} was itself merged into {original['merged_into']}: merge into that"
+        )
+    return _apply(
+        session,
+        duplicate,
+        status=CLOSED,
+        note=note or f"duplicate of #{into}",
+        assignee=duplicate["assignee"],
+        actor=actor,
+        actor_person=actor_person,
+        now=now,
+        merged_into=into,
+    )
+
+
+DUPLICATES = text(
+    f"""
+    SELECT id FROM incidents
+    WHERE category = :category AND id <> :id AND merged_into IS NULL
+      AND status IN ({sql_list(OPEN)})
+      AND reported_at BETWEEN :since AND :until
+      AND ST_DWithin(geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), :deg)
+      AND ST_DWithin(geom::geography, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography,
+                     :radius)
+    ORDER BY geom <-> ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), id
+    LIMIT 20
+    """
+)
+
+
+def possible_duplicates(*, session: Session, incident: dict[str, Any]) -> list[int]:
+    """Open reports of the same category within 50 m and 7 days of ``incident`` (nearest
+    first, at most 20)."""
+    lat = float(incident["lat"])
+    # a degree box around the point that holds the 50 m circle, so the GiST index applies
+    deg = DUPLICATE_RADIUS_M / (111_000.0 * max(math.cos(math.radians(lat)), 0.01)) * 1.05
+    when = incident["reported_at"]
+    return list(
+        session.execute(
+            DUPLICATES,
+            {
+                "category": incident["category"],
+                "id": incident["id"],
+                "since": when - DUPLICATE_WINDOW,
+                "until": when + DUPLICATE_WINDOW,
+                "lon": float(incident["lon"]),
+                "lat": lat,
+                "deg": deg,
+                "radius": DUPLICATE_RADIUS_M,
+            },
+        ).scalars()
+    )
+
+
+def list_events(*, session: Session, incident_id: int) -> list[dict[str, Any]]:
+    """An incident's steps, oldest first, with the acting and the assigned person's names."""
+    get_incident(session=session, incident_id=incident_id)
+    rows = session.execute(
+        text(
+            """
+            SELECT e.id, e.from_status, e.to_status, e.note, e.actor, e.at,
+                   e.actor_person, a.name AS actor_name, e.assignee, p.name AS assignee_name
+            FROM incident_events e
+            LEFT JOIN people a ON a.id = e.actor_person
+            LEFT JOIN people p ON p.id = e.assignee
+            WHERE e.incident_id = :id ORDER BY e.at, e.id
+            """
+        ),
+        {"id": incident_id},
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+@dataclass(frozen=True)
+class PastStep:
+    """A lifecycle step that already happened (history import, the sample's year)."""
+
+    status: Status
+    at: datetime
+    note: str | None = None
+    assignee: int | None = None
+
+
+def insert_history(
+    *,
+    session: Session,
+    rows: Sequence[tuple[NewIncident, Sequence[PastStep]]],
+    deadlines: dict[str, timedelta],
+    actor: str | None,
+    now: datetime,
+) -> list[int]:
+    """Store reports with the steps they already went through (each checked against
+    data.lifecycle.TRANSITIONS and in time order): status, assignee and closed_at as the
+    steps leave them, one event per step. Ids in input order."""
+    if not rows:
+        return []
+    values = []
+    for number, (new, steps) in enumerate(rows):
+        value = _values(new, deadlines=deadlines, reporter=actor, now=now)
+        status, at, assignee, closed_at = INITIAL, value["reported_at"], None, None
+        for step in steps:
+            if not can_follow(status, step.status) or step.at < at:
+                raise RuleError(
+                    f"record {number + 1}: {status} → {step.status} at {step.at:%Y-%m-%d %H:%M}"
+                    " is no legal next step"
+                )
+            status, at = step.status, step.at
+            assignee = step.assignee if step.assignee is not None else assignee
+            closed_at = at if status == CLOSED else closed_at
+        value.update(
+            status=status,
+            assignee=assignee,
+            closed_at=closed_at,
+            version=1 + len(steps),
+            updated_at=at,
+        )
+        values.append(value)
+    conn = session.connection()  # Core executemany: one batched statement per thousand rows
+    table = Incident.__table__
+    assert isinstance(table, Table)
+    ids = list(
+        conn.execute(
+            insert(table).returning(table.c.id, sort_by_parameter_order=True), values
+        ).scalars()
+    )
+    events = []
+    for incident_id, value, (_, steps) in zip(ids, values, rows, strict=True):
+        events.append(
+            {
+                "incident_id": incident_id,
+                "from_status": None,
+                "to_status": INITIAL,
+                "actor": actor,
+                "at": value["reported_at"],
+                "note": None,
+                "assignee": None,
+            }
+        )
+        previous = INITIAL
+        for step in steps:
+            events.append(
+                {
+                    "incident_id": incident_id,
+                    "from_status": previous,
+                    "to_status": step.status,
+                    "actor": actor,
+                    "at": step.at,
+                    "note": step.note,
+                    "assignee": step.assignee,
+                }
+            )
+            previous = step.status
+    for start in range(0, len(events), 10_000):
+        conn.execute(insert(IncidentEvent), events[start : start + 10_000])
+    return ids
+
+
+REQUESTS = """
+    SELECT i.id, i.category, i.description, i.priority, i.status, i.grid_code, i.reported_at,
+           i.updated_at, i.due_at, i.closed_at, i.merged_into, i.address, i.media_url,
+           ST_X(i.geom) AS lon, ST_Y(i.geom) AS lat,
+           coalesce(p.name, (SELECT q.name FROM person_grids g
+                             JOIN people q ON q.id = g.person_id AND q.role = 'worker'
+                             WHERE g.grid_code = i.grid_code ORDER BY q.id LIMIT 1)) AS agency,
+           c.name_zh || ' ' || c.name_en AS service_name,
+           (SELECT e.note FROM incident_events e WHERE e.incident_id = i.id
+            ORDER BY e.at DESC, e.id DESC LIMIT 1) AS notes
+    FROM incidents i
+    LEFT JOIN people p ON p.id = i.assignee
+    LEFT JOIN categories c ON c.code = i.category
+    WHERE {where}
+    ORDER BY i.reported_at DESC, i.id DESC
+    LIMIT :limit
+"""
+
+
+def list_requests(
+    *,
+    session: Session,
+    ids: Sequence[int] | None = None,
+    codes: Sequence[str] | None = None,
+    open_: bool | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    limit: int = 1000,
+) -> list[dict[str, Any]]:
+    """Incidents as Open311 reads them (newest first): with the responsible person's name
+    (the assignee, else the grid's worker), the category's names and the latest note.
+    ``ids`` overrides every other filter."""
+    clauses: list[str] = []
+    values: dict[str, Any] = {"limit": limit}
+    if ids is not None:
+        clauses.append("i.id = ANY(:ids)")
+        values["ids"] = list(ids)
+    else:
+        if codes:
+            clauses.append("i.category = ANY(:codes)")
+            values["codes"] = list(codes)
+        if open_ is not None:
+            clauses.append(f"i.status {'' if open_ else 'NOT '}IN ({sql_list(OPEN)})")
+        if start is not None:
+            clauses.append("i.reported_at >= :start")
+            values["start"] = start
+        if end is not None:
+            clauses.append("i.reported_at <= :end")
+            values["end"] = end
+    where = " AND ".join(clauses) or "true"
+    rows = session.execute(text(REQUESTS.format(where=where)), values)
+    return [dict(r._mapping) for r in rows]
+
+
+def id_of_client(*, session: Session, client_id: str) -> int | None:
+    found = session.execute(select(Incident.id).where(Incident.client_id == client_id)).scalar()
+    return None if found is None else int(found)

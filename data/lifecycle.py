@@ -28,11 +28,41 @@ OPEN: tuple[Status, ...] = tuple(s for s in STATUSES if s not in (CLOSED, REJECT
 TRANSITIONS: Mapping[Status, frozenset[Status]] = {
     "reported": frozenset({"accepted", "rejected"}),
     "accepted": frozenset({"dispatched", "rejected"}),
-    "dispatched": frozenset({"resolved"}),
+    # dispatched again while dispatched: escalation to the street (街道) or a department, or a
+    # hand-over to another worker, always with a reason (the note).
+    "dispatched": frozenset({"resolved", "dispatched"}),
     "resolved": frozenset({"closed", "dispatched"}),  # dispatched again: verification failed
     "closed": frozenset(),
     "rejected": frozenset(),
 }
+
+DISPATCHED: Status = "dispatched"
+RESOLVED: Status = "resolved"
+# Steps that must carry a note: refusing a report, a re-dispatch (escalation) and a reopen.
+NEEDS_NOTE: frozenset[tuple[Status, Status]] = frozenset(
+    {
+        ("reported", "rejected"),
+        ("accepted", "rejected"),
+        ("dispatched", "dispatched"),
+        ("resolved", "dispatched"),
+    }
+)
+
+# Who handles incidents: grid workers (one per grid by default), street (街道) staff,
+# departments (职能部门), and people who only file or verify (handlers of the hotline).
+PersonRole = Literal["worker", "street", "department", "handler"]
+PERSON_ROLES: tuple[PersonRole, ...] = get_args(PersonRole)
+
+# Duplicate detection on intake: open reports of the same category this near and this recent.
+DUPLICATE_RADIUS_M = 50.0
+DUPLICATE_WINDOW = timedelta(days=7)
+
+
+# Open311 GeoReport v2 knows two statuses.
+def open311_status(status: str) -> str:
+    """``open`` or ``closed`` (GeoReport v2): rejected reports are closed too."""
+    return "closed" if status in (CLOSED, REJECTED) else "open"
+
 
 STATUS_LABELS: Mapping[str, str] = {
     "reported": "上报 reported",
@@ -70,3 +100,27 @@ def due_at(
 def sql_list(values: Iterable[str]) -> str:
     """``'a', 'b'`` for an SQL ``IN (…)`` of these fixed names (never user input)."""
     return ", ".join(f"'{v}'" for v in values)
+
+
+# The categories a fresh database is seeded with (the Open311 services): the digital
+# urban-management classes of CJ/T 214-2007 (carried into GB/T 30428) — events (事件, E..)
+# and components (部件, C..) — plus the community-governance classes (G..). Cities extend the
+# table. (code, Chinese name, English name, default priority)
+CATEGORY_SEED: tuple[tuple[str, str, str, Priority], ...] = (
+    ("E01", "市容环境", "City appearance & sanitation", "routine"),
+    ("E02", "宣传广告", "Posters & advertising", "routine"),
+    ("E03", "施工管理", "Construction management", "complex"),
+    ("E04", "突发事件", "Emergencies", "routine"),
+    ("E05", "街面秩序", "Street order", "routine"),
+    ("E06", "其他事件", "Other events", "complex"),
+    ("C01", "公用设施", "Public utilities", "complex"),
+    ("C02", "道路交通", "Roads & traffic facilities", "complex"),
+    ("C03", "市容环境设施", "Sanitation facilities", "routine"),
+    ("C04", "园林绿化", "Parks & greenery", "complex"),
+    ("C05", "房屋土地", "Buildings & land", "major"),
+    ("C06", "其他设施", "Other facilities", "complex"),
+    ("G01", "邻里纠纷", "Neighbour disputes", "complex"),
+    ("G02", "安全隐患", "Safety hazards", "routine"),
+    ("G03", "民生服务", "Elderly & social help", "complex"),
+    ("G04", "矛盾调解", "Conflict mediation", "major"),
+)

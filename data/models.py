@@ -31,7 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from data.lifecycle import INITIAL, PRIORITIES, STATUSES, sql_list
+from data.lifecycle import INITIAL, OPEN, PERSON_ROLES, PRIORITIES, STATUSES, sql_list
 
 SRID = 4326
 
@@ -173,12 +173,39 @@ class Incident(Base):
     due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     reporter: Mapped[str | None] = mapped_column(Text)
+    # migration 0003: the closed loop
+    assignee: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    merged_into: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
+    address: Mapped[str | None] = mapped_column(Text)
+    media_url: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer, server_default="1")  # the ETag: id.version
+    updated_at: Mapped[datetime] = _now()
     __table_args__ = (
         CheckConstraint(f"status IN ({sql_list(STATUSES)})", name="status"),
         CheckConstraint(f"priority IN ({sql_list(PRIORITIES)})", name="priority"),
         Index("ix_incidents_geom", "geom", postgresql_using="gist"),
         Index("ix_incidents_grid_status", "grid_code", "status"),
         Index("ix_incidents_reported", "reported_at", "id"),
+        # statistics: covering indexes, so stats read no heap (index-only scans): by time
+        # for a short period (a month), in grid order for a long one (a year: no sort)
+        Index(
+            "ix_incidents_stats_grid",
+            "reported_at",
+            "grid_code",
+            postgresql_include=["status", "due_at", "closed_at"],
+        ),
+        Index(
+            "ix_incidents_stats_grid_order",
+            "grid_code",
+            "reported_at",
+            postgresql_include=["status", "due_at", "closed_at"],
+        ),
+        Index("ix_incidents_assignee", "assignee", "status"),
+        Index(
+            "ix_incidents_open_due",
+            "due_at",
+            postgresql_where=text(f"status IN ({sql_list(OPEN)})"),
+        ),
     )
 
 
@@ -193,6 +220,44 @@ class IncidentEvent(Base):
     note: Mapped[str | None] = mapped_column(Text)
     actor: Mapped[str | None] = mapped_column(Text)
     at: Mapped[datetime] = _now()
+    # migration 0003: the person the step was done by, and the one it dispatched to
+    actor_person: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    assignee: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    __table_args__ = (Index("ix_incident_events_to_at", "to_status", "at"),)
+
+
+class Person(Base):
+    """A grid worker or another handler (migration 0003); API keys may belong to one."""
+
+    __tablename__ = "people"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    phone: Mapped[str | None] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = _now()
+    __table_args__ = (CheckConstraint(f"role IN ({sql_list(PERSON_ROLES)})", name="role"),)
+
+
+class PersonGrid(Base):
+    """Which grids a person looks after (by grid code, so it survives a redraw)."""
+
+    __tablename__ = "person_grids"
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("people.id", ondelete="CASCADE"), primary_key=True
+    )
+    grid_code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    __table_args__ = (Index("ix_person_grids_grid_code", "grid_code"),)
+
+
+class Category(Base):
+    """An incident category (an Open311 service), seeded by migration 0003."""
+
+    __tablename__ = "categories"
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name_zh: Mapped[str] = mapped_column(Text)
+    name_en: Mapped[str] = mapped_column(Text)
+    priority: Mapped[str] = mapped_column(String(16))
+    __table_args__ = (CheckConstraint(f"priority IN ({sql_list(PRIORITIES)})", name="priority"),)
 
 
 class ApiKey(Base):
@@ -206,6 +271,7 @@ class ApiKey(Base):
     label: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = _now()
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))  # migration 0003
     __table_args__ = (CheckConstraint("role IN ('viewer', 'reporter', 'admin')", name="role"),)
 
 

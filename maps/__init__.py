@@ -7,6 +7,7 @@ from maps.coverage import coverage_map
 from maps.grids import grids_map
 from maps.incidents import Lifecycle, incidents_map
 from maps.redraw import redraw_preview_map
+from maps.stats import stats_map
 
 __all__ = [
     "OSM",
@@ -19,4 +20,5 @@ __all__ = [
     "render_file",
     "render_page",
     "static_dir",
+    "stats_map",
 ]

@@ -38,6 +38,14 @@ LABELS = {
     "covered": "覆盖建筑 covered",
     "covered_households": "覆盖户数 covered households",
     "pct": "覆盖率 coverage %",
+    "total": "事件 reports",
+    "closed": "结案 closed",
+    "open": "未结 open",
+    "overdue": "超期 overdue",
+    "closure_rate": "结案率 closure %",
+    "on_time_rate": "按期率 on time %",
+    "median_hours_to_close": "结案中位时长 median hours to close",
+    "monthly": "逐月 by month: filed / closed",
 }
 PALETTES = {  # ColorBrewer, 5 classes
     "households": ("#ffffcc", "#a1dab4", "#41b6c4", "#2c7fb8", "#253494"),
@@ -76,7 +84,8 @@ class PolygonLayer(JSCSSMixin, folium.map.Layer):
     """Polygons from packed data on the map's canvas (gridmap.polygons), simplified (as a
     ``partition`` when they are one); optional choropleth ``fill``; with ``columns``, popup
     tables of them, tooltips of the ``tooltip`` ones and hover highlight; with a ``search``
-    placeholder, a search box finding polygons by ``code``."""
+    placeholder, a search box finding polygons by ``code``; ``bars`` names columns drawn as
+    small bar charts in the popup (with their category labels)."""
 
     _template = Template(
         """{% macro script(this, kwargs) %}
@@ -99,6 +108,7 @@ class PolygonLayer(JSCSSMixin, folium.map.Layer):
         tooltip: Sequence[str] = (),
         fill: Fill | None = None,
         search: str | None = None,
+        bars: dict[str, list[str]] | None = None,
     ) -> None:
         super().__init__(name=name, overlay=True, control=True, show=True)
         self._name = "PolygonLayer"
@@ -106,7 +116,12 @@ class PolygonLayer(JSCSSMixin, folium.map.Layer):
         interactive = bool(columns)
         self.options: dict[str, Any] = {
             "style": {**style, "interactive": interactive},
-            "popup": [[c, LABELS.get(c, c)] for c in columns],
+            # a column in ``bars`` holds "a1,a2,…;b1,b2,…": drawn as paired bars, one pair per
+            # label (e.g. months), in the popup
+            "popup": [
+                [c, LABELS.get(c, c), *([(bars or {})[c]] if c in (bars or {}) else [])]
+                for c in columns
+            ],
             "tooltip": [[c, LABELS.get(c, c)] for c in tooltip],
             "highlight": {"weight": style.get("weight", 1) + 2, "color": "#111111"},
         }

@@ -17,8 +17,10 @@ from api.cli.imports import import_app
 from api.cli.keys import keys_app
 from api.cli.maps import map_
 from api.cli.offline import assign, coverage
+from api.cli.people import people_app
 from api.cli.records import remove_app
 from api.cli.serve import demo, serve
+from api.cli.stats import stats
 from data.errors import DataError
 from geo.errors import GeoError
 
@@ -27,12 +29,14 @@ app.add_typer(db_app, name="db")
 app.add_typer(grids_app, name="grids")
 app.add_typer(import_app, name="import")
 app.add_typer(keys_app, name="keys")
+app.add_typer(people_app, name="people")
 app.add_typer(remove_app, name="remove")
 app.command()(assign)
 app.command()(coverage)
 app.command("map")(map_)
 app.command()(serve)
 app.command()(demo)
+app.command()(stats)
 
 
 def _version(value: bool) -> None:

@@ -65,11 +65,14 @@ KeyOpt = Annotated[
 
 @import_app.command("sample")
 def import_sample() -> None:
-    """Load the bundled sample city (Nanjing, from OpenStreetMap), replacing what is there."""
-    from data.sample_loader import load_sample
+    """Load the bundled sample city (Nanjing, from OpenStreetMap) and a synthetic year of its
+    reports, replacing what is there."""
+    from data.sample_loader import load_sample_city
 
     with progress_bar("sample features") as advance, session_on() as session:
-        count = load_sample(session=session, progress=advance)
+        count = load_sample_city(
+            session=session, progress=advance, deadlines=Settings().deadlines()
+        )
         record(session=session, actor=actor(), action="import", entity="sample features")
     err.print(f"imported {count} sample features")
 

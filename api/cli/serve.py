@@ -44,14 +44,16 @@ def demo(
     port: Annotated[int, typer.Option()] = 8000,
 ) -> None:
     """Start the embedded database, load the sample city, print an admin key, serve."""
-    from data.sample_loader import load_sample, sample_loaded
+    from data.sample_loader import load_sample_city, sample_loaded
 
     embedded = not Settings().database_url  # read before _serve sets GRIDMAP_DATABASE_URL
     url = ready_url()
     with session_on(url) as session:
         if not sample_loaded(session=session):
             with progress_bar("loading the sample city") as advance:
-                load_sample(session=session, progress=advance)
+                load_sample_city(
+                    session=session, progress=advance, deadlines=Settings().deadlines()
+                )
         key = new_key(session, role="admin", label="demo")
     base = f"http://{host}:{port}"
     out.print(f"\n[bold]gridmap demo[/bold] on {base}  (Ctrl-C stops)\n")
@@ -62,7 +64,10 @@ def demo(
         "/maps/grids",
         "/maps/coverage?minutes=15",
         "/maps/incidents",
+        "/maps/stats",
         "/api/v1/coverage?minutes=15",
+        "/api/v1/stats/incidents?by=grid",
+        "/open311/v2/services.json",
     ):
         out.print(f"  {base}{path}", highlight=False)
     out.print(f"\n  admin API key (X-API-Key): {key}\n", highlight=False)

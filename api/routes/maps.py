@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -9,10 +10,18 @@ from fastapi.responses import HTMLResponse
 
 from api import redraw as redraws
 from api.deps import Admin, BasemapDep, CoverageDep, SessionDep, SettingsDep
-from api.pages import coverage_page, grids_page, incidents_page, redraw_page, tile_url
+from api.pages import (
+    coverage_page,
+    grids_page,
+    incidents_page,
+    redraw_page,
+    stats_page,
+    tile_url,
+)
 from api.schemas.grids import RedrawIn
 from maps.assets import render_page
 from maps.grids import Measure
+from maps.stats import StatsMeasure
 
 router = APIRouter(prefix="/maps", tags=["maps"])
 
@@ -65,3 +74,21 @@ def redraw_preview(
     changes = [redraws.change_of(c) for c in body.changes]
     result = redraws.validate(session=session, changes=changes, tolerance_m=settings.tolerance_m)
     return HTMLResponse(render_page(redraw_page(result=result, session=session, tiles=tiles)))
+
+
+@router.get("/stats", response_class=HTMLResponse, summary="Grids by closure rate or overdue")
+def stats(
+    session: SessionDep,
+    settings: SettingsDep,
+    tiles: BasemapDep,
+    measure: StatsMeasure = "closure_rate",
+) -> HTMLResponse:
+    """The last twelve months per grid; each popup charts reports filed and closed by month."""
+    page = stats_page(
+        session=session,
+        measure=measure,
+        tiles=tiles,
+        timezone=settings.timezone,
+        now=datetime.now(UTC),
+    )
+    return HTMLResponse(render_page(page))

@@ -19,6 +19,9 @@ class IncidentBase(BaseModel):
 
 class IncidentCreate(IncidentBase):
     model_config = ConfigDict(extra="forbid")
+    priority: Priority | None = Field(  # type: ignore[assignment]
+        default=None, description="default: the category's (routine for unknown categories)"
+    )
     client_id: ClientId | None = None
     lon: JsonLon
     lat: JsonLat
@@ -39,6 +42,52 @@ class IncidentPublic(IncidentBase):
     created_at: datetime
     due_at: datetime
     closed_at: datetime | None
+    assignee: int | None = Field(default=None, description="the person handling it")
+    merged_into: int | None = Field(default=None, description="the original it duplicates")
+
+
+class IncidentCreated(IncidentPublic):
+    possible_duplicates: list[int] = Field(
+        description="open reports of the same category within 50 m and 7 days, nearest first"
+    )
+
+
+class IncidentUpdate(BaseModel):
+    """One lifecycle step (data.lifecycle.TRANSITIONS)."""
+
+    model_config = ConfigDict(extra="forbid")
+    status: Status
+    note: Description | None = Field(
+        default=None, description="why; required to reject, re-dispatch (escalate) or reopen"
+    )
+    assignee: int | None = Field(
+        default=None,
+        ge=1,
+        lt=2**31,
+        strict=True,
+        description="dispatch only: the person to dispatch to (default: the grid's worker)",
+    )
+
+
+class IncidentMerge(BaseModel):
+    """Close this open duplicate with a link to the original."""
+
+    model_config = ConfigDict(extra="forbid")
+    into: int = Field(ge=1, lt=2**63, strict=True, description="the original's id")
+    note: Description | None = None
+
+
+class IncidentEvent(BaseModel):
+    id: int
+    from_status: Status | None
+    to_status: Status
+    note: str | None
+    actor: str | None
+    actor_person: int | None
+    actor_name: str | None
+    assignee: int | None
+    assignee_name: str | None
+    at: datetime
 
 
 class IncidentPage(BaseModel):

@@ -31,11 +31,13 @@ from sqlalchemy.orm import Session
 from data import grids as grid_repo
 from data.db import CHUNK, Progress
 from data.errors import ImportFileError
+from data.files.history import HISTORY_COLUMNS, row_steps
 from data.files.importers import Report, grid_region, osm_xml_refusal
 from data.files.vector import osm_kind, points_to_lonlat, read_vector, require_mostly_lonlat
-from data.incidents import NewIncident, insert_many
+from data.incidents import NewIncident, PastStep, insert_history, insert_many
 from data.lifecycle import PRIORITIES
 from data.models import Incident
+from data.people import workers_by_grid
 from geo.locate import GridIndex
 from geo.region import Region
 
@@ -187,6 +189,10 @@ def import_incidents(
     region = region or grid_region(session=session)
     now = datetime.now(UTC)
     rejected: list[tuple[_Row, str]] = []
+    # last year's work orders: rows with ``events`` or ``status`` keep their history
+    history = any(c in header for c in HISTORY_COLUMNS)
+    workers = workers_by_grid(session=session) if history else {}
+    steps_of: dict[int, list[PastStep]] = {}
     seen: set[str] = set()
     total = unchanged = 0
     all_rows = list(rows)
@@ -219,22 +225,34 @@ def import_incidents(
                     )
                 rejected.append((row, why))
                 continue
+            grid_code = grids[int(found[k])].code if found[k] >= 0 else None
+            steps: list[PastStep] = []
+            if history:
+                try:
+                    steps = _past_steps(row, when, workers.get(grid_code or ""))
+                except ImportFileError as exc:
+                    if strict:
+                        raise ImportFileError(
+                            f"{path}: {exc}; nothing was imported (--strict)"
+                        ) from None
+                    rejected.append((row, str(exc).split(": ", 1)[-1]))
+                    continue
             if client_id is not None:
                 seen.add(client_id)
             priority = (row.values.get("priority") or "").strip()
             origins.append(row)
-            new.append(
-                NewIncident(
-                    category=(row.values.get(columns.category) or "").strip() or "unspecified",
-                    description=row.values.get(columns.description) or "",
-                    lon=float(x[k]),
-                    lat=float(y[k]),
-                    grid_code=grids[int(found[k])].code if found[k] >= 0 else None,
-                    priority=priority if priority in PRIORITIES else "routine",
-                    reported_at=when,
-                    client_id=client_id,
-                )
+            incident = NewIncident(
+                category=(row.values.get(columns.category) or "").strip() or "unspecified",
+                description=row.values.get(columns.description) or "",
+                lon=float(x[k]),
+                lat=float(y[k]),
+                grid_code=grid_code,
+                priority=priority if priority in PRIORITIES else "routine",
+                reported_at=when,
+                client_id=client_id,
             )
+            steps_of[id(incident)] = steps
+            new.append(incident)
         new, same, clashes = _known(session, new, origins)
         unchanged += same
         for row, why in clashes:
@@ -243,7 +261,16 @@ def import_incidents(
                     f"{path}: {row.where}: {why}; nothing was imported (--strict)"
                 )
             rejected.append((row, why))
-        insert_many(session=session, rows=new, deadlines=deadlines, reporter="import", now=now)
+        if history:
+            insert_history(
+                session=session,
+                rows=[(n, steps_of[id(n)]) for n in new],
+                deadlines=deadlines,
+                actor="import",
+                now=now,
+            )
+        else:
+            insert_many(session=session, rows=new, deadlines=deadlines, reporter="import", now=now)
         total += len(new)
         if progress:
             progress(len(chunk))
@@ -259,6 +286,14 @@ def import_incidents(
     if report:
         report(line)
     return total
+
+
+def _past_steps(row: _Row, when: datetime | None, worker: int | None) -> list[PastStep]:
+    """A row's history (data/files/history.py); ImportFileError naming the row if unusable."""
+    if when is None:
+        raise ImportFileError(f"{row.where}: a report with a history needs its reported_at")
+    values = {k: (v if v and v.strip() else None) for k, v in row.values.items()}
+    return row_steps(values, reported=when, worker=worker, where=row.where)
 
 
 def _problem(

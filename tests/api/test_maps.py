@@ -27,6 +27,8 @@ PAGES = [
     "/maps/coverage?minutes=10&suggest=2",
     "/maps/incidents",
     "/maps/redraw",
+    "/maps/stats",
+    "/maps/stats?measure=overdue",
 ]
 SHOTS = Path(__file__).parents[2] / "test-output" / "screenshots"
 MAP = "window[document.querySelector('.folium-map').id]"
@@ -48,6 +50,7 @@ def test_bad_map_parameters(client: TestClient) -> None:
     assert client.get("/maps/coverage", params={"minutes": -5}).status_code == 422
     assert client.get("/maps/grids", params={"measure": "nope"}).status_code == 422
     assert client.get("/maps/grids", params={"tiles": "google"}).status_code == 422
+    assert client.get("/maps/stats", params={"measure": "nope"}).status_code == 422
 
 
 # One incident apart from the others (inside the sample city), and a few clustered ones.

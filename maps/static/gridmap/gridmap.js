@@ -45,9 +45,29 @@
     return escapeHtml(typeof value === "number" ? value.toLocaleString() : value);
   }
 
+  // "a1,a2,…;b1,b2,…" as paired bars (a grey, b green), one pair per label, as inline SVG.
+  function bars(value, labels) {
+    if (value === null || value === undefined) return "—";
+    var series = String(value).split(";").map(function (s) { return s.split(",").map(Number); });
+    var top = Math.max.apply(null, [1].concat(series[0], series[1] || []));
+    var w = 14, h = 60, svg = "<svg class='gridmap-bars' width='" + labels.length * w + "' height='" + (h + 14) + "'>";
+    labels.forEach(function (label, i) {
+      series.forEach(function (s, k) {
+        var v = s[i] || 0, bh = Math.round((v / top) * h);
+        svg += "<rect x='" + (i * w + k * 6 + 1) + "' y='" + (h - bh) + "' width='5' height='" + bh +
+               "' fill='" + (k ? "#31a354" : "#9e9e9e") + "'><title>" + escapeHtml(label) + ": " + v + "</title></rect>";
+      });
+    });
+    var first = labels[0] || "", last = labels[labels.length - 1] || "";
+    svg += "<text x='0' y='" + (h + 12) + "' font-size='9'>" + escapeHtml(first) + "</text>";
+    svg += "<text x='" + labels.length * w + "' y='" + (h + 12) + "' font-size='9' text-anchor='end'>" + escapeHtml(last) + "</text>";
+    return svg + "</svg>";
+  }
+
   function table(properties, fields) {
     return "<table class='gridmap-table'>" + fields.map(function (field) {
-      return "<tr><th>" + escapeHtml(field[1]) + "</th><td>" + cell(properties[field[0]]) + "</td></tr>";
+      var value = properties[field[0]];
+      return "<tr><th>" + escapeHtml(field[1]) + "</th><td>" + (field[2] ? bars(value, field[2]) : cell(value)) + "</td></tr>";
     }).join("") + "</table>";
   }
 

@@ -1,0 +1,350 @@
+"""Statistics and transitions at city scale, on a throwaway PostGIS.
+
+Xi'an files ~20,000 reports a day: a year is 7.3 M incidents over 6,500 grids. The issue's
+goals: ``stats?by=grid`` for a month < 1 s and for the year < 5 s; a lifecycle step < 20 ms
+p99 under 200 concurrent handlers.
+
+1. Generates ``--incidents`` reports over the year (in SQL, deterministic: ``setseed``),
+   spread over ``--grids`` grids, most closed, some overdue, some open — bulk-loaded with
+   the secondary indexes dropped and rebuilt after, as a real load would.
+2. Times ``data.stats.incident_stats(by="grid")`` for the last month and the whole year,
+   side by side with the baseline of reading the same rows into pandas and grouping there
+   (same repeats; the two answers are checked equal), and once more without the covering
+   indexes (``ix_incidents_stats_grid``, ``…_grid_order``) to show what they buy.
+3. Serves the API (2 workers) and drives ``PATCH /api/v1/incidents/{id}`` (reported →
+   accepted, each request a fresh incident) with wrk at ``--connections`` (200) connections,
+   then at 8.
+
+JSON → bench/results/stats.json. Run: python -m bench.stats [--incidents 7300000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import psycopg
+
+from bench.api import _wrk
+from bench.common import best
+from data.db import make_engine, migrate, transaction
+from data.embedded import Cluster, free_port
+from data.keys import create_key
+from data.lifecycle import OPEN
+from data.stats import incident_stats
+
+RESULTS = Path(__file__).with_name("results")
+END = datetime(2026, 11, 1, tzinfo=UTC)
+START = END - timedelta(days=365)
+MONTH = (datetime(2026, 10, 1, tzinfo=UTC), END)
+NOW = END + timedelta(days=1)
+SECONDARY = (
+    "ix_incidents_geom",
+    "ix_incidents_grid_status",
+    "ix_incidents_reported",
+    "ix_incidents_stats_grid",
+    "ix_incidents_stats_grid_order",
+    "ix_incidents_assignee",
+    "ix_incidents_open_due",
+)
+CODES = ("E01", "E02", "E03", "E04", "E05", "C01", "C02", "C03", "C04", "G01", "G02", "G03")
+
+GENERATE = """
+INSERT INTO incidents (category, priority, status, geom, grid_code, reported_at, due_at,
+                       closed_at, version, updated_at)
+SELECT category, priority, status, geom, grid_code, reported_at, due_at,
+       CASE WHEN status = 'closed' THEN reported_at + late * (due_at - reported_at) END,
+       1, reported_at
+FROM (
+    SELECT (ARRAY[{codes}])[1 + floor(random() * {ncodes})::int] AS category,
+           p.priority,
+           CASE WHEN r.s < 0.04 THEN 'rejected'
+                WHEN r.t < %(end)s - interval '3 days' AND r.s < 0.97 THEN 'closed'
+                WHEN r.s < 0.985 THEN 'dispatched'
+                ELSE 'accepted' END AS status,
+           ST_SetSRID(ST_MakePoint(108.8 + random() * 0.3, 34.1 + random() * 0.3), 4326)
+               AS geom,
+           'G' || lpad(floor(random() * {grids})::int::text, 5, '0') AS grid_code,
+           r.t AS reported_at,
+           r.t + p.deadline AS due_at,
+           random() * 1.25 AS late
+    FROM generate_series(%(lo)s, %(hi)s) g,
+         LATERAL (SELECT %(start)s + (g::float8 / %(n)s) * interval '365 days' AS t,
+                         random() + g * 0 AS s, random() + g * 0 AS q) r,
+         LATERAL (SELECT CASE WHEN r.q < 0.7 THEN 'routine' WHEN r.q < 0.95 THEN 'complex'
+                              ELSE 'major' END AS priority,
+                         CASE WHEN r.q < 0.7 THEN interval '1 day'
+                              WHEN r.q < 0.95 THEN interval '5 days'
+                              ELSE interval '30 days' END AS deadline) p
+) x
+"""
+
+
+def generate(url: str, n: int, grids: int) -> dict[str, float]:
+    """Bulk-load ``n`` incidents: secondary indexes dropped, rows inserted in batches,
+    indexes rebuilt, statistics analysed; returns the seconds of each part."""
+    sql = GENERATE.format(codes=", ".join(f"'{c}'" for c in CODES), ncodes=len(CODES), grids=grids)
+    times: dict[str, float] = {}
+    with psycopg.connect(url, autocommit=True) as conn:
+        indexes: dict[str, str] = dict(
+            conn.execute(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE indexname = ANY(%s)",
+                [list(SECONDARY)],
+            ).fetchall()
+        )
+        for name in indexes:
+            conn.execute(f"DROP INDEX {name}")
+        conn.execute("SELECT setseed(0.42)")
+        started = time.perf_counter()
+        step = 500_000
+        for lo in range(1, n + 1, step):
+            hi = min(lo + step - 1, n)
+            conn.execute(sql, {"lo": lo, "hi": hi, "n": n, "start": START, "end": END})
+            print(f"  {hi:,} of {n:,} incidents", file=sys.stderr, flush=True)
+        times["insert_s"] = time.perf_counter() - started
+        started = time.perf_counter()
+        conn.execute("SET maintenance_work_mem = '512MB'")
+        for definition in indexes.values():
+            conn.execute(definition)
+        times["indexes_s"] = time.perf_counter() - started
+        started = time.perf_counter()
+        conn.execute("VACUUM ANALYZE incidents")
+        times["vacuum_analyze_s"] = time.perf_counter() - started
+    return times
+
+
+def pandas_stats(url: str, start: datetime, end: datetime) -> dict[str, dict[str, Any]]:
+    """The baseline: read the period's rows into pandas and group there."""
+    with psycopg.connect(url) as conn:
+        frame = pd.DataFrame(
+            conn.execute(
+                "SELECT grid_code, status, reported_at, due_at, closed_at FROM incidents "
+                "WHERE reported_at >= %s AND reported_at < %s",
+                [start, end],
+            ).fetchall(),
+            columns=["grid_code", "status", "reported_at", "due_at", "closed_at"],
+        )
+    closed = frame["status"] == "closed"
+    is_open = frame["status"].isin(OPEN)
+    frame = frame.assign(
+        closed=closed,
+        open=is_open,
+        rejected=frame["status"] == "rejected",
+        overdue=is_open & (frame["due_at"] < NOW),
+        on_time=closed & (frame["closed_at"] <= frame["due_at"]),
+        hours=(frame["closed_at"] - frame["reported_at"]).dt.total_seconds() / 3600,
+    )
+    grouped = frame.groupby("grid_code").agg(
+        total=("status", "size"),
+        closed=("closed", "sum"),
+        open=("open", "sum"),
+        rejected=("rejected", "sum"),
+        overdue=("overdue", "sum"),
+        on_time=("on_time", "sum"),
+        median=("hours", "median"),
+    )
+    return {str(k): {str(c): x for c, x in v.items()} for k, v in grouped.to_dict("index").items()}
+
+
+def timed_stats(url: str, *, repeat: int) -> dict[str, Any]:
+    engine = make_engine(url, pool_size=1)
+    out: dict[str, Any] = {}
+    try:
+        for label, (start, end) in (("month", MONTH), ("year", (START, END))):
+            with transaction(engine) as session:
+                ours, rows = best(
+                    partial(
+                        incident_stats, session=session, by="grid", start=start, end=end, now=NOW
+                    ),
+                    repeat,
+                )
+            theirs, frame = best(partial(pandas_stats, url, start, end), repeat)
+            for row in rows:  # the same answer both ways
+                other = frame[row["key"]]
+                assert (row["total"], row["closed"], row["overdue"]) == (
+                    other["total"],
+                    other["closed"],
+                    other["overdue"],
+                ), row["key"]
+            out[label] = {
+                "incidents": sum(r["total"] for r in rows),
+                "grids": len(rows),
+                "gridmap_s": ours,
+                "pandas_baseline_s": theirs,
+                "speedup": theirs / ours,
+            }
+            print(f"  {label}: {out[label]}", file=sys.stderr, flush=True)
+    finally:
+        engine.dispose()
+    return out
+
+
+COVERING = ("ix_incidents_stats_grid", "ix_incidents_stats_grid_order")
+
+
+def without_covering_index(url: str, *, repeat: int) -> dict[str, float]:
+    """The same queries with the two covering indexes dropped (then rebuilt)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        definitions = [
+            row[0]
+            for row in conn.execute(
+                "SELECT indexdef FROM pg_indexes WHERE indexname = ANY(%s)", [list(COVERING)]
+            )
+        ]
+        for name in COVERING:
+            conn.execute(f"DROP INDEX {name}")
+    engine = make_engine(url, pool_size=1)
+    out = {}
+    try:
+        for label, (start, end) in (("month", MONTH), ("year", (START, END))):
+            with transaction(engine) as session:
+                out[f"{label}_s"], _ = best(
+                    partial(
+                        incident_stats, session=session, by="grid", start=start, end=end, now=NOW
+                    ),
+                    repeat,
+                )
+    finally:
+        engine.dispose()
+        with psycopg.connect(url, autocommit=True) as conn:
+            for definition in definitions:
+                conn.execute(definition)
+            conn.execute("VACUUM ANALYZE incidents")
+    return out
+
+
+PATCH_LUA = """
+counter = 0
+threads = {}
+function setup(thread)
+  thread:set("tid", #threads)
+  table.insert(threads, thread)
+end
+request = function()
+  local id = FIRST + tid + NTHREADS * counter
+  counter = counter + 1
+  return wrk.format("PATCH", "/api/v1/incidents/" .. id,
+    {["Content-Type"] = "application/json", ["X-API-Key"] = "KEY"}, '{"status":"accepted"}')
+end
+"""
+
+
+def transitions(url: str, *, seconds: int, connections: int, workers: int) -> dict[str, Any]:
+    """wrk PATCHes fresh 'reported' incidents to 'accepted' over ``connections`` connections
+    (every handler stepping back to back: throughput-bound), then over 8 (service time)."""
+    fresh = 100_000  # far more than wrk gets through
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO incidents (category, status, geom, grid_code, reported_at, due_at) "
+            "SELECT 'E01', 'reported', ST_SetSRID(ST_MakePoint(108.9, 34.2), 4326), 'G00001', "
+            "now(), now() + interval '1 day' FROM generate_series(1, %s)",
+            [fresh],
+        )
+        first = conn.execute("SELECT min(id) FROM incidents WHERE status = 'reported'").fetchone()[
+            0
+        ]  # type: ignore[index]
+        conn.execute("VACUUM ANALYZE incidents")
+    engine = make_engine(url, pool_size=1)
+    with transaction(engine) as session:
+        key = create_key(session=session, role="reporter")
+    engine.dispose()
+    port = free_port()
+    env = {
+        **os.environ,
+        "GRIDMAP_DATABASE_URL": url,
+        "GRIDMAP_POOL_SIZE": "20",
+        # wrk's one key and address stand for 200 handlers: no write limit here
+        "GRIDMAP_WRITE_LIMIT_PER_KEY": "100000000",
+        "GRIDMAP_WRITE_LIMIT_PER_IP": "100000000",
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--port",
+         str(port), "--workers", str(workers), "--log-level", "warning", "--no-access-log"],
+        env=env,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(base + "/health", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        result: dict[str, Any] = {}
+        for offset, concurrent in ((0, connections), (fresh // 2, 8)):
+            script = (
+                PATCH_LUA.replace("FIRST", str(first + offset))
+                .replace("NTHREADS", "2")
+                .replace("KEY", key)
+            )
+            result[f"c{concurrent}"] = _wrk(base, script, seconds=seconds, connections=concurrent)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    with psycopg.connect(url) as conn:
+        applied = conn.execute(
+            "SELECT count(*) FROM incident_events WHERE to_status = 'accepted'"
+        ).fetchone()[0]  # type: ignore[index]
+    result["applied"] = applied
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--incidents", type=int, default=7_300_000)
+    parser.add_argument("--grids", type=int, default=6_500)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=200)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is not installed: apt-get install wrk")
+    cluster = Cluster(Path(tempfile.mkdtemp(prefix="gridmap-bench-stats-")), free_port())
+    url = cluster.start()
+    try:
+        migrate(url)
+        load = generate(url, args.incidents, args.grids)
+        print(f"  generated: {load}", file=sys.stderr, flush=True)
+        stats = timed_stats(url, repeat=args.repeat)
+        bare = without_covering_index(url, repeat=args.repeat)
+        steps = transitions(
+            url, seconds=args.seconds, connections=args.connections, workers=args.workers
+        )
+        result = {
+            "machine_cores": os.cpu_count(),
+            "incidents": args.incidents,
+            "grids": args.grids,
+            "repeat": args.repeat,
+            "load": load,
+            "stats_by_grid": stats,
+            "without_covering_index": bare,
+            "goal_stats": "month < 1 s, year < 5 s at 7.3 M incidents, 6,500 grids",
+            "transition": {
+                **steps,
+                "connections": args.connections,
+                "workers": args.workers,
+                "goal": "p99 < 20 ms under 200 concurrent handlers",
+            },
+        }
+        RESULTS.mkdir(exist_ok=True)
+        (RESULTS / "stats.json").write_text(json.dumps(result, indent=2) + "\n")
+        print(json.dumps(result, indent=2))
+    finally:
+        cluster.destroy()
+
+
+if __name__ == "__main__":
+    main()

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Query
+from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRouter
 
 from api.deps import SessionDep, SettingsDep, Viewer
@@ -33,6 +34,10 @@ def stats_incidents(
     end: Annotated[Moment | None, Query(alias="to", description="reported before")] = None,
 ) -> IncidentStats:
     start, end = settings.aware(start), settings.aware(end)
+    if start is not None and end is not None and end <= start:
+        raise RequestValidationError(
+            [{"loc": ("query", "to"), "msg": "must be after `from`", "type": "value_error"}]
+        )
     rows = incident_stats(session=session, by=by, start=start, end=end, now=datetime.now(UTC))
     return IncidentStats.model_validate(
         {"by": by, "from": start, "to": end, "rows": [StatsRow.model_validate(r) for r in rows]}

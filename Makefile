@@ -12,7 +12,7 @@ demo: install  ## install everything, start the embedded PostGIS, load the sampl
 	$(BIN)/gridmap demo
 
 test: install lint  ## install everything, lint, type-check, run every test on a throwaway PostGIS
-	CI=1 $(BIN)/pytest -q -p no:cacheprovider
+	CI=1 $(BIN)/pytest -q -p no:cacheprovider --durations=20
 
 install: system $(VENV)/.installed
 

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from data import grids as grid_repo
 from data import incidents as repo
 from data.lifecycle import DEFAULT_DEADLINE_HOURS, OPEN
 from data.people import workers_by_grid
@@ -41,6 +42,7 @@ def replayed(session: Session) -> list[HistoricIncident]:
     year = synthetic_year(
         lons=lons, lats=lats, grid_codes=codes, end=END, count=200, deadlines=DEADLINES, seed=7
     )
+    state = grid_repo.grid_state(session=session)  # as the API files: with an index this fresh
     for r in year:
         new = repo.NewIncident(
             category=r.category,
@@ -52,7 +54,12 @@ def replayed(session: Session) -> list[HistoricIncident]:
             reported_at=r.reported_at,
         )
         record, _ = repo.create_incident(
-            session=session, new=new, deadlines=DEADLINES, reporter="test", now=r.reported_at
+            session=session,
+            new=new,
+            deadlines=DEADLINES,
+            reporter="test",
+            now=r.reported_at,
+            index_state=state,
         )
         for status, at, note in r.steps:
             repo.transition(

@@ -20,6 +20,8 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import psycopg
@@ -105,6 +107,36 @@ def _ms(text: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
+@contextmanager
+def load_server(url: str, *, workers: int) -> Iterator[str]:
+    """The API on ``url``'s database under uvicorn with ``workers``, up and healthy; yields its
+    base URL and stops it after. No write limit: wrk's one key and address stand for many
+    phones or handlers."""
+    env = {
+        **os.environ,
+        "GRIDMAP_DATABASE_URL": url,
+        "GRIDMAP_POOL_SIZE": "20",
+        "GRIDMAP_WRITE_LIMIT_PER_KEY": "100000000",
+        "GRIDMAP_WRITE_LIMIT_PER_IP": "100000000",
+    }
+    port = free_port()
+    command = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory"]
+    options = ["--port", str(port), "--workers", str(workers), "--log-level", "warning"]
+    server = subprocess.Popen([*command, *options, "--no-access-log"], env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(base + "/health", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=15)
@@ -115,7 +147,7 @@ def main() -> None:
         sys.exit("wrk is not installed: apt-get install wrk")
     cluster = Cluster(Path(tempfile.mkdtemp(prefix="gridmap-bench-api-")), free_port())
     url = cluster.start()
-    server = None
+    stops = ExitStack()  # the server, when started
     try:
         migrate(url)
         engine = make_engine(url, pool_size=1)
@@ -123,39 +155,7 @@ def main() -> None:
             load_sample(session=session)
             key = create_key(session=session, role="reporter")
         engine.dispose()
-        port = free_port()
-        env = {
-            **os.environ,
-            "GRIDMAP_DATABASE_URL": url,
-            "GRIDMAP_POOL_SIZE": "20",
-            # wrk's one key and address stand for thousands of phones: no write limit here
-            "GRIDMAP_WRITE_LIMIT_PER_KEY": "100000000",
-            "GRIDMAP_WRITE_LIMIT_PER_IP": "100000000",
-        }
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "api.app:create_app",
-                "--factory",
-                "--port",
-                str(port),
-                "--workers",
-                str(args.workers),
-                "--log-level",
-                "warning",
-                "--no-access-log",
-            ],
-            env=env,
-        )
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(200):
-            try:
-                urllib.request.urlopen(base + "/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
+        base = stops.enter_context(load_server(url, workers=args.workers))
         with psycopg.connect(url) as conn:  # real addresses: the buildings' locations
             rows = conn.execute("SELECT ST_X(geom), ST_Y(geom) FROM buildings").fetchall()
         points = "{" + ",".join(f"{{{x!r},{y!r}}}" for x, y in rows) + "}"
@@ -189,9 +189,7 @@ def main() -> None:
         (RESULTS / "api.json").write_text(json.dumps(result, indent=2) + "\n")
         print(json.dumps(result, indent=2))
     finally:
-        if server is not None:
-            server.terminate()
-            server.wait(timeout=10)
+        stops.close()
         cluster.destroy()
 
 

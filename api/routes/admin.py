@@ -14,6 +14,7 @@ from shapely.geometry import LineString, mapping
 
 from api import redraw as redraws
 from api.deps import Admin, BasemapDep, SessionDep, SettingsDep, Viewer
+from api.geojson import GEOJSON, GEOJSON_OK
 from api.schemas.editor import MergeIn, SplitIn
 from api.schemas.fields import Code
 from data import editor
@@ -51,7 +52,11 @@ def communities(session: SessionDep, _: Viewer) -> dict[str, Any]:
     }
 
 
-@router.get("/grids", summary="One community's grids to edit (ETags, households, incidents)")
+@router.get(
+    "/grids",
+    summary="One community's grids to edit (ETags, households, incidents)",
+    responses=GEOJSON_OK,
+)
 def community_grids(community: Code, session: SessionDep, _: Viewer) -> JSONResponse:
     """A FeatureCollection at full coordinate precision (shared vertices stay equal bit for
     bit through the page), each feature with ``code``, ``name``, ``etag``, ``households``,
@@ -77,7 +82,7 @@ def community_grids(community: Code, session: SessionDep, _: Viewer) -> JSONResp
     ]
     return JSONResponse(
         {"type": "FeatureCollection", "community": community, "features": features},
-        media_type="application/geo+json",
+        media_type=GEOJSON,
     )
 
 

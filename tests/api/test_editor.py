@@ -253,7 +253,7 @@ class Editor:
         self.errors: list[str] = []
         self.outside: list[str] = []
         self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
-        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("pageerror", lambda e: self.errors.append(f"{e} {e.stack}"))
         self.page.on(
             "request",
             lambda r: None if r.url.startswith((city.url, "data:")) else self.outside.append(r.url),
@@ -397,16 +397,59 @@ def test_a_concurrent_change_gives_412_and_a_reload(browser: Any, city: City) ->
 
 @pytest.mark.browser
 def test_undo_history_and_split(browser: Any, city: City) -> None:
+    """Undo takes a drag back; the history panel lists a grid's versions and shows an old one
+    beside the current; a line drawn across a grid splits it into it and a new grid."""
     grids = city.grids()
     drag = find_drag(grids, city.buildings())
+    renamed = httpx.post(
+        f"{city.url}/api/v1/grids/redraw",
+        json={
+            "changes": [
+                {
+                    "code": drag.a,
+                    "etag": _etag(city, drag.a),
+                    "properties": {"name": "改名 renamed"},
+                }
+            ],
+            "reason": "改名 rename",
+        },
+        headers={"X-API-Key": city.admin},
+    )
+    assert renamed.status_code == 200, renamed.text
     editor = Editor(browser, city)
     editor.open_community()
     editor.select(grids[drag.a])
-    editor.page.locator("#history table").wait_for()
-    assert "sample" in editor.page.locator("#history").inner_text().lower() or True
+    history = editor.page.locator("#history")
+    history.get_by_text("改名 rename").wait_for()
+    assert history.locator("tbody tr").count() == len(_history(city, drag.a))
+    history.get_by_role("button", name="显示 show").first.click()
+    editor.page.locator("#inset:not([hidden])").wait_for()
+    editor.shot("editor_history")
+
     editor.drag(drag.vertex, drag.target)
     editor.page.wait_for_function(f"() => {EDITOR}.changes().length === 2")
     editor.page.get_by_role("button", name="撤销 Undo").click()
     editor.page.wait_for_function(f"() => {EDITOR}.changes().length === 0")
-    editor.shot("editor_history")
+
+    # Split: a line across the grid's middle, west to east, double-clicked at its end.
+    grid = grids[drag.a]
+    x0, y0, x1, y1 = grid.bounds
+    middle = grid.representative_point()
+    editor.page.evaluate(
+        f"b => {{ {EDITOR}.map.fitBounds(b, {{animate: false, padding: [60, 60]}}); }}",
+        [[y0, x0], [y1, x1]],
+    )
+    editor.page.get_by_role("button", name="画线拆分 Split").click()
+    pad = (x1 - x0) * 0.1
+    editor.page.mouse.click(*editor.pixel(x0 - pad, middle.y))
+    editor.page.mouse.dblclick(*editor.pixel(x1 + pad, middle.y))
+    editor.page.wait_for_function(
+        f"() => {EDITOR}.changes().some(c => c.code === null)", timeout=5_000
+    )
+    preview = editor.page.locator("#preview-body")
+    preview.get_by_text("no gaps or overlaps").wait_for()
+    editor.shot("editor_split")
+    changed = editor.page.evaluate(f"{EDITOR}.changes()")
+    parts = [shape(c["geometry"]) for c in changed if c.get("geometry")]
+    assert abs(shapely.union_all(parts).area - grid.area) < 1e-12
     assert not editor.errors, editor.errors

@@ -257,6 +257,7 @@
   }
 
   function onGridClick(code) {
+    if (state.mode === "split") return; // clicks while drawing the cut are the line's
     if (state.mode === "merge" || state.mode === "retire") {
       mergeWith(code);
       return;
@@ -830,10 +831,11 @@
     const g = state.grids.get(code);
     const now = g ? L.polygon(g.layer.getLatLngs(), { color: "#1f5fbf", weight: 2, fillOpacity: 0.1 }) : null;
     const then = L.geoJSON(old, { style: { color: "#ff7f00", weight: 2, dashArray: "5 4", fillOpacity: 0.05 } });
+    const bounds = now ? then.getBounds().extend(now.getBounds()) : then.getBounds();
+    insetMap.invalidateSize();
+    insetMap.fitBounds(bounds, { padding: [6, 6], animate: false }); // a view before layers
     then.addTo(insetMap);
     if (now) now.addTo(insetMap);
-    insetMap.invalidateSize();
-    insetMap.fitBounds(now ? then.getBounds().extend(now.getBounds()) : then.getBounds(), { padding: [6, 6] });
   }
 
   // --- picking a community -----------------------------------------------------------------

@@ -7,7 +7,7 @@ Functions take a keyword ``session`` and never commit.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from shapely import wkb
 from shapely.geometry.base import BaseGeometry
@@ -33,6 +33,8 @@ class EditorGrid(GridAttributes):
     buildings: int
     geom: BaseGeometry
 
+
+_ATTRIBUTES = [f.name for f in fields(GridAttributes)]
 
 _COMMUNITIES = text(
     f"""
@@ -71,17 +73,10 @@ def community_grids(*, session: Session, community: str) -> list[EditorGrid]:
     """The community's current grids, ordered by code (empty for an unknown community)."""
     return [
         EditorGrid(
-            r.id,
-            r.code,
-            r.name,
-            r.community,
-            r.households,
-            r.worker_name,
-            r.worker_phone,
-            r.valid_from,
-            int(r.open_incidents),
-            int(r.buildings),
-            wkb.loads(bytes(r.wkb)),
+            **{name: r._mapping[name] for name in _ATTRIBUTES},
+            open_incidents=int(r.open_incidents),
+            buildings=int(r.buildings),
+            geom=wkb.loads(bytes(r.wkb)),
         )
         for r in session.execute(_GRIDS, {"community": community})
     ]

@@ -452,4 +452,18 @@ def test_undo_history_and_split(browser: Any, city: City) -> None:
     changed = editor.page.evaluate(f"{EDITOR}.changes()")
     parts = [shape(c["geometry"]) for c in changed if c.get("geometry")]
     assert abs(shapely.union_all(parts).area - grid.area) < 1e-12
+
+    # Merge: undo the split, then the selected grid takes its neighbour b, which retires.
+    editor.page.get_by_role("button", name="撤销 Undo").click()
+    editor.page.wait_for_function(f"() => {EDITOR}.changes().length === 0")
+    editor.page.evaluate(f"() => {{ {EDITOR}.map.fitBounds({EDITOR}.map.getBounds().pad(1)); }}")
+    editor.page.get_by_role("button", name="合并邻格 Merge").click()
+    inside_b = grids[drag.b].representative_point()
+    editor.page.mouse.click(*editor.pixel(inside_b.x, inside_b.y))
+    editor.page.wait_for_function(f"() => {EDITOR}.changes().length === 2")
+    merged = {c["code"]: c for c in editor.page.evaluate(f"{EDITOR}.changes()")}
+    assert merged[drag.b]["retire"] is True
+    union = shapely.union(grids[drag.a], grids[drag.b])
+    assert shape(merged[drag.a]["geometry"]).symmetric_difference(union).area < 1e-12
+    preview.get_by_text("no gaps or overlaps").wait_for()
     assert not editor.errors, editor.errors

@@ -114,6 +114,7 @@ _PAGE = """<!DOCTYPE html>
     <button id="split" type="button" disabled>画线拆分 Split</button>
     <button id="merge" type="button" disabled>合并邻格 Merge</button>
     <button id="retire" type="button" disabled>并入邻格 Retire into</button>
+    <button id="draw" type="button" disabled>画新网格 New grid</button>
     <button id="discard" type="button" disabled>放弃修改 Discard</button>
     <div id="tool-hint" class="hint">
       点击网格选中，拖动顶点修改边界 · click a grid, drag its vertices</div>

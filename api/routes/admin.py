@@ -1,8 +1,8 @@
 """The boundary editor: its page (/admin/grids/edit, the admin's key is entered in the page)
 and the small JSON endpoints it reads besides the grids API — the communities to pick from,
 one community's grids with ETags, households and open incidents at full precision — and its
-geometry helpers (split by a line, merge), which compute shapes and write nothing: the page
-commits them through POST /api/v1/grids/redraw."""
+geometry helpers (split by a line, merge, carve a new grid out of others), which compute
+shapes and write nothing: the page commits them through POST /api/v1/grids/redraw."""
 
 from __future__ import annotations
 
@@ -15,9 +15,10 @@ from shapely.geometry import LineString, mapping
 from api import redraw as redraws
 from api.deps import Admin, BasemapDep, SessionDep, SettingsDep, Viewer
 from api.geojson import GEOJSON, GEOJSON_OK
-from api.schemas.editor import MergeIn, SplitIn
+from api.schemas.editor import CarveIn, MergeIn, SplitIn
 from api.schemas.fields import Code
 from data import editor
+from geo.carve import carve
 from geo.topology import merge, split
 from maps.editor import editor_page
 
@@ -97,3 +98,18 @@ def split_grid(body: SplitIn, _: Admin) -> dict[str, Any]:
 def merge_grids(body: MergeIn, _: Admin) -> dict[str, Any]:
     """One polygon; grids that do not share an edge are a 422."""
     return {"geometry": mapping(merge([redraws.geometry_of(g) for g in body.geometries]))}
+
+
+@router.post("/carve", summary="A new grid drawn over others, cut out of them (nothing written)")
+def carve_grid(body: CarveIn, _: Admin) -> dict[str, Any]:
+    """The drawn polygon snapped onto the grids' vertices within ``snap_m`` and clipped to
+    them, and each grid without it (null: wholly covered, so it would retire)."""
+    new, rests = carve(
+        redraws.geometry_of(body.drawn),
+        [redraws.geometry_of(g) for g in body.grids],
+        tolerance_m=body.snap_m,
+    )
+    return {
+        "geometry": mapping(new),
+        "grids": [None if rest is None else mapping(rest) for rest in rests],
+    }

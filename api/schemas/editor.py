@@ -28,3 +28,12 @@ class MergeIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     geometries: Annotated[list[GeometryIn], Field(min_length=2, max_length=20)]
+
+
+class CarveIn(BaseModel):
+    """A grid drawn by hand over the grids it is cut from (their current, edited shapes)."""
+
+    model_config = ConfigDict(extra="forbid")
+    drawn: GeometryIn
+    grids: Annotated[list[GeometryIn], Field(min_length=1, max_length=500)]
+    snap_m: Annotated[float, Field(ge=0, le=50, allow_inf_nan=False, strict=True)] = 3.0

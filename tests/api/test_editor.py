@@ -102,6 +102,28 @@ def test_split_and_merge_compute_shapes_and_write_nothing(
         "/api/v1/editor/merge", json={"geometries": [mapping(square), mapping(apart)]}, headers=key
     )
     assert refused.status_code == 422
+    # A grid drawn over both halves, its corner 1 m from the halves' shared corner: snapped
+    # onto it, and cut out of both.
+    corner = (118.785 + 1e-5, 32.05 - 1e-5)
+    drawn = shapely.Polygon([corner, (118.787, 32.05), (118.787, 32.045), (118.783, 32.045)])
+    carved = client.post(
+        "/api/v1/editor/carve",
+        json={"drawn": mapping(drawn), "grids": [mapping(west), mapping(east)]},
+        headers=key,
+    ).json()
+    new = shape(carved["geometry"])
+    assert (118.785, 32.05) in _vertices(new)
+    rests = [shape(g) for g in carved["grids"]]
+    assert shapely.union_all([new, *rests]).symmetric_difference(square).area < 1e-12
+    assert all(r.intersection(new).area < 1e-15 for r in rests)
+    whole = client.post(
+        "/api/v1/editor/carve",
+        json={"drawn": mapping(square.buffer(0.001)), "grids": [mapping(west)]},
+        headers=key,
+    ).json()
+    assert whole["grids"] == [None]  # wholly taken: the grid would retire
+    outside = {"drawn": mapping(apart), "grids": [mapping(west)]}
+    assert client.post("/api/v1/editor/carve", json=outside, headers=key).status_code == 422
     missed = {"geometry": mapping(square), "line": mapping(LineString([(118.7, 32), (118.71, 32)]))}
     assert client.post("/api/v1/editor/split", json=missed, headers=key).status_code == 422
     assert checksum(session) == before
@@ -466,4 +488,27 @@ def test_undo_history_and_split(browser: Any, city: City) -> None:
     union = shapely.union(grids[drag.a], grids[drag.b])
     assert shape(merged[drag.a]["geometry"]).symmetric_difference(union).area < 1e-12
     preview.get_by_text("no gaps or overlaps").wait_for()
+
+    # A new grid drawn around the shared vertex: cut out of a and b, snapped to their vertices.
+    editor.page.get_by_role("button", name="撤销 Undo").click()
+    editor.page.wait_for_function(f"() => {EDITOR}.changes().length === 0")
+    vx, vy = drag.vertex
+    editor.page.evaluate(
+        f"([lon, lat]) => {{ {EDITOR}.map.setView([lat, lon], 18, {{reset: true}}); }}",
+        [vx, vy],
+    )
+    step = 0.0002  # ~20 m
+    corners = [(vx - step, vy - step), (vx + step, vy - step), (vx + step, vy + step)]
+    editor.page.get_by_role("button", name="画新网格 New grid").click()
+    for lon, lat in [*corners, (vx - step, vy + step), corners[0]]:
+        editor.page.mouse.click(*editor.pixel(lon, lat))
+    editor.page.wait_for_function(
+        f"() => {EDITOR}.changes().some(c => c.code === null)", timeout=5_000
+    )
+    preview.get_by_text("no gaps or overlaps").wait_for()
+    editor.shot("editor_new_grid")
+    drawn = {c["code"]: c for c in editor.page.evaluate(f"{EDITOR}.changes()")}
+    assert {drag.a, drag.b} <= set(drawn)
+    new = shape(drawn[None]["geometry"])
+    assert new.covers(Point(drag.vertex)) and new.area > 0
     assert not editor.errors, editor.errors

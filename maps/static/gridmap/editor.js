@@ -257,7 +257,7 @@
   }
 
   function onGridClick(code) {
-    if (state.mode === "split") return; // clicks while drawing the cut are the line's
+    if (state.mode === "split" || state.mode === "draw") return; // clicks while drawing
     if (state.mode === "merge" || state.mode === "retire") {
       mergeWith(code);
       return;
@@ -503,12 +503,13 @@
     $("split").disabled = !g;
     $("merge").disabled = !g;
     $("retire").disabled = !g || g.isNew;
+    $("draw").disabled = !state.community;
     $("commit").disabled = !changes().length;
-    for (const id of ["split", "merge", "retire"]) $(id).classList.toggle("on", state.mode === id);
+    for (const id of ["split", "merge", "retire", "draw"]) $(id).classList.toggle("on", state.mode === id);
   }
 
   function setMode(mode, hint) {
-    if (state.mode === "split") map.pm.disableDraw();
+    if (state.mode === "split" || state.mode === "draw") map.pm.disableDraw();
     state.mode = state.mode === mode ? null : mode;
     $("tool-hint").textContent = state.mode
       ? hint
@@ -516,11 +517,16 @@
     if (state.mode === "split") {
       map.pm.enableDraw("Line", { snappable: true, snapDistance: 12, finishOn: "dblclick" });
     }
+    if (state.mode === "draw") map.pm.enableDraw("Polygon", { snappable: true, snapDistance: 12 });
     updateButtons();
   }
 
   map.on("pm:create", async (e) => {
     map.removeLayer(e.layer);
+    if (state.mode === "draw") {
+      await drawn(e.layer);
+      return;
+    }
     if (state.mode !== "split") return;
     setMode("split"); // off
     const g = state.grids.get(state.selected);
@@ -535,25 +541,65 @@
     parts.sort((a, b) => area(b) - area(a));
     g.layer.pm.disable();
     g.layer.setLatLngs(parts[0]);
-    for (const part of parts.slice(1)) {
-      state.fresh += 1;
-      addGrid(
-        {
-          code: `new-${state.fresh}`,
-          name: "新网格 new grid",
-          households: 0,
-          open_incidents: 0,
-          buildings: 0,
-          isNew: true,
-          retired: false,
-        },
-        part
-      );
-    }
+    for (const part of parts.slice(1)) newGrid(part);
     for (const x of alive()) if (x === g || x.isNew) weld(x);
     selectGrid(g.code);
     completed();
   });
+
+  function newGrid(latlngs) {
+    state.fresh += 1;
+    const g = {
+      code: `new-${state.fresh}`,
+      name: "新网格 new grid",
+      households: 0,
+      open_incidents: 0,
+      buildings: 0,
+      isNew: true,
+      retired: false,
+    };
+    addGrid(g, latlngs);
+    return g;
+  }
+
+  // A grid drawn by hand: snapped onto the grids under it and cut out of them (server side).
+  async function drawn(layer) {
+    setMode("draw"); // off
+    const bounds = layer.getBounds();
+    const under = alive().filter((g) => g.layer.getBounds().intersects(bounds));
+    const ring = layer.getLatLngs()[0];
+    const body = {
+      drawn: { type: "Polygon", coordinates: [ringCoords(ring)] },
+      grids: under.map((g) => geometryOf(g.layer)),
+    };
+    if (!under.length) {
+      message("新网格须画在本社区网格上 · draw the new grid over this community's grids", "error");
+      return;
+    }
+    const r = await api("/editor/carve", { method: "POST", body });
+    if (!r.ok) {
+      message(`无法新建网格 cannot draw this grid: ${problemText(r)}`, "error");
+      return;
+    }
+    const previous = state.grids.get(state.selected);
+    if (previous && previous.layer.pm.enabled()) previous.layer.pm.disable();
+    under.forEach((g, k) => {
+      const rest = r.data.grids[k];
+      if (rest) {
+        g.layer.setLatLngs(toLatLngs(rest));
+      } else {
+        g.retired = true;
+        gridLayer.removeLayer(g.layer);
+        if (g.isNew) state.grids.delete(g.code);
+      }
+    });
+    const g = newGrid(toLatLngs(r.data.geometry));
+    for (const x of [g, ...under]) if (!x.retired) weld(x);
+    state.selected = null;
+    selectGrid(g.code);
+    renderList();
+    completed();
+  }
 
   function shoelace(ring) {
     let sum = 0;
@@ -927,6 +973,9 @@
   );
   $("merge").addEventListener("click", () =>
     setMode("merge", "点击要并入本网格的相邻网格 · click the neighbour to merge into this grid")
+  );
+  $("draw").addEventListener("click", () =>
+    setMode("draw", "逐点画出新网格，点击起点结束；将吸附并切出所覆盖的网格 · click its corners, end on the first; it snaps to and is cut out of the grids under it")
   );
   $("retire").addEventListener("click", () =>
     setMode("retire", "点击接收本网格的相邻网格 · click the neighbour that takes this grid over")

@@ -512,3 +512,93 @@ def test_undo_history_and_split(browser: Any, city: City) -> None:
     new = shape(drawn[None]["geometry"])
     assert new.covers(Point(drag.vertex)) and new.area > 0
     assert not editor.errors, editor.errors
+
+
+# --- a community of sixty grids ---------------------------------------------------------------
+
+BIG = "320102009001"
+X0, Y0, CELL, FINE = 118.90, 32.10, 0.0015, 15  # 10 × 6 cells of ~140 m, 15 vertices a side
+
+
+def _lattice(k: int, m: int) -> tuple[float, float]:
+    return (X0 + k * CELL / FINE, Y0 + m * CELL / FINE)
+
+
+def _cell(i: int, j: int) -> shapely.Polygon:
+    """Cell (i, j) with every vertex from one lattice: neighbours share them bit for bit."""
+    k0, m0 = i * FINE, j * FINE
+    ring = (
+        [_lattice(k0 + t, m0) for t in range(FINE)]
+        + [_lattice(k0 + FINE, m0 + t) for t in range(FINE)]
+        + [_lattice(k0 + FINE - t, m0 + FINE) for t in range(FINE)]
+        + [_lattice(k0, m0 + FINE - t) for t in range(FINE)]
+    )
+    return shapely.Polygon(ring)
+
+
+@pytest.fixture(scope="module")
+def big(pg_url: str) -> Iterator[City]:
+    from data.db import migrate
+    from data.grids import as_multi, insert_grids, new_version
+    from data.models import ewkt
+    from tests.conftest import own_database
+
+    url = own_database(pg_url, "gridmap_editor_60")
+    migrate(url)
+    engine = make_engine(url)
+    cells = {f"{BIG}{n + 1:03d}": _cell(n % 10, n // 10) for n in range(60)}
+    with transaction(engine) as session:
+        territory = shapely.union_all(list(cells.values()))
+        for code, level, parent in ((BIG[:9], "street", None), (BIG, "community", BIG[:9])):
+            session.execute(
+                text(
+                    "INSERT INTO regions (code, level, name, parent, geom) "
+                    "VALUES (:c, :l, :n, :p, ST_GeomFromEWKT(:g))"
+                ),
+                {
+                    "c": code,
+                    "l": level,
+                    "n": f"测试{level}",
+                    "p": parent,
+                    "g": ewkt(as_multi(territory)),
+                },
+            )
+        version = new_version(session=session, author="test", reason="sixty grids")
+        rows = [
+            {"code": c, "name": f"第{c[-2:]}网格", "community": BIG, "geom": g, "households": 300}
+            for c, g in cells.items()
+        ]
+        insert_grids(session=session, rows=rows, version=version)
+        admin = create_key(session=session, role="admin")
+    with served(create_app(Settings(database_url=url, basemap="none"))) as base:
+        yield City(base, engine, admin)
+    engine.dispose()
+
+
+@pytest.mark.browser
+def test_sixty_grids_edit_smoothly(browser: Any, big: City) -> None:
+    """Load 60 grids of 60 vertices, drag a vertex of a shared edge: the page keeps up (load
+    and the preview after the drag each within seconds on a busy CI machine)."""
+    import time
+
+    editor = Editor(browser, big)
+    page = editor.page
+    page.get_by_label("管理员密钥 Admin API key").fill(big.admin)
+    page.get_by_role("button", name="确定 Use").click()
+    page.get_by_text("key accepted").wait_for()
+    page.get_by_label("街道 Street").select_option(BIG[:9])
+    started = time.perf_counter()
+    page.get_by_label("社区 Community").select_option(BIG)
+    page.wait_for_function(f"() => {EDITOR}.state.grids.size === 60")
+    loaded = time.perf_counter() - started
+    west, east = f"{BIG}025", f"{BIG}026"  # cells (4, 2) and (5, 2)
+    vertex = _lattice(5 * FINE, 2 * FINE + 7)
+    editor.select(_cell(4, 2))
+    editor.drag(vertex, (vertex[0] + 0.0003, vertex[1]))
+    started = time.perf_counter()
+    page.locator("#preview-body").get_by_text("no gaps or overlaps").wait_for(timeout=5_000)
+    previewed = time.perf_counter() - started
+    editor.shot("editor_sixty_grids")
+    assert sorted(c["code"] for c in page.evaluate(f"{EDITOR}.changes()")) == [west, east]
+    assert loaded < 3 and previewed < 3, (loaded, previewed)
+    assert not editor.errors, editor.errors

@@ -54,17 +54,20 @@ def editor_page(
     basemap: Basemap,
     workload_min: int,
     workload_max: int,
+    timezone: str = "Asia/Shanghai",
     api_url: str = "/api/v1",
     static_url: str = "/static",
 ) -> str:
     """The editor's HTML. ``workload_min``/``workload_max``: the households a grid should
-    carry (grids outside are flagged in the preview)."""
+    carry (grids outside are flagged in the preview); ``timezone``: the zone times are shown
+    in (and an effective time typed in the page is read in, by the API)."""
     tiles, note = tile_layers(basemap)
     config = {
         "api": api_url.rstrip("/"),
         "tiles": tiles,
         "tilesNote": note,
         "workload": {"min": workload_min, "max": workload_max},
+        "timezone": timezone,
     }
     data = json.dumps(config, ensure_ascii=False).replace("</", "<\\/")
     base = escape(static_url.rstrip("/"))

@@ -33,6 +33,7 @@ def edit_page(settings: SettingsDep, tiles: BasemapDep) -> HTMLResponse:
         basemap=tiles,
         workload_min=settings.workload_min_households,
         workload_max=settings.workload_max_households,
+        timezone=settings.timezone,
     )
     return HTMLResponse(html, headers={"Cache-Control": "no-store"})
 

@@ -96,7 +96,17 @@
     return `${known[r.status] || "错误 error"} (${r.status}) ${detail}`.trim();
   }
 
-  const fmtTime = (iso) => (iso ? iso.replace("T", " ").slice(0, 16) : "—");
+  // Times as wall-clock time where the grids are (GRIDMAP_TIMEZONE), e.g. 2026-12-01 08:00.
+  const CLOCK = new Intl.DateTimeFormat("sv-SE", {
+    timeZone: CONFIG.timezone,
+    year: "numeric",
+    month: "2-digit",
+    day: "2-digit",
+    hour: "2-digit",
+    minute: "2-digit",
+    hour12: false,
+  });
+  const fmtTime = (iso) => (iso ? CLOCK.format(new Date(iso)) : "—");
 
   // --- the map -----------------------------------------------------------------------------
 

@@ -245,15 +245,19 @@ class City:
             )
 
 
-@pytest.fixture(scope="module")
-def city(pg_url: str) -> Iterator[City]:
-    url = sample_database(pg_url, "gridmap_editor")
+def _serve(url: str) -> Iterator[City]:
+    """The app over HTTP on the database at ``url`` (no basemap: no network), with an admin key."""
     engine = make_engine(url)
     with transaction(engine) as session:
         admin = create_key(session=session, role="admin")
     with served(create_app(Settings(database_url=url, basemap="none"))) as base:
         yield City(base, engine, admin)
     engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def city(pg_url: str) -> Iterator[City]:
+    yield from _serve(sample_database(pg_url, "gridmap_editor"))
 
 
 @pytest.fixture(scope="module")
@@ -569,10 +573,8 @@ def big(pg_url: str) -> Iterator[City]:
             for c, g in cells.items()
         ]
         insert_grids(session=session, rows=rows, version=version)
-        admin = create_key(session=session, role="admin")
-    with served(create_app(Settings(database_url=url, basemap="none"))) as base:
-        yield City(base, engine, admin)
     engine.dispose()
+    yield from _serve(url)
 
 
 @pytest.mark.browser

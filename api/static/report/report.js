@@ -65,9 +65,15 @@
   };
 
   /* ---- the device token ------------------------------------------------------------------ */
+  var asking = null; // one token request at a time
   function token() {
     var t = localStorage.getItem(TOKEN_KEY);
     if (t) return Promise.resolve(t);
+    if (!asking) asking = askToken().then(function (tok) { asking = null; return tok; },
+      function (e) { asking = null; throw e; });
+    return asking;
+  }
+  function askToken() {
     return fetch("/api/v1/report/tokens", {
       method: "POST", headers: { "Content-Type": "application/json" }, body: "{}",
     }).then(function (r) {
@@ -204,6 +210,7 @@
 
   function send(item, tok) {
     var data = new FormData();
+    data.append("client_id", item.client_id);
     Object.keys(item.fields).forEach(function (k) {
       if (item.fields[k] !== null && item.fields[k] !== "") data.append(k, item.fields[k]);
     });
@@ -353,7 +360,9 @@
   /* ---- network state ---------------------------------------------------------------------- */
   function network() {
     $("net").hidden = navigator.onLine;
-    if (navigator.onLine) flush(null).catch(function () {});
+    if (navigator.onLine) {
+      token().then(function () { return flush(null); }).catch(function () {});
+    }
   }
   window.addEventListener("online", network);
   window.addEventListener("offline", network);

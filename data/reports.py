@@ -159,9 +159,8 @@ def reports_of(*, session: Session, device: Device, limit: int = 100) -> list[di
     return [dict(r._mapping) for r in rows]
 
 
-GRID_INFO = text(
-    """
-    SELECT g.code, g.name, g.community,
+GRID_INFO = """
+    SELECT g.code, g.name, g.community, {geometry}
            coalesce((SELECT p.name FROM person_grids pg
                      JOIN people p ON p.id = pg.person_id AND p.role = 'worker'
                      WHERE pg.grid_code = g.code ORDER BY p.id LIMIT 1),
@@ -169,13 +168,17 @@ GRID_INFO = text(
     FROM grids g
     WHERE g.code = ANY(:codes) AND g.valid_to IS NULL
     ORDER BY g.code
-    """
-)
+"""
 
 
-def grid_info(*, session: Session, codes: list[str]) -> list[dict[str, Any]]:
-    """Name, community and worker's display name of current grids (no phone numbers)."""
-    return [dict(r._mapping) for r in session.execute(GRID_INFO, {"codes": codes})]
+def grid_info(
+    *, session: Session, codes: list[str], geometry: bool = False
+) -> list[dict[str, Any]]:
+    """Name, community and worker's display name of current grids (no phone numbers), and
+    their outline as a GeoJSON geometry when asked."""
+    column = "ST_AsGeoJSON(g.geom, 7)::json AS geometry," if geometry else ""
+    rows = session.execute(text(GRID_INFO.format(geometry=column)), {"codes": codes})
+    return [dict(r._mapping) for r in rows]
 
 
 def grids_of_community(*, session: Session, community: str) -> list[str]:

@@ -270,7 +270,8 @@ def report_grid(
             raise NotFoundError("the point is in no grid and not within tolerance of one")
         code = snapshot.codes[found[0]]
         match, distance = MATCH_NAMES[found[1]], round(float(found[2]), 3)
-    info = repo.grid_info(session=session, codes=[code])
+    info = repo.grid_info(session=session, codes=[code], geometry=True)
     if not info:
         raise NotFoundError(f"no current grid {code!r}")
-    return ReportPlace.model_validate({"grid": info[0], "match": match, "distance_m": distance})
+    place = {"grid": info[0], "geometry": info[0]["geometry"]}
+    return ReportPlace.model_validate({**place, "match": match, "distance_m": distance})

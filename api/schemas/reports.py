@@ -4,7 +4,7 @@ its answer, a device's own reports, the grid a point goes to, and photo metadata
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import UploadFile
 from pydantic import BaseModel, ConfigDict, Field
@@ -100,5 +100,6 @@ class ReportGrid(BaseModel):
 
 class ReportPlace(BaseModel):
     grid: ReportGrid
+    geometry: dict[str, Any] = Field(description="the grid's outline (GeoJSON, WGS84)")
     match: str | None = Field(description="inside | boundary | nearest; null when asked by code")
     distance_m: float | None

@@ -163,7 +163,7 @@
         box.innerHTML = "将派往 <small>Goes to</small>: <b>" + esc(g.name) + "</b> <small>" + esc(g.code) + "</small><br>" +
           "网格员 <small>Grid worker</small>: <b>" + esc(g.worker || "—") + "</b>";
         box.dataset.code = g.code;
-        drawOutline(g.code);
+        drawOutline(g.code, body.geometry);
         return body;
       });
     }).catch(function () {
@@ -171,20 +171,15 @@
       return null;
     });
   }
-  function drawOutline(code) {
+  function drawOutline(code, geometry) {
     if (outline && outline.code === code) return;
-    fetch("/api/v1/grids/" + encodeURIComponent(code)).then(function (r) { return r.ok ? r.json() : null; })
-      .then(function (feature) {
-        if (!feature) return;
-        if (outline) map.removeLayer(outline);
-        outline = L.geoJSON(feature, { style: { color: "#c0392b", weight: 2, fillOpacity: 0.05 }, interactive: false }).addTo(map);
-        outline.code = code;
-        if (!point) {
-          var c = outline.getBounds().getCenter();
-          map.fitBounds(outline.getBounds());
-          pin.setLatLng(c);
-        }
-      }).catch(function () {});
+    if (outline) map.removeLayer(outline);
+    outline = L.geoJSON(geometry, { style: { color: "#c0392b", weight: 2, fillOpacity: 0.05 }, interactive: false }).addTo(map);
+    outline.code = code;
+    if (!point) {
+      map.fitBounds(outline.getBounds());
+      pin.setLatLng(outline.getBounds().getCenter());
+    }
   }
   pin.on("dragend", function () {
     var p = pin.getLatLng();

@@ -66,7 +66,7 @@ def server(city: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> It
         database_url=city["url"],
         basemap="none",
         photo_dir=tmp_path_factory.mktemp("photos"),
-        photo_max_bytes=300_000,
+        photo_max_bytes=150_000,
     )
     with served(create_app(settings)) as url:
         yield url
@@ -171,6 +171,11 @@ def test_offline_report_is_sent_once_when_the_network_returns(
     expect(phone.locator("#queued")).to_contain_text("1")
     shot(phone, "report_page_offline")
     assert rows_with(city, description) == 0
+    # the service worker keeps the page: it opens again without network, the report still queued
+    phone.wait_for_function("() => navigator.serviceWorker.controller !== null")
+    phone.reload(wait_until="load")
+    expect(phone.locator("#queued")).to_contain_text("1")
+    expect(phone.locator("#net")).to_be_visible()
     phone.context.set_offline(False)
     expect(phone.locator("#queued")).to_be_hidden(timeout=15_000)
     expect(phone.locator("#mine-list")).to_contain_text(description)
@@ -193,7 +198,7 @@ def test_a_non_image_and_an_oversized_photo_get_a_clear_message(
     expect(phone.locator("#thumbs img")).to_have_count(0)
     description = "噪点照片 a photo too large"
     fill(phone, description)
-    noisy = image((1600, 1600), noise=True)  # stays > 300 kB as a JPEG
+    noisy = image((800, 800), noise=True, fmt="JPEG")  # > 150 kB however encoded
     phone.set_input_files("#photo", {"name": "noise.png", "mimeType": "image/png", "buffer": noisy})
     expect(phone.locator("#thumbs img")).to_have_count(1)
     phone.click("#send")

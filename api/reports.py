@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from api.intake import Filed, Report, file_uncommitted, plausible_time, same_report
 from api.locator import Locator
-from api.schemas.reports import PhotoPublic
+from api.schemas.reports import PhotoPublic, ReportForm
 from api.settings import Settings
 from data import reports as repo
 from data.audit import record
@@ -105,18 +105,6 @@ def _store(
     )
 
 
-@dataclass(frozen=True)
-class PageReport:
-    client_id: str
-    category: str
-    description: str
-    lon: float | None
-    lat: float | None
-    crs: str
-    accuracy_m: float | None
-    reported_at: datetime | None
-
-
 def file_device_report(
     *,
     session: Session,
@@ -124,7 +112,7 @@ def file_device_report(
     settings: Settings,
     store: PhotoStore,
     device: repo.Device,
-    form: PageReport,
+    form: ReportForm,
     uploads: list[Upload],
     now: datetime,
 ) -> tuple[Filed, list[dict[str, Any]]]:

@@ -32,7 +32,7 @@ from api.deps import (
     client_address,
 )
 from api.locator import MATCH_NAMES
-from api.reports import PageReport, file_device_report, photo_public, read_upload
+from api.reports import file_device_report, photo_public, read_upload
 from api.schemas.fields import Code
 from api.schemas.incidents import IncidentCreated
 from api.schemas.points import CrsName, Lat, Lon
@@ -174,16 +174,6 @@ async def file_from_page(
     store: PhotoStoreDep,
 ) -> JSONResponse:
     uploads = [await read_upload(p, settings.photo_max_bytes) for p in form.photos]
-    page = PageReport(
-        client_id=form.client_id,
-        category=form.category,
-        description=form.description,
-        lon=form.lon,
-        lat=form.lat,
-        crs=form.crs,
-        accuracy_m=form.accuracy_m,
-        reported_at=form.reported_at,
-    )
 
     def file() -> JSONResponse:
         with sessions() as session:
@@ -193,7 +183,7 @@ async def file_from_page(
                 settings=settings,
                 store=store,
                 device=device,
-                form=page,
+                form=form,
                 uploads=uploads,
                 now=datetime.now(UTC),
             )

@@ -14,16 +14,16 @@ from typing import Any
 import httpx
 import pytest
 from PIL import Image
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 from sqlalchemy import text
 
 from api.app import create_app
 from api.settings import Settings
-from bench.common import CHROMIUM, CHROMIUM_ARGS
 from data.db import make_engine, migrate, transaction
 from data.keys import create_key
 from data.sample_loader import load_sample
 from tests.conftest import own_database, served
+from tests.maps.conftest import browser  # noqa: F401  (the fixture)
 
 pytestmark = [pytest.mark.postgis, pytest.mark.browser]
 
@@ -72,18 +72,12 @@ def server(city: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> It
         yield url
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        yield chromium
-        chromium.close()
-
-
 @pytest.fixture()
-def phone(browser: Any, server: str, city: dict[str, Any]) -> Iterator[Any]:
+def phone(
+    browser: Any,  # noqa: F811  (the fixture imported above)
+    server: str,
+    city: dict[str, Any],
+) -> Iterator[Any]:
     """A fresh phone (own storage) standing inside the city's fourth grid, the page open."""
     context = browser.new_context(
         viewport=PHONE,

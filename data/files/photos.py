@@ -24,7 +24,7 @@ MAGIC = (
     (b"\xff\xd8\xff", "JPEG"),
     (b"\x89PNG\r\n\x1a\n", "PNG"),
 )
-MAX_PIXELS = 40_000_000  # a decoded photo larger than this is refused (decompression bombs)
+MAX_PIXELS = 50_000_000  # a decoded photo larger than this is refused (decompression bombs)
 GPS_IFD = 0x8825
 CONTENT_TYPE = "image/jpeg"
 
@@ -84,6 +84,8 @@ def clean_photo(
             if width * height > MAX_PIXELS or width < 1 or height < 1:
                 raise PhotoError(f"{name} is {width}×{height} pixels: too large to take")
             lon, lat = _gps_hint(image)
+            if kind == "JPEG":  # decode at the smallest scale still larger than we keep
+                image.draft("RGB", (max_side, max_side))
             image.load()
             upright = ImageOps.exif_transpose(image)
     except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:

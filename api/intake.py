@@ -50,25 +50,11 @@ def file_report(
     report: Report,
     actor: str,
     now: datetime,
+    commit: bool = True,
 ) -> Filed:
-    filed = file_uncommitted(
-        session=session, locator=locator, settings=settings, report=report, actor=actor, now=now
-    )
-    session.commit()  # durable before we acknowledge
-    return filed
-
-
-def file_uncommitted(
-    *,
-    session: Session,
-    locator: Locator,
-    settings: Settings,
-    report: Report,
-    actor: str,
-    now: datetime,
-) -> Filed:
-    """``file_report`` without the commit, for callers that write more in the transaction
-    (the report page links the device token and stores photos) and then commit."""
+    """File ``report`` and commit (durable before we acknowledge); ``commit=False`` for
+    callers that write more in the transaction (the report page links the device token and
+    stores photos) and then commit themselves."""
     lon, lat = to_wgs84(np.array([report.lon]), np.array([report.lat]), report.crs)
     snapshot = locator.snapshot
     snapshot.require_in_region(float(lon[0]), float(lat[0]))  # (0, 0) and the like: 422
@@ -103,6 +89,8 @@ def file_uncommitted(
         index_until=snapshot.until,
     )
     duplicates = repo.possible_duplicates(session=session, incident=record)
+    if commit:
+        session.commit()
     return Filed(record, created, new, duplicates)
 
 

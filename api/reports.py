@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import UploadFile
 from sqlalchemy.orm import Session
 
-from api.intake import Filed, Report, file_uncommitted, plausible_time, same_report
+from api.intake import Filed, Report, file_report, plausible_time, same_report
 from api.locator import Locator
 from api.schemas.reports import PhotoPublic, ReportForm
 from api.settings import Settings
@@ -135,13 +135,14 @@ def file_device_report(
         # namespaced by the token: another device can neither collide with nor probe it
         client_id=f"page:{device.id}:{form.client_id}",
     )
-    filed = file_uncommitted(
+    filed = file_report(
         session=session,
         locator=locator,
         settings=settings,
         report=report,
         actor=device.actor,
         now=now,
+        commit=False,
     )
     incident_id = int(filed.record["id"])
     if not filed.created:

@@ -25,6 +25,8 @@ from data.errors import (
     EmbeddedDatabaseError,
     ImportFileError,
     NotFoundError,
+    PhotoError,
+    PhotoTooLargeError,
     PreconditionFailedError,
     PreconditionRequiredError,
     RuleError,
@@ -96,6 +98,8 @@ DEFAULT_STATUS_CODES: dict[type[Exception], tuple[int, str]] = {
     RateLimitedError: (429, "too-many-requests"),
     OperationalError: (503, "database-unavailable"),
     EmbeddedDatabaseError: (503, "database-unavailable"),
+    PhotoError: (422, "invalid-photo"),
+    PhotoTooLargeError: (413, "photo-too-large"),
 }
 
 

@@ -14,6 +14,7 @@ pytestmark = pytest.mark.postgis
 
 ROLES = ("viewer", "reporter", "admin")
 PUBLIC = None  # anyone may call it
+DEVICE = "device"  # a device token (X-Device-Token) from the report page, not an API key
 WRITES: dict[tuple[str, str], str | None] = {
     ("PUT", "/api/v1/grids/{code}"): "admin",
     ("POST", "/api/v1/grids/validate"): "admin",
@@ -24,10 +25,13 @@ WRITES: dict[tuple[str, str], str | None] = {
     ("POST", "/api/v1/incidents/{incident_id}/merge"): "reporter",
     ("POST", "/api/v1/coverage/suggest"): "admin",
     ("POST", "/maps/redraw"): "admin",
-    ("POST", "/open311/v2/requests.{fmt}"): "reporter",
+    ("POST", "/open311/v2/requests.{fmt}"): "reporter",  # the key is a form field: GeoReport
     ("POST", "/api/v1/editor/split"): "admin",  # computes only; admin like the redraw it feeds
     ("POST", "/api/v1/editor/merge"): "admin",
-    ("POST", "/api/v1/editor/carve"): "admin",  # the key is a form field: GeoReport
+    ("POST", "/api/v1/editor/carve"): "admin",
+    ("POST", "/api/v1/report/tokens"): PUBLIC,  # a resident's device token (rate-limited)
+    ("POST", "/api/v1/report"): DEVICE,
+    ("POST", "/api/v1/incidents/{incident_id}/photos"): "reporter",
 }
 PATH_VALUES = {"{code}": "320102001002001", "{incident_id}": "1", "{fmt}": "json"}
 
@@ -59,10 +63,17 @@ def test_each_write_refuses_every_lower_role_and_writes_nothing(
     method: str,
     path: str,
 ) -> None:
-    needed = ROLES.index(WRITES[method, path] or "viewer")
+    role = WRITES[method, path]
     keys = dict(zip(ROLES, (viewer_key, reporter_key, admin_key), strict=True))
     before = checksum(session)
     url = concrete(path)
+    if role == DEVICE:  # no API key stands in for a device token
+        for key in (None, admin_key):
+            answer = client.post(url, data={}, headers={"X-API-Key": key} if key else {})
+            assert answer.status_code == 401, answer.text
+        assert checksum(session) == before
+        return
+    needed = ROLES.index(role or "viewer")
     tries: list[tuple[str | None, int]] = [(None, 401)]
     tries += [(keys[role], 403) for role in ROLES[:needed]]
     for key, status in tries:

@@ -61,8 +61,11 @@ bound = st.one_of(
 
 COUNTED = text(
     f"""
-    SELECT span, bucket, dim, key, total, open, closed, rejected, closed_on_time
-    FROM incident_rollups
+    SELECT * FROM (
+        SELECT span, bucket, dim, key, sum(total) AS total, sum(open) AS open,
+               sum(closed) AS closed, sum(rejected) AS rejected,
+               sum(closed_on_time) AS closed_on_time
+        FROM incident_rollups GROUP BY 1, 2, 3, 4) r
     WHERE total <> 0 OR open <> 0 OR closed <> 0 OR rejected <> 0 OR closed_on_time <> 0
     EXCEPT
     SELECT s.span, s.bucket, s.dim, s.key, count(*),

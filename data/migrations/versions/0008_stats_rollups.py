@@ -6,7 +6,8 @@ Create Date: 2026-11-29
 
 ``incident_rollups``: per UTC day and per UTC month of ``reported_at`` (``span`` ``d`` /
 ``m``), per grid (``dim`` ``g``), category (``c``) and assignee (``w``), how many incidents
-were reported and how many of them are open, closed, rejected and closed by their deadline.
+were reported and how many of them are open, closed, rejected and closed by their deadline
+(a hot key — a category, or nobody's — spread over up to 16 ``shard`` rows, summed on read).
 One statement-level trigger per write kind on ``incidents`` keeps it, in the transaction of
 the write, whoever writes (intake, a lifecycle step, a merge, a history import, a redraw
 moving open incidents, removals, the sample loader): the trigger nets the old and the new
@@ -57,16 +58,22 @@ _DELTAS = f"""
             ('m', date_trunc('month', d.day)::date, 'c', d.category),
             ('m', date_trunc('month', d.day)::date, 'w', d.worker)) v(span, bucket, dim, key)
         GROUP BY 1, 2, 3, 4)
-    INSERT INTO incident_rollups AS r (span, bucket, dim, key, total, open, closed, rejected,
-                                       closed_on_time)
-    SELECT * FROM e
+    INSERT INTO incident_rollups AS r (span, bucket, dim, key, shard, total, open, closed,
+                                       rejected, closed_on_time)
+    SELECT span, bucket, dim, key, {{shard}}, total, open, closed, rejected, closed_on_time
+    FROM e
     WHERE total <> 0 OR open <> 0 OR closed <> 0 OR rejected <> 0 OR closed_on_time <> 0
     ORDER BY span, bucket, dim, key  -- one lock order for every writer
-    ON CONFLICT (span, bucket, dim, key) DO UPDATE SET
+    ON CONFLICT (span, bucket, dim, key, shard) DO UPDATE SET
         total = r.total + excluded.total, open = r.open + excluded.open,
         closed = r.closed + excluded.closed, rejected = r.rejected + excluded.rejected,
         closed_on_time = r.closed_on_time + excluded.closed_on_time
 """
+# Every intake of a day adds to that day's row of its category and of "no assignee": rows
+# that concurrent writers would queue for. Those (categories, and the keys of nobody) are
+# spread over 16 rows per key by the writing backend, so concurrent transactions (one per
+# backend) rarely touch the same row; grids and assignees are many, so theirs stay one row.
+_SHARD = "CASE WHEN dim = 'c' OR key IS NULL THEN pg_backend_pid() % 16 ELSE 0 END"
 _COLUMNS = "reported_at, grid_code, category, assignee, status, closed_at, due_at"
 _NEW = f"SELECT 1 AS sign, {_COLUMNS} FROM new_rows"
 _OLD = f"SELECT -1 AS sign, {_COLUMNS} FROM old_rows"
@@ -78,23 +85,24 @@ UPGRADE = (
         bucket date NOT NULL,
         dim char(1) NOT NULL CHECK (dim IN ('g', 'c', 'w')),
         key text,
+        shard smallint NOT NULL DEFAULT 0,
         total bigint NOT NULL DEFAULT 0,
         open bigint NOT NULL DEFAULT 0,
         closed bigint NOT NULL DEFAULT 0,
         rejected bigint NOT NULL DEFAULT 0,
         closed_on_time bigint NOT NULL DEFAULT 0,
-        CONSTRAINT uq_incident_rollups UNIQUE NULLS NOT DISTINCT (span, bucket, dim, key)
+        CONSTRAINT uq_incident_rollups UNIQUE NULLS NOT DISTINCT (span, bucket, dim, key, shard)
     )
     """,
     f"""
     CREATE FUNCTION gridmap_incident_rollup() RETURNS trigger LANGUAGE plpgsql AS $fn$
     BEGIN
         IF TG_OP = 'INSERT' THEN
-            {_DELTAS.format(src=_NEW)};
+            {_DELTAS.format(src=_NEW, shard=_SHARD)};
         ELSIF TG_OP = 'UPDATE' THEN
-            {_DELTAS.format(src=_NEW + " UNION ALL " + _OLD)};
+            {_DELTAS.format(src=_NEW + " UNION ALL " + _OLD, shard=_SHARD)};
         ELSIF TG_OP = 'DELETE' THEN
-            {_DELTAS.format(src=_OLD)};
+            {_DELTAS.format(src=_OLD, shard=_SHARD)};
         ELSE  -- TRUNCATE
             DELETE FROM incident_rollups;
         END IF;
@@ -114,7 +122,7 @@ UPGRADE = (
     "CREATE TRIGGER incident_rollup_truncate AFTER TRUNCATE ON incidents "
     "FOR EACH STATEMENT EXECUTE FUNCTION gridmap_incident_rollup()",
     # what is there already
-    _DELTAS.format(src=f"SELECT 1 AS sign, {_COLUMNS} FROM incidents"),
+    _DELTAS.format(src=f"SELECT 1 AS sign, {_COLUMNS} FROM incidents", shard="0"),
     # overdue (depends on now): the open incidents of a period, read index-only
     f"""
     CREATE INDEX ix_incidents_open_stats ON incidents (reported_at)

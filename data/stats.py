@@ -40,21 +40,30 @@ from data.lifecycle import OPEN, sql_list
 By = Literal["grid", "community", "street", "category", "worker"]
 BY: tuple[By, ...] = get_args(By)
 
-# the key expression and the joins each grouping needs (fixed strings, never user input)
-_KEYS: dict[str, tuple[str, str]] = {
-    "grid": ("i.grid_code", ""),
-    "community": (
-        "g.community",
-        "LEFT JOIN grids g ON g.code = i.grid_code AND g.valid_to IS NULL",
-    ),
-    "street": (
-        "r.parent",
-        "LEFT JOIN grids g ON g.code = i.grid_code AND g.valid_to IS NULL "
-        "LEFT JOIN regions r ON r.code = g.community AND r.level = 'community'",
-    ),
-    "category": ("i.category", ""),
-    "worker": ("i.assignee::text", ""),
-}
+
+def _groupings(grid: str, direct: dict[str, tuple[str, str]]) -> dict[str, tuple[str, str]]:
+    """Each grouping's key expression and the joins it needs (fixed strings, never user
+    input): ``grid`` the grid code expression, ``direct`` the keys read without a join."""
+    community = f"LEFT JOIN grids g ON g.code = {grid} AND g.valid_to IS NULL"
+    return {
+        **direct,
+        "community": ("g.community", community),
+        "street": (
+            "r.parent",
+            f"{community} LEFT JOIN regions r ON r.code = g.community AND r.level = 'community'",
+        ),
+    }
+
+
+# the key expression and the joins each grouping needs, over the incidents
+_KEYS = _groupings(
+    "i.grid_code",
+    {
+        "grid": ("i.grid_code", ""),
+        "category": ("i.category", ""),
+        "worker": ("i.assignee::text", ""),
+    },
+)
 
 _OPEN = sql_list(OPEN)
 
@@ -160,17 +169,7 @@ CLOSE_HOURS = "date_part('epoch', i.closed_at - i.reported_at) / 3600.0"
 
 _DIM = {"grid": "g", "community": "g", "street": "g", "category": "c", "worker": "w"}
 # the rollup/raw key (grid code, category, assignee) → the grouping's key
-_OUTER: dict[str, tuple[str, str]] = {
-    "grid": ("p.key", ""),
-    "community": ("g.community", "LEFT JOIN grids g ON g.code = p.key AND g.valid_to IS NULL"),
-    "street": (
-        "r.parent",
-        "LEFT JOIN grids g ON g.code = p.key AND g.valid_to IS NULL "
-        "LEFT JOIN regions r ON r.code = g.community AND r.level = 'community'",
-    ),
-    "category": ("p.key", ""),
-    "worker": ("p.key", ""),
-}
+_OUTER = _groupings("p.key", dict.fromkeys(("grid", "category", "worker"), ("p.key", "")))
 _RAW_KEY = {"g": "i.grid_code", "c": "i.category::text", "w": "i.assignee::text"}
 # periods up to this long: medians grouped by hashing (one array per key, the period read
 # through ix_incidents_stats_grid); longer ones (by grid) walk ix_incidents_closed_hours

@@ -294,6 +294,7 @@ def main() -> None:
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed: apt-get install wrk")
+    load_average = os.getloadavg()[0]  # the machine is often shared: say how busy it was
     cluster = Cluster(Path(tempfile.mkdtemp(prefix="gridmap-bench-stats-")), free_port())
     url = cluster.start()
     try:
@@ -306,6 +307,7 @@ def main() -> None:
         )
         result = {
             "machine_cores": os.cpu_count(),
+            "load_average_at_start": load_average,
             "incidents": args.incidents,
             "grids": args.grids,
             "repeat": args.repeat,

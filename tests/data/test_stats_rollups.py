@@ -289,17 +289,20 @@ def test_concurrent_writers_keep_the_rollups_exact(pg_url: str) -> None:
     try:
         with Session(engine) as session:
             state = grid_repo.grid_state(session=session)
-            ids = [
-                repo.create_incident(
-                    session=session,
-                    new=_new((118.8, 32.0, "G1"), 0, 0, at),
-                    deadlines=DEADLINES,
-                    reporter="t",
-                    now=at,
-                    index_state=state,
-                )[0]["id"]
-                for _ in range(64)
-            ]
+
+        def file(session: Session) -> int:
+            record, _ = repo.create_incident(
+                session=session,
+                new=_new((118.8, 32.0, "G1"), 0, 0, at),
+                deadlines=DEADLINES,
+                reporter="t",
+                now=at,
+                index_state=state,
+            )
+            return int(record["id"])
+
+        with Session(engine) as session:
+            ids = [file(session) for _ in range(64)]
             session.commit()
 
         def work(worker: int) -> None:
@@ -313,14 +316,7 @@ def test_concurrent_writers_keep_the_rollups_exact(pg_url: str) -> None:
                         actor="t",
                         now=at + timedelta(minutes=n),
                     )
-                    repo.create_incident(
-                        session=session,
-                        new=_new((118.8, 32.0, "G1"), 0, 0, at),
-                        deadlines=DEADLINES,
-                        reporter="t",
-                        now=at,
-                        index_state=state,
-                    )
+                    file(session)
                     session.commit()
 
         with ThreadPoolExecutor(8) as pool:

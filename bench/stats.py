@@ -7,13 +7,16 @@ p99 under 200 concurrent handlers.
 1. Generates ``--incidents`` reports over the year (in SQL, deterministic: ``setseed``),
    spread over ``--grids`` grids, most closed, some overdue, some open — bulk-loaded with
    the secondary indexes dropped and rebuilt after, as a real load would.
-2. Times ``data.stats.incident_stats(by="grid")`` for the last month and the whole year,
-   side by side with the baseline of reading the same rows into pandas and grouping there
-   (same repeats; the two answers are checked equal), and once more without the covering
-   indexes (``ix_incidents_stats_grid``, ``…_grid_order``) to show what they buy.
-3. Serves the API (2 workers) and drives ``PATCH /api/v1/incidents/{id}`` (reported →
-   accepted, each request a fresh incident) with wrk at ``--connections`` (200) connections,
-   then at 8.
+2. Times ``data.stats.incident_stats(by="grid")`` (counts from the rollups of migration
+   0008, kept by triggers during the load; overdue and exact medians from the incidents) for
+   the last month and the whole year, side by side with the straightforward SQL over every
+   incident of the period (``direct_incident_stats``, the tests' reference) and the baseline
+   of reading the same rows into pandas and grouping there (same repeats, each call in a
+   fresh transaction; the answers are checked equal).
+3. Serves the API (2 workers) and drives ``PATCH /api/v1/incidents/{id}`` with wrk, each
+   request a fresh incident filed today (spread over grids and categories): reported →
+   accepted (nothing counted changes) at ``--connections`` (200), 50 and 8 connections, and
+   reported → rejected (one rollup upsert per bucket) at 50.
 
 JSON → bench/results/stats.json. Run: python -m bench.stats [--incidents 7300000]
 """
@@ -41,7 +44,7 @@ from data.db import make_engine, migrate, transaction
 from data.embedded import Cluster, free_port
 from data.keys import create_key
 from data.lifecycle import OPEN
-from data.stats import incident_stats
+from data.stats import direct_incident_stats, incident_stats
 
 RESULTS = Path(__file__).with_name("results")
 END = datetime(2026, 11, 1, tzinfo=UTC)
@@ -53,10 +56,12 @@ SECONDARY = (
     "ix_incidents_grid_status",
     "ix_incidents_reported",
     "ix_incidents_stats_grid",
-    "ix_incidents_stats_grid_order",
+    "ix_incidents_closed_hours",
     "ix_incidents_assignee",
     "ix_incidents_open_due",
+    "ix_incidents_open_stats",
 )
+GRIDS = 6_500
 CODES = ("E01", "E02", "E03", "E04", "E05", "C01", "C02", "C03", "C04", "G01", "G02", "G03")
 
 GENERATE = """
@@ -156,18 +161,37 @@ def pandas_stats(url: str, start: datetime, end: datetime) -> dict[str, dict[str
     return {str(k): {str(c): x for c, x in v.items()} for k, v in grouped.to_dict("index").items()}
 
 
+def _same(ours: list[dict[str, Any]], direct: list[dict[str, Any]]) -> None:
+    """The rollups' answer is the straightforward SQL's (medians to 1e-12: float8 against
+    numeric arithmetic on the same durations)."""
+    assert [r["key"] for r in ours] == [r["key"] for r in direct]
+    for a, b in zip(ours, direct, strict=True):
+        for name, value in b.items():
+            if isinstance(value, float):
+                assert abs(a[name] - value) <= 1e-12 * max(1.0, abs(value)), (a["key"], name)
+            else:
+                assert a[name] == value, (a["key"], name)
+
+
 def timed_stats(url: str, *, repeat: int) -> dict[str, Any]:
+    """``incident_stats(by="grid")`` (rollups, exact medians) beside the straightforward SQL
+    over every incident of the period (``direct_incident_stats``, the reference) and the
+    pandas baseline, each ``repeat`` times, each call in a fresh transaction (no caching)."""
     engine = make_engine(url, pool_size=1)
+
+    def fresh(function: Any, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        with transaction(engine) as session:
+            rows: list[dict[str, Any]] = function(
+                session=session, by="grid", start=start, end=end, now=NOW
+            )
+            return rows
+
     out: dict[str, Any] = {}
     try:
         for label, (start, end) in (("month", MONTH), ("year", (START, END))):
-            with transaction(engine) as session:
-                ours, rows = best(
-                    partial(
-                        incident_stats, session=session, by="grid", start=start, end=end, now=NOW
-                    ),
-                    repeat,
-                )
+            ours, rows = best(partial(fresh, incident_stats, start, end), repeat)
+            direct, reference = best(partial(fresh, direct_incident_stats, start, end), repeat)
+            _same(rows, reference)
             theirs, frame = best(partial(pandas_stats, url, start, end), repeat)
             for row in rows:  # the same answer both ways
                 other = frame[row["key"]]
@@ -180,46 +204,14 @@ def timed_stats(url: str, *, repeat: int) -> dict[str, Any]:
                 "incidents": sum(r["total"] for r in rows),
                 "grids": len(rows),
                 "gridmap_s": ours,
+                "straightforward_sql_s": direct,
                 "pandas_baseline_s": theirs,
+                "speedup_vs_sql": direct / ours,
                 "speedup": theirs / ours,
             }
             print(f"  {label}: {out[label]}", file=sys.stderr, flush=True)
     finally:
         engine.dispose()
-    return out
-
-
-COVERING = ("ix_incidents_stats_grid", "ix_incidents_stats_grid_order")
-
-
-def without_covering_index(url: str, *, repeat: int) -> dict[str, float]:
-    """The same queries with the two covering indexes dropped (then rebuilt)."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        definitions = [
-            row[0]
-            for row in conn.execute(
-                "SELECT indexdef FROM pg_indexes WHERE indexname = ANY(%s)", [list(COVERING)]
-            )
-        ]
-        for name in COVERING:
-            conn.execute(f"DROP INDEX {name}")
-    engine = make_engine(url, pool_size=1)
-    out = {}
-    try:
-        for label, (start, end) in (("month", MONTH), ("year", (START, END))):
-            with transaction(engine) as session:
-                out[f"{label}_s"], _ = best(
-                    partial(
-                        incident_stats, session=session, by="grid", start=start, end=end, now=NOW
-                    ),
-                    repeat,
-                )
-    finally:
-        engine.dispose()
-        with psycopg.connect(url, autocommit=True) as conn:
-            for definition in definitions:
-                conn.execute(definition)
-            conn.execute("VACUUM ANALYZE incidents")
     return out
 
 
@@ -234,42 +226,58 @@ request = function()
   local id = FIRST + tid + NTHREADS * counter
   counter = counter + 1
   return wrk.format("PATCH", "/api/v1/incidents/" .. id,
-    {["Content-Type"] = "application/json", ["X-API-Key"] = "KEY"}, '{"status":"accepted"}')
+    {["Content-Type"] = "application/json", ["X-API-Key"] = "KEY"}, 'BODY')
 end
 """
+# (label, connections, body): reported → accepted changes nothing the statistics count (the
+# rollup triggers write nothing); reported → rejected moves a report from open to rejected
+# (one upsert per rollup bucket it sits in)
+STEPS: tuple[tuple[str, int | None, str], ...] = (
+    ("accepted", None, '{"status":"accepted"}'),  # None: --connections
+    ("accepted", 50, '{"status":"accepted"}'),
+    ("accepted", 8, '{"status":"accepted"}'),
+    ("rejected", 50, '{"status":"rejected","note":"not ours"}'),
+)
 
 
 def transitions(url: str, *, seconds: int, connections: int, workers: int) -> dict[str, Any]:
-    """wrk PATCHes fresh 'reported' incidents to 'accepted' over ``connections`` connections
-    (every handler stepping back to back: throughput-bound), then over 8 (service time)."""
-    fresh = 100_000  # far more than wrk gets through
+    """wrk PATCHes fresh 'reported' incidents (spread over the grids and categories, filed
+    today) over ``connections`` connections, 50 and 8 (every handler stepping back to back:
+    throughput-bound), a fresh block of incidents for each run."""
+    block = 40_000  # far more than wrk gets through in a run
     with psycopg.connect(url, autocommit=True) as conn:
+        first = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM incidents").fetchone()[0]  # type: ignore[index]
         conn.execute(
             "INSERT INTO incidents (category, status, geom, grid_code, reported_at, due_at) "
-            "SELECT 'E01', 'reported', ST_SetSRID(ST_MakePoint(108.9, 34.2), 4326), 'G00001', "
-            "now(), now() + interval '1 day' FROM generate_series(1, %s::bigint)",
-            [fresh],
+            "SELECT (%s::text[])[1 + g %% %s], 'reported', "
+            "ST_SetSRID(ST_MakePoint(108.9, 34.2), 4326), 'G' || lpad((g %% %s)::text, 5, '0'), "
+            "now(), now() + interval '1 day' FROM generate_series(1, %s::bigint) g",
+            [list(CODES), len(CODES), GRIDS, block * (len(STEPS) + 1)],
         )
-        first = conn.execute("SELECT min(id) FROM incidents WHERE status = 'reported'").fetchone()[
-            0
-        ]  # type: ignore[index]
         conn.execute("VACUUM ANALYZE incidents")
     engine = make_engine(url, pool_size=1)
     with transaction(engine) as session:
         key = create_key(session=session, role="reporter")
     engine.dispose()
+    result: dict[str, Any] = {}
     with load_server(url, workers=workers) as base:
-        result: dict[str, Any] = {}
-        for offset, concurrent in ((0, connections), (fresh // 2, 8)):
+        # warm-up on a block of its own: the pools' connections opened, plans cached
+        warm = PATCH_LUA.replace("FIRST", str(first + len(STEPS) * block)).replace("NTHREADS", "2")
+        _wrk(base, warm.replace("KEY", key).replace("BODY", STEPS[0][2]), seconds=3, connections=50)
+        for n, (status, concurrent, body) in enumerate(STEPS):
+            count = connections if concurrent is None else concurrent
             script = (
-                PATCH_LUA.replace("FIRST", str(first + offset))
+                PATCH_LUA.replace("FIRST", str(first + n * block))
                 .replace("NTHREADS", "2")
                 .replace("KEY", key)
+                .replace("BODY", body)
             )
-            result[f"c{concurrent}"] = _wrk(base, script, seconds=seconds, connections=concurrent)
+            measured = _wrk(base, script, seconds=seconds, connections=count)
+            result[f"{status}_c{count}"] = measured
+            print(f"  PATCH → {status} at {count}: {measured}", file=sys.stderr, flush=True)
     with psycopg.connect(url) as conn:
         applied = conn.execute(
-            "SELECT count(*) FROM incident_events WHERE to_status = 'accepted'"
+            "SELECT count(*) FROM incident_events WHERE to_status IN ('accepted', 'rejected')"
         ).fetchone()[0]  # type: ignore[index]
     result["applied"] = applied
     return result
@@ -278,7 +286,7 @@ def transitions(url: str, *, seconds: int, connections: int, workers: int) -> di
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--incidents", type=int, default=7_300_000)
-    parser.add_argument("--grids", type=int, default=6_500)
+    parser.add_argument("--grids", type=int, default=GRIDS)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=200)
@@ -286,6 +294,7 @@ def main() -> None:
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed: apt-get install wrk")
+    load_average = os.getloadavg()[0]  # the machine is often shared: say how busy it was
     cluster = Cluster(Path(tempfile.mkdtemp(prefix="gridmap-bench-stats-")), free_port())
     url = cluster.start()
     try:
@@ -293,18 +302,17 @@ def main() -> None:
         load = generate(url, args.incidents, args.grids)
         print(f"  generated: {load}", file=sys.stderr, flush=True)
         stats = timed_stats(url, repeat=args.repeat)
-        bare = without_covering_index(url, repeat=args.repeat)
         steps = transitions(
             url, seconds=args.seconds, connections=args.connections, workers=args.workers
         )
         result = {
             "machine_cores": os.cpu_count(),
+            "load_average_at_start": load_average,
             "incidents": args.incidents,
             "grids": args.grids,
             "repeat": args.repeat,
             "load": load,
             "stats_by_grid": stats,
-            "without_covering_index": bare,
             "goal_stats": "month < 1 s, year < 5 s at 7.3 M incidents, 6,500 grids",
             "transition": {
                 **steps,

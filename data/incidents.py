@@ -94,8 +94,13 @@ def _values(
     }
 
 
+# an incident as the API shows it, from a statement's RETURNING rows
+_RECORD = """id, client_id, category, description, priority, status, grid_code, reported_at,
+           created_at, due_at, closed_at, assignee, merged_into, version, address, media_url,
+           ST_X(geom) AS lon, ST_Y(geom) AS lat"""
+
 CREATE = text(
-    """
+    f"""
     WITH ins AS (
         INSERT INTO incidents (client_id, category, description, priority, status, grid_code,
                                geom, reported_at, due_at, reporter, address, media_url)
@@ -110,9 +115,7 @@ CREATE = text(
     ev AS (
         INSERT INTO incident_events (incident_id, from_status, to_status, actor)
         SELECT id, NULL, :status, :reporter FROM ins)
-    SELECT id, client_id, category, description, priority, status, grid_code, reported_at,
-           created_at, due_at, closed_at, assignee, merged_into, version, address, media_url,
-           ST_X(geom) AS lon, ST_Y(geom) AS lat
+    SELECT {_RECORD}
     FROM ins
     """
 )
@@ -240,21 +243,24 @@ LOCK = text(
     "SELECT id, status, version, grid_code, assignee, merged_into FROM incidents "
     "WHERE id = :id FOR UPDATE"
 )
+# the step, its event row and the new state in one statement (one round trip)
 APPLY = text(
-    """
-    UPDATE incidents SET status = :status, assignee = :assignee, version = version + 1,
-           updated_at = :now,
-           closed_at = CASE WHEN CAST(:status AS varchar) = 'closed' THEN :now
-                            ELSE closed_at END,
-           merged_into = coalesce(CAST(:merged_into AS bigint), merged_into)
-    WHERE id = :id
-    """
-)
-EVENT = text(
-    """
-    INSERT INTO incident_events (incident_id, from_status, to_status, note, actor, at,
-                                 actor_person, assignee)
-    VALUES (:id, :from_status, :status, :note, :actor, :now, :actor_person, :assignee)
+    f"""
+    WITH upd AS (
+        UPDATE incidents SET status = :status, assignee = :assignee, version = version + 1,
+               updated_at = :now,
+               closed_at = CASE WHEN CAST(:status AS varchar) = 'closed' THEN :now
+                                ELSE closed_at END,
+               merged_into = coalesce(CAST(:merged_into AS bigint), merged_into)
+        WHERE id = :id
+        RETURNING *),
+    ev AS (
+        INSERT INTO incident_events (incident_id, from_status, to_status, note, actor, at,
+                                     actor_person, assignee)
+        SELECT id, :from_status, :status, :note, :actor, :now, :actor_person, :assignee
+        FROM upd)
+    SELECT {_RECORD}
+    FROM upd
     """
 )
 
@@ -311,9 +317,7 @@ def _apply(
         "now": now,
         "merged_into": merged_into,
     }
-    conn = session.connection()
-    conn.execute(APPLY, values)
-    conn.execute(EVENT, values)
+    applied = session.connection().execute(APPLY, values).one()
     record(
         session=session,
         actor=actor,
@@ -328,7 +332,7 @@ def _apply(
         },
     )
     session.flush()
-    return get_incident(session=session, incident_id=int(current["id"]))
+    return dict(applied._mapping)
 
 
 def transition(

@@ -27,7 +27,9 @@ Every grid worker appears (with ``handled`` 0 when nothing reached them).
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal, get_args
 
 from sqlalchemy import text
@@ -38,21 +40,30 @@ from data.lifecycle import OPEN, sql_list
 By = Literal["grid", "community", "street", "category", "worker"]
 BY: tuple[By, ...] = get_args(By)
 
-# the key expression and the joins each grouping needs (fixed strings, never user input)
-_KEYS: dict[str, tuple[str, str]] = {
-    "grid": ("i.grid_code", ""),
-    "community": (
-        "g.community",
-        "LEFT JOIN grids g ON g.code = i.grid_code AND g.valid_to IS NULL",
-    ),
-    "street": (
-        "r.parent",
-        "LEFT JOIN grids g ON g.code = i.grid_code AND g.valid_to IS NULL "
-        "LEFT JOIN regions r ON r.code = g.community AND r.level = 'community'",
-    ),
-    "category": ("i.category", ""),
-    "worker": ("i.assignee::text", ""),
-}
+
+def _groupings(grid: str, direct: dict[str, tuple[str, str]]) -> dict[str, tuple[str, str]]:
+    """Each grouping's key expression and the joins it needs (fixed strings, never user
+    input): ``grid`` the grid code expression, ``direct`` the keys read without a join."""
+    community = f"LEFT JOIN grids g ON g.code = {grid} AND g.valid_to IS NULL"
+    return {
+        **direct,
+        "community": ("g.community", community),
+        "street": (
+            "r.parent",
+            f"{community} LEFT JOIN regions r ON r.code = g.community AND r.level = 'community'",
+        ),
+    }
+
+
+# the key expression and the joins each grouping needs, over the incidents
+_KEYS = _groupings(
+    "i.grid_code",
+    {
+        "grid": ("i.grid_code", ""),
+        "category": ("i.category", ""),
+        "worker": ("i.assignee::text", ""),
+    },
+)
 
 _OPEN = sql_list(OPEN)
 
@@ -63,7 +74,7 @@ _PERIOD = """
 
 
 def _counts_sql(by: str) -> str:
-    """Counts only: plain aggregates, which PostgreSQL can hash and run in parallel."""
+    """The reference counts: plain aggregates over the incidents themselves."""
     key, joins = _KEYS[by]
     return f"""
     SELECT {key} AS key,
@@ -81,8 +92,7 @@ def _counts_sql(by: str) -> str:
 
 
 def _medians_sql(by: str) -> str:
-    """The ordered-set aggregate on its own, over the closed reports only (it cannot be
-    hashed or parallelised; kept apart it does not drag the counts down with it)."""
+    """The reference medians: the ordered-set aggregate over the closed reports."""
     key, joins = _KEYS[by]
     return f"""
     SELECT {key} AS key,
@@ -98,21 +108,9 @@ def _ratio(part: int, whole: int) -> float | None:
     return None if whole == 0 else part / whole
 
 
-def incident_stats(
-    *,
-    session: Session,
-    by: str,
-    start: datetime | None,
-    end: datetime | None,
-    now: datetime,
+def _rows(
+    session: Session, by: str, counts: Sequence[Any], medians: dict[str | None, float]
 ) -> list[dict[str, Any]]:
-    """One row per key: counts by status, closure rate, overdue, on-time rate, median hours
-    to close (definitions above)."""
-    values = {"start": start, "end": end, "now": now}
-    medians: dict[str | None, float] = dict(
-        session.execute(text(_medians_sql(by)), values).tuples().all()
-    )
-    counts = session.execute(text(_counts_sql(by)), values).all()
     names: dict[str, str] = {}
     if by == "worker":
         names = {str(i): n for i, n in session.execute(text("SELECT id, name FROM people")).all()}
@@ -122,12 +120,12 @@ def incident_stats(
         median = medians.get(m["key"])
         row = {
             "key": m["key"],
-            "total": m["total"],
-            "open": m["open"],
-            "closed": m["closed"],
-            "rejected": m["rejected"],
+            "total": int(m["total"]),
+            "open": int(m["open"]),
+            "closed": int(m["closed"]),
+            "rejected": int(m["rejected"]),
             "closure_rate": _ratio(m["closed"], m["total"] - m["rejected"]),
-            "overdue": m["overdue"],
+            "overdue": int(m["overdue"]),
             "on_time_rate": _ratio(m["closed_on_time"], m["closed"]),
             "median_hours_to_close": None if median is None else float(median),
         }
@@ -135,6 +133,184 @@ def incident_stats(
             row["name"] = names.get(m["key"]) if m["key"] is not None else None
         out.append(row)
     return out
+
+
+def direct_incident_stats(
+    *,
+    session: Session,
+    by: str,
+    start: datetime | None,
+    end: datetime | None,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """The same answer as :func:`incident_stats`, straight from the incidents (every row of
+    the period read): the reference the rollups are tested and benchmarked against."""
+    values = {"start": start, "end": end, "now": now}
+    medians: dict[str | None, float] = dict(
+        session.execute(text(_medians_sql(by)), values).tuples().all()
+    )
+    counts = session.execute(text(_counts_sql(by)), values).all()
+    return _rows(session, by, counts, medians)
+
+
+# --- from the rollups ----------------------------------------------------------------------
+# incident_rollups (migration 0008, kept by triggers on incidents in the writing transaction)
+# holds, per UTC day and per UTC month of reported_at and per grid / category / assignee, the
+# counts by status. A period is cut into whole months, whole days around them and the
+# part-days at its edges; the first two come from the rollups, the edges from incidents.
+# Overdue (it depends on now) and the medians (exact) are read from incidents: the open ones
+# through the partial index ix_incidents_open_stats, the closed ones through the covering
+# indexes of migration 0003.
+
+# hours from report to closing (float8: fast to compute and sort; the reference's numeric
+# rounds the same value to within 1e-12 relative). ix_incidents_closed_hours (migration 0008)
+# indexes this very expression.
+CLOSE_HOURS = "date_part('epoch', i.closed_at - i.reported_at) / 3600.0"
+
+_DIM = {"grid": "g", "community": "g", "street": "g", "category": "c", "worker": "w"}
+# the rollup/raw key (grid code, category, assignee) → the grouping's key
+_OUTER = _groupings("p.key", dict.fromkeys(("grid", "category", "worker"), ("p.key", "")))
+_RAW_KEY = {"g": "i.grid_code", "c": "i.category::text", "w": "i.assignee::text"}
+# periods up to this long: medians grouped by hashing (one array per key, the period read
+# through ix_incidents_stats_grid); longer ones (by grid) walk ix_incidents_closed_hours
+_SHORT = timedelta(days=62)
+
+Range = tuple[datetime | date | None, datetime | date | None]
+
+
+@dataclass(frozen=True)
+class Split:
+    """A period cut into what the rollups answer and what the incidents answer."""
+
+    months: list[Range] = field(default_factory=list)  # whole UTC months
+    days: list[Range] = field(default_factory=list)  # whole UTC days
+    raw: list[Range] = field(default_factory=list)  # part-days (timestamps)
+
+
+def _next_day(t: datetime) -> date:
+    day = t.date()
+    return day if t == datetime.combine(day, time(), UTC) else day + timedelta(days=1)
+
+
+def _next_month(d: date) -> date:
+    first = d.replace(day=1)
+    if first == d:
+        return d
+    return date(d.year + d.month // 12, d.month % 12 + 1, 1)
+
+
+def split_period(start: datetime | None, end: datetime | None) -> Split:
+    """``[start, end)`` (either open) as whole UTC months, whole UTC days and part-days."""
+    s = None if start is None else start.astimezone(UTC)
+    e = None if end is None else end.astimezone(UTC)
+    d0 = None if s is None else _next_day(s)
+    d1 = None if e is None else e.date()
+    if d0 is not None and d1 is not None and d0 >= d1:
+        return Split(raw=[(s, e)])
+    raw: list[Range] = []
+    if s is not None and d0 is not None:
+        raw.append((s, datetime.combine(d0, time(), UTC)))
+    if e is not None and d1 is not None:
+        raw.append((datetime.combine(d1, time(), UTC), e))
+    m0 = None if d0 is None else _next_month(d0)
+    m1 = None if d1 is None else d1.replace(day=1)
+    if m0 is not None and m1 is not None and m0 >= m1:
+        return Split(days=[(d0, d1)], raw=raw)
+    days: list[Range] = [(d0, m0)] if d0 is not None else []
+    days += [(m1, d1)] if d1 is not None else []
+    return Split(months=[(m0, m1)], days=days, raw=raw)
+
+
+def _ranges(column: str, ranges: list[Range], prefix: str, values: dict[str, Any]) -> str:
+    """``(column >= :p0a AND column < :p0b) OR …`` over ``ranges`` (None: unbounded), with
+    the bounds put in ``values``; ``FALSE`` for none."""
+    terms = []
+    for n, (lo, hi) in enumerate(ranges):
+        if lo is not None and hi is not None and lo >= hi:
+            continue
+        parts = []
+        for side, op, bound in (("a", ">=", lo), ("b", "<", hi)):
+            if bound is not None:
+                values[f"{prefix}{n}{side}"] = bound
+                parts.append(f"{column} {op} :{prefix}{n}{side}")
+        terms.append("(" + (" AND ".join(parts) or "TRUE") + ")")
+    return " OR ".join(terms) or "FALSE"
+
+
+def _rollup_counts_sql(by: str, split: Split, values: dict[str, Any]) -> str:
+    key, joins = _OUTER[by]
+    dim = _DIM[by]
+    months = _ranges("bucket", split.months, "m", values)
+    days = _ranges("bucket", split.days, "d", values)
+    raw = _ranges("i.reported_at", split.raw, "r", values)
+    period = _ranges("i.reported_at", [(values["start"], values["end"])], "p", values)
+    return f"""
+    WITH p AS (
+        SELECT key, total, open, closed, rejected, closed_on_time, 0 AS overdue
+        FROM incident_rollups
+        WHERE dim = '{dim}' AND ((span = 'm' AND ({months})) OR (span = 'd' AND ({days})))
+        UNION ALL
+        SELECT {_RAW_KEY[dim]}, count(*),
+               count(*) FILTER (WHERE i.status IN ({_OPEN})),
+               count(*) FILTER (WHERE i.status = 'closed'),
+               count(*) FILTER (WHERE i.status = 'rejected'),
+               count(*) FILTER (WHERE i.status = 'closed' AND i.closed_at <= i.due_at), 0
+        FROM incidents i WHERE {raw}
+        GROUP BY 1
+        UNION ALL
+        SELECT {_RAW_KEY[dim]}, 0, 0, 0, 0, 0, count(*)
+        FROM incidents i
+        WHERE i.status IN ({_OPEN}) AND i.due_at < :now AND ({period})
+        GROUP BY 1)
+    SELECT {key} AS key, sum(p.total)::bigint AS total, sum(p.open)::bigint AS open,
+           sum(p.closed)::bigint AS closed, sum(p.rejected)::bigint AS rejected,
+           sum(p.closed_on_time)::bigint AS closed_on_time, sum(p.overdue)::bigint AS overdue
+    FROM p {joins}
+    GROUP BY 1
+    HAVING sum(p.total) > 0
+    """
+
+
+def _fast_medians_sql(by: str, short: bool, values: dict[str, Any]) -> str:
+    key, joins = _KEYS[by]
+    period = _ranges("i.reported_at", [(values["start"], values["end"])], "q", values)
+    hours = CLOSE_HOURS  # ix_incidents_closed_hours's expression, to the letter
+    if short:  # hash the period's closed reports into one array per key, sort each alone
+        return f"""
+        SELECT key, (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x) FROM unnest(a) x)
+        FROM (SELECT {key} AS key, array_agg({hours}) AS a
+              FROM incidents i {joins}
+              WHERE i.status = 'closed' AND ({period})
+              GROUP BY 1) s
+        """
+    return f"""
+    SELECT {key} AS key, percentile_cont(0.5) WITHIN GROUP (ORDER BY {hours}) AS median
+    FROM incidents i {joins}
+    WHERE i.status = 'closed' AND ({period})
+    GROUP BY 1
+    """
+
+
+def incident_stats(
+    *,
+    session: Session,
+    by: str,
+    start: datetime | None,
+    end: datetime | None,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """One row per key: counts by status, closure rate, overdue, on-time rate, median hours
+    to close (definitions above): counts from the rollups, overdue and medians from the
+    incidents (exact)."""
+    values: dict[str, Any] = {"start": start, "end": end, "now": now}
+    split = split_period(start, end)
+    short = start is not None and end is not None and end - start <= _SHORT
+    session.execute(text("SET LOCAL work_mem = '64MB'"))  # the medians' arrays and sorts
+    medians: dict[str | None, float] = dict(
+        session.execute(text(_fast_medians_sql(by, short, values)), values).tuples().all()
+    )
+    counts = session.execute(text(_rollup_counts_sql(by, split, values)), values).all()
+    return _rows(session, by, counts, medians)
 
 
 EVALUATION = text(

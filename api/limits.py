@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.errors import problem
+from api.errors import answer
 
 
 class BodyLimit:
@@ -44,4 +44,5 @@ class BodyLimit:
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         detail = f"request body larger than {self.max_bytes} bytes"
-        await problem(413, "payload-too-large", "Payload too large", detail)(scope, receive, send)
+        refusal = answer(scope["path"], 413, "payload-too-large", "Payload too large", detail)
+        await refusal(scope, receive, send)

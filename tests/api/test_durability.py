@@ -154,7 +154,7 @@ def test_acknowledged_reports_survive_kill_9_exactly_once(pg_url: str) -> None:
     assert tuple(events) == (REPORTS, REPORTS)  # one first event each, none doubled
 
 
-INCIDENTS = int(os.environ.get("GRIDMAP_DURABILITY_INCIDENTS", "240"))
+INCIDENTS = int(os.environ.get("GRIDMAP_DURABILITY_INCIDENTS", "200"))
 # Each incident's whole loop: (status, note, which assignee); a hand-over and a reopen too.
 STEPS: list[tuple[str, str | None, int]] = [
     ("accepted", None, 0),

@@ -5,13 +5,18 @@ would otherwise be a second legal step. Anything else stale stays 412."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
+from api.app import create_app
+from api.settings import Settings
+from data.db import transaction
 from data.keys import create_key
 from tests.api.test_hostile import checksum
 from tests.api.test_loop import _file, _step
@@ -74,3 +79,68 @@ def test_a_retried_step_is_applied_once(
         ("dispatched", "dispatched", "to the street office"),
         ("dispatched", "dispatched", "to a department"),
     ]
+
+
+def test_concurrent_steps_with_if_match_one_applies(engine: Engine, pg_url: str) -> None:
+    """Real commits: eight handlers (keys) send the same step with the same If-Match at once;
+    one applies, the rest get 412. The same step sent eight times at once with one key (a
+    client's retries racing) applies once and every answer is that step's 200."""
+    with transaction(engine) as s:
+        keys = [create_key(session=s, role="reporter") for _ in range(8)]
+        incidents = (
+            s.execute(
+                text(
+                    "INSERT INTO incidents (category, status, geom, due_at, grid_code) "
+                    "SELECT 'race-if-match', 'reported', "
+                    "ST_GeomFromText('POINT(118.78 32.05)', 4326), now() + interval '1 day', "
+                    "(SELECT min(code) FROM grids) "
+                    "FROM generate_series(1, 2) RETURNING id"
+                )
+            )
+            .scalars()
+            .all()
+        )
+    results: dict[int, list[tuple[int, str | None]]] = {i: [] for i in incidents}
+    try:
+        with TestClient(create_app(Settings(database_url=pg_url))) as client:
+
+            def send(incident: int, key: str) -> None:
+                answer = _step(
+                    client, key, incident, "accepted", headers={"If-Match": f'"{incident}.1"'}
+                )
+                results[incident].append((answer.status_code, answer.headers.get("ETag")))
+
+            threads = [threading.Thread(target=send, args=(incidents[0], k)) for k in keys]
+            threads += [
+                threading.Thread(target=send, args=(incidents[1], keys[0])) for _ in range(8)
+            ]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        with engine.connect() as conn:
+            events = dict(
+                conn.execute(
+                    text(
+                        "SELECT incident_id, count(*) FROM incident_events "
+                        "WHERE incident_id = ANY(:ids) GROUP BY incident_id"
+                    ),
+                    {"ids": incidents},
+                ).all()
+            )
+    finally:
+        with engine.begin() as conn:
+            ids = {"ids": incidents}
+            conn.execute(text("DELETE FROM incident_events WHERE incident_id = ANY(:ids)"), ids)
+            conn.execute(
+                text("DELETE FROM audit_log WHERE entity = 'incident' AND entity_id = ANY(:s)"),
+                {"s": [str(i) for i in incidents]},
+            )
+            conn.execute(text("DELETE FROM incidents WHERE id = ANY(:ids)"), ids)
+            conn.execute(
+                text("DELETE FROM api_keys WHERE prefix = ANY(:p)"), {"p": [k[:10] for k in keys]}
+            )
+    racing, retrying = incidents
+    assert sorted(s for s, _ in results[racing]) == [200] + [412] * 7
+    assert results[retrying] == [(200, f'"{retrying}.2"')] * 8
+    assert events == {racing: 1, retrying: 1}  # no first event here: inserted directly

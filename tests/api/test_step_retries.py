@@ -119,7 +119,7 @@ def test_concurrent_steps_with_if_match_one_applies(engine: Engine, pg_url: str)
             for t in threads:
                 t.join()
         with engine.connect() as conn:
-            events = dict(
+            events: dict[int, int] = dict(
                 conn.execute(
                     text(
                         "SELECT incident_id, count(*) FROM incident_events "

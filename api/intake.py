@@ -1,6 +1,7 @@
 """Filing a report, shared by the JSON API and Open311: convert the point, find its grid,
-take the category's default priority when none is given, store it with its first event,
-list possible duplicates, and commit before anyone is told it is stored."""
+take the category's default priority when none is given, store it with its first event and
+an audit row naming its actor (once: a resend of a known ``client_id`` writes nothing), list
+possible duplicates, and commit before anyone is told it is stored."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session
 from api.locator import Locator
 from api.settings import Settings
 from data import incidents as repo
+from data.audit import record as audit
 from data.categories import get_category
 from data.lifecycle import PRIORITIES, Priority
 from geo.crs import to_wgs84
@@ -83,6 +85,15 @@ def file_report(
         index_state=snapshot.grid_version if snapshot.index is not None else None,
         index_until=snapshot.until,
     )
+    if created:
+        audit(
+            session=session,
+            actor=actor,
+            action="create",
+            entity="incident",
+            entity_id=str(record["id"]),
+            detail={"client_id": report.client_id, "grid": record["grid_code"]},
+        )
     duplicates = repo.possible_duplicates(session=session, incident=record)
     session.commit()  # durable before we acknowledge
     return Filed(record, created, new, duplicates)

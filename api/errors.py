@@ -134,6 +134,8 @@ def _domain_handler(request: Request, exc: Exception) -> Response:
         if cls in DEFAULT_STATUS_CODES:
             status, kind = DEFAULT_STATUS_CODES[cls]
             detail = "the database is unreachable" if status == 503 else str(exc)
+            if status == 503:  # the client is told little; the log says why
+                log.warning("database unavailable: %s", str(exc).strip().split("\n")[0])
             response = answer(request.url.path, status, kind, _title(kind), detail)
             if isinstance(exc, RateLimitedError):
                 response.headers["Retry-After"] = str(exc.retry_after)

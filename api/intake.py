@@ -17,6 +17,7 @@ from api.settings import Settings
 from data import incidents as repo
 from data.audit import record as audit
 from data.categories import get_category
+from data.db import retry_deadlocks
 from data.lifecycle import PRIORITIES, Priority
 from geo.crs import to_wgs84
 
@@ -75,25 +76,30 @@ def file_report(
         address=report.address,
         media_url=report.media_url,
     )
-    record, created = repo.create_incident(
-        session=session,
-        new=new,
-        deadlines=settings.deadlines(),
-        reporter=actor,
-        now=now,
-        tolerance_m=settings.tolerance_m,
-        index_state=snapshot.grid_version if snapshot.index is not None else None,
-        index_until=snapshot.until,
-    )
-    if created:
-        audit(
+
+    def store() -> tuple[dict[str, Any], bool, list[int]]:
+        record, created = repo.create_incident(
             session=session,
-            actor=actor,
-            action="create",
-            entity="incident",
-            entity_id=str(record["id"]),
-            detail={"client_id": report.client_id, "grid": record["grid_code"]},
+            new=new,
+            deadlines=settings.deadlines(),
+            reporter=actor,
+            now=now,
+            tolerance_m=settings.tolerance_m,
+            index_state=snapshot.grid_version if snapshot.index is not None else None,
+            index_until=snapshot.until,
         )
-    duplicates = repo.possible_duplicates(session=session, incident=record)
-    session.commit()  # durable before we acknowledge
+        if created:
+            audit(
+                session=session,
+                actor=actor,
+                action="create",
+                entity="incident",
+                entity_id=str(record["id"]),
+                detail={"client_id": report.client_id, "grid": record["grid_code"]},
+            )
+        duplicates = repo.possible_duplicates(session=session, incident=record)
+        session.commit()  # durable before we acknowledge
+        return record, created, duplicates
+
+    record, created, duplicates = retry_deadlocks(session, store)
     return Filed(record, created, new, duplicates)

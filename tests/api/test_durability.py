@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -70,17 +71,29 @@ def _city(pg_url: str, name: str) -> tuple[str, Engine, str]:
     return url, engine, key
 
 
-def _kill_and_restart(
-    server: subprocess.Popen[bytes], url: str, port: int, rng: random.Random
-) -> subprocess.Popen[bytes]:
-    """SIGKILL the server ``KILLS`` times, 1–3 s apart, restarting it each time; returns the
-    last one started."""
-    for _ in range(KILLS):
-        time.sleep(rng.uniform(1.0, 3.0))
-        server.send_signal(signal.SIGKILL)
+def _while_killed(
+    server: subprocess.Popen[bytes],
+    url: str,
+    port: int,
+    rng: random.Random,
+    work: Callable[[int], None],
+) -> None:
+    """Run ``work(i)`` in ``CLIENTS`` threads while the server is SIGKILLed ``KILLS`` times,
+    1–3 s apart, and restarted each time; stop the last one when the work is done."""
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(CLIENTS)]
+    for t in threads:
+        t.start()
+    try:
+        for _ in range(KILLS):
+            time.sleep(rng.uniform(1.0, 3.0))
+            server.send_signal(signal.SIGKILL)
+            server.wait()
+            server = _start(url, port)
+        for t in threads:
+            t.join(timeout=600)
+    finally:
+        server.kill()
         server.wait()
-        server = _start(url, port)
-    return server
 
 
 def test_acknowledged_reports_survive_kill_9_exactly_once(pg_url: str) -> None:
@@ -128,16 +141,7 @@ def test_acknowledged_reports_survive_kill_9_exactly_once(pg_url: str) -> None:
                     assert ident == answer.json()["id"]
                     sends -= 1
 
-    clients = [threading.Thread(target=client, args=(i,)) for i in range(CLIENTS)]
-    for t in clients:
-        t.start()
-    try:
-        server = _kill_and_restart(server, url, port, rng)
-        for t in clients:
-            t.join(timeout=600)
-    finally:
-        server.kill()
-        server.wait()
+    _while_killed(server, url, port, rng, client)
     assert len(acked) == REPORTS
     with engine.connect() as conn:
         rows = conn.execute(
@@ -246,16 +250,7 @@ def test_acknowledged_steps_survive_kill_9_exactly_once(pg_url: str) -> None:
                     return
                 done.append(ident)
 
-    handlers = [threading.Thread(target=handler, args=(i,)) for i in range(CLIENTS)]
-    for t in handlers:
-        t.start()
-    try:
-        server = _kill_and_restart(server, url, port, rng)
-        for t in handlers:
-            t.join(timeout=600)
-    finally:
-        server.kill()
-        server.wait()
+    _while_killed(server, url, port, rng, handler)
     assert not failures, failures[:5]
     assert sorted(done) == sorted(ids)
     print(f"{len(ids) * len(STEPS)} steps, {len(retries)} retries, {len(replays)} resends")

@@ -6,8 +6,9 @@ key from its expiry on, and checking a key takes as long whether it is valid or 
 from __future__ import annotations
 
 import statistics
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session
 
 import api.deps
 from api.app import create_app
+from api.cli import main
 from api.cli.common import CliError
 from api.cli.keys import expiry
 from api.settings import Settings
@@ -36,14 +38,34 @@ def keys_url(pg_url: str) -> Iterator[str]:
     yield url
 
 
-def _table(url: str) -> list[dict[str, str]]:
-    result = gridmap("keys", "list", url=url)
-    assert result.returncode == 0, result.stderr
-    header, *rows = (line.split("\t") for line in result.stdout.splitlines())
+def _table(stdout: str) -> list[dict[str, str]]:
+    header, *rows = (line.split("\t") for line in stdout.splitlines())
     assert header == [
         "id", "prefix", "role", "person", "label", "created", "expires", "revoked", "state"
     ]  # fmt: skip
     return [dict(zip(header, row, strict=True)) for row in rows]
+
+
+@pytest.fixture()
+def cli(
+    keys_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Callable[..., tuple[int, str, str]]:
+    """``gridmap`` in this process (what the subprocess smoke tests cannot afford to repeat):
+    ``cli(*args)`` → (exit code, stdout, stderr)."""
+    monkeypatch.setenv("GRIDMAP_DATABASE_URL", keys_url)
+
+    def run(*args: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        monkeypatch.setattr(sys, "argv", ["gridmap", *args])
+        try:
+            main()
+            code = 0
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
 
 
 def _rows(url: str, query: str) -> list[tuple[object, ...]]:
@@ -68,7 +90,9 @@ def _open311(app_client: TestClient, key: str) -> int:
     return answer.status_code
 
 
-def test_create_list_and_revoke(keys_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_create_list_and_revoke(
+    keys_url: str, monkeypatch: pytest.MonkeyPatch, cli: Callable[..., tuple[int, str, str]]
+) -> None:
     admin = gridmap("keys", "create", "--role", "admin", "--label", "ops", url=keys_url)
     assert admin.returncode == 0, admin.stderr
     viewer = gridmap("keys", "create", "--role", "viewer", "--expires", "90d", url=keys_url)
@@ -76,9 +100,10 @@ def test_create_list_and_revoke(keys_url: str, monkeypatch: pytest.MonkeyPatch) 
     admin_key, viewer_key = admin.stdout.strip(), viewer.stdout.strip()
 
     listed = gridmap("keys", "list", url=keys_url)
+    assert listed.returncode == 0, listed.stderr
     for secret in (admin_key, viewer_key, digest(admin_key), digest(viewer_key)):
         assert secret not in listed.stdout  # never a key, never a digest
-    table = {row["prefix"]: row for row in _table(keys_url)}
+    table = {row["prefix"]: row for row in _table(listed.stdout)}
     assert table[admin_key[:10]]["role"] == "admin" and table[admin_key[:10]]["label"] == "ops"
     assert table[admin_key[:10]]["expires"] == "-" and table[admin_key[:10]]["state"] == "live"
     expires = datetime.fromisoformat(table[viewer_key[:10]]["expires"])
@@ -95,25 +120,30 @@ def test_create_list_and_revoke(keys_url: str, monkeypatch: pytest.MonkeyPatch) 
         assert _answer(fresh, viewer_key) == 401  # a worker without it in its cache: at once
         time.sleep(1.1)
         assert _answer(cached, viewer_key) == 401  # the caching worker: within the window
-        assert gridmap("keys", "revoke", table[admin_key[:10]]["id"], url=keys_url).returncode == 0
+        assert cli("keys", "revoke", table[admin_key[:10]]["id"])[0] == 0  # by id
         assert _open311(fresh, admin_key) == 403  # Open311 looks the key up each time
-
-    audit = _rows(keys_url, "SELECT action, entity_id FROM audit_log WHERE action = 'revoke'")
-    assert sorted(audit) == sorted([("revoke", viewer_key[:10]), ("revoke", admin_key[:10])])
-    states = {row["prefix"]: (row["state"], row["revoked"]) for row in _table(keys_url)}
-    assert states[viewer_key[:10]][0] == "revoked" and states[viewer_key[:10]][1] != "-"
-
-    before = _rows(keys_url, "SELECT * FROM api_keys ORDER BY id")
-    again = gridmap("keys", "revoke", viewer_key[:10], url=keys_url)
-    assert again.returncode == 0 and "revoked already" in again.stderr
     assert "no API key matches 'gm_nothere'" in _error_line(
         gridmap("keys", "revoke", "gm_nothere", url=keys_url)
     )
-    assert "matches several API keys" in _error_line(gridmap("keys", "revoke", "gm_", url=keys_url))
-    assert "no API key" in _error_line(gridmap("keys", "revoke", "999999", url=keys_url))
-    assert "in the past" in _error_line(
-        gridmap("keys", "create", "--role", "viewer", "--expires", "2020-01-01", url=keys_url)
-    )
+
+    audit = _rows(keys_url, "SELECT action, entity_id FROM audit_log WHERE action = 'revoke'")
+    assert sorted(audit) == sorted([("revoke", viewer_key[:10]), ("revoke", admin_key[:10])])
+    states = {row["prefix"]: row for row in _table(cli("keys", "list")[1])}
+    assert states[viewer_key[:10]]["state"] == "revoked" and states[viewer_key[:10]]["revoked"]
+
+    before = _rows(keys_url, "SELECT * FROM api_keys ORDER BY id")
+    code, _, err = cli("keys", "revoke", viewer_key[:10])
+    assert code == 0 and "revoked already" in err
+    for args, message in (
+        (("keys", "revoke", "gm_"), "matches several API keys"),
+        (("keys", "revoke", "999999"), "no API key matches '999999'"),
+        (("keys", "revoke", " "), "give the key's id or prefix"),
+        (("keys", "create", "--role", "viewer", "--expires", "2020-01-01"), "in the past"),
+        (("keys", "create", "--role", "viewer", "--expires", "soon"), "--expires must be"),
+    ):
+        code, out, err = cli(*args)
+        lines = err.strip().splitlines()
+        assert code == 1 and out == "" and len(lines) == 1 and message in lines[0], (args, err)
     assert _rows(keys_url, "SELECT * FROM api_keys ORDER BY id") == before
     assert len(_rows(keys_url, "SELECT 1 FROM audit_log WHERE action = 'revoke'")) == 2
 
@@ -151,7 +181,8 @@ def test_an_expired_key_is_refused_from_its_expiry_on(
         assert _open311(client, key) == 403
         problem = client.get("/api/v1/incidents", headers={"X-API-Key": key}).json()
         assert "expired" in problem["detail"] and problem["request_id"]
-    assert any(row["state"] == "expired" for row in _table(keys_url))
+    listed = gridmap("keys", "list", url=keys_url)
+    assert any(row["state"] == "expired" for row in _table(listed.stdout))
 
 
 def test_valid_and_invalid_keys_take_the_same_time_to_check(keys_url: str) -> None:

@@ -16,6 +16,7 @@ from api.errors import PROBLEM_RESPONSES, RequestIds, add_exception_handlers, do
 from api.limits import BodyLimit
 from api.locator import Locator
 from api.routes import (
+    admin,
     coverage,
     docs,
     grids,
@@ -24,12 +25,14 @@ from api.routes import (
     locate,
     maps,
     open311,
+    photos,
+    report,
     stats,
     tiles,
 )
 from api.security import SecurityHeaders, WriteLimiter, content_security_policy
 from api.settings import Settings
-from api.state import AppState, KeyCache
+from api.state import AppState, KeyCache, ReportLimiters
 from data.db import make_engine, make_sessionmaker
 from data.embedded import default_cluster
 from maps.assets import static_dir
@@ -65,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 per_key_per_minute=settings.write_limit_per_key,
                 per_ip_per_minute=settings.write_limit_per_ip,
             ),
+            report_limits=ReportLimiters.from_settings(settings),
         )
         locator.start()
         # Everything built so far lives as long as the worker: keep it out of the cyclic
@@ -85,13 +89,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,  # api/routes/docs.py serves /docs and /redoc offline
         redoc_url=None,
     )
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.max_body_bytes,
+        larger=(report.PHOTO_PATHS, settings.report_body_bytes()),
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
-            allow_headers=["X-API-Key", "Content-Type", "If-Match", "If-None-Match"],
+            allow_headers=[
+                "X-API-Key",
+                "Content-Type",
+                "If-Match",
+                "If-None-Match",
+                "X-Device-Token",
+            ],
             expose_headers=["ETag", "X-Request-ID", "Retry-After"],
         )
     app.add_middleware(SecurityHeaders, csp=content_security_policy(settings.tile_origins()))
@@ -100,7 +114,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     document_problems(app)
     for module in (health, grids, locate, incidents, coverage, maps, tiles, stats, open311):
         app.include_router(module.router)
+    app.include_router(report.router)
+    app.include_router(photos.router)
     app.include_router(docs.router)
+    app.include_router(admin.page_router)
+    app.include_router(admin.router)
     app.mount(docs.STATIC_URL, StaticFiles(directory=docs.static_dir()), name="static-docs")
+    app.mount(report.STATIC_URL, StaticFiles(directory=report.static_dir()), name="static-report")
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")
     return app

@@ -26,8 +26,10 @@ from api.errors import AuthError, ForbiddenError
 from api.locator import Locator
 from api.security import WriteLimiter
 from api.settings import Settings
-from api.state import AppState, KeyCache
+from api.state import AppState, KeyCache, ReportLimiters
+from data.files.photos import PhotoStore
 from data.keys import ROLES, KeyOwner, digest, owner_of_digest
+from data.reports import Device, device_of_digest
 from maps.basemap import Basemap
 
 KEY_CACHE_S = 30.0
@@ -224,3 +226,84 @@ Viewer = Annotated[str, Depends(require("viewer"))]
 Reporter = Annotated[str, Depends(require("reporter"))]
 Admin = Annotated[str, Depends(require("admin"))]
 ReporterOwner = Annotated[KeyOwner, Depends(require_owner("reporter"))]
+
+
+# --- the resident report page: device tokens and photos ----------------------------------------
+
+
+async def get_report_limits(request: Request) -> ReportLimiters:
+    return _state(request).report_limits
+
+
+async def get_photo_store(settings: SettingsDep) -> PhotoStore:
+    return PhotoStore(settings.photo_root())
+
+
+ReportLimitsDep = Annotated[ReportLimiters, Depends(get_report_limits)]
+PhotoStoreDep = Annotated[PhotoStore, Depends(get_photo_store)]
+DeviceToken = Annotated[
+    str | None,
+    Header(alias="X-Device-Token", max_length=128, description="from POST /api/v1/report/tokens"),
+]
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "-"
+
+
+async def _device(sessions: sessionmaker[Session], token: str) -> Device | None:
+    def lookup() -> Device | None:
+        with sessions() as session:
+            return device_of_digest(session=session, token_digest=digest(token))
+
+    return await run_in_threadpool(lookup)
+
+
+async def get_device(
+    request: Request,
+    sessions: SessionsDep,
+    limits: ReportLimitsDep,
+    x_device_token: DeviceToken = None,
+) -> Device:
+    """The caller's live device token; a write must be within the token's and the address's
+    report rate (429 with Retry-After beyond)."""
+    if not x_device_token:
+        raise AuthError("this endpoint needs an X-Device-Token header (POST /api/v1/report/tokens)")
+    device = await _device(sessions, x_device_token)
+    if device is None:
+        raise AuthError("unknown or revoked device token")
+    if request.method not in ("GET", "HEAD"):
+        limits.reports.take(key=digest(x_device_token), address=client_address(request))
+    return device
+
+
+DeviceDep = Annotated[Device, Depends(get_device)]
+
+
+@dataclass(frozen=True)
+class PhotoViewer:
+    """Who asks for a photo: a viewer's key (``device`` None: every photo) or a device token
+    (its own reports' photos only)."""
+
+    device: Device | None
+
+
+async def get_photo_viewer(
+    sessions: SessionsDep,
+    cache: Annotated[KeyCache, Depends(get_key_cache)],
+    x_api_key: Annotated[str | None, Header(alias="X-API-Key")] = None,
+    x_device_token: DeviceToken = None,
+) -> PhotoViewer:
+    if x_api_key:
+        if await _owner(sessions, cache, x_api_key) is None:
+            raise AuthError("unknown or revoked API key")
+        return PhotoViewer(None)  # every role is at least a viewer
+    if x_device_token:
+        device = await _device(sessions, x_device_token)
+        if device is None:
+            raise AuthError("unknown or revoked device token")
+        return PhotoViewer(device)
+    raise AuthError("photos need a viewer's X-API-Key or the reporter's X-Device-Token")
+
+
+PhotoViewerDep = Annotated[PhotoViewer, Depends(get_photo_viewer)]

@@ -29,6 +29,8 @@ from data.errors import (
     EmbeddedDatabaseError,
     ImportFileError,
     NotFoundError,
+    PhotoError,
+    PhotoTooLargeError,
     PreconditionFailedError,
     PreconditionRequiredError,
     RuleError,
@@ -100,6 +102,8 @@ DEFAULT_STATUS_CODES: dict[type[Exception], tuple[int, str]] = {
     RateLimitedError: (429, "too-many-requests"),
     OperationalError: (503, "database-unavailable"),
     EmbeddedDatabaseError: (503, "database-unavailable"),
+    PhotoError: (422, "invalid-photo"),
+    PhotoTooLargeError: (413, "photo-too-large"),
 }
 
 

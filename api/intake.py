@@ -6,10 +6,11 @@ possible duplicates, and commit before anyone is told it is stored."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
+from fastapi.exceptions import RequestValidationError
 from sqlalchemy.orm import Session
 
 from api.locator import Locator
@@ -52,7 +53,11 @@ def file_report(
     report: Report,
     actor: str,
     now: datetime,
+    commit: bool = True,
 ) -> Filed:
+    """File ``report`` and commit (durable before we acknowledge); ``commit=False`` for
+    callers that write more in the transaction (the report page links the device token and
+    stores photos) and then commit themselves."""
     lon, lat = to_wgs84(np.array([report.lon]), np.array([report.lat]), report.crs)
     snapshot = locator.snapshot
     snapshot.require_in_region(float(lon[0]), float(lat[0]))  # (0, 0) and the like: 422
@@ -98,8 +103,37 @@ def file_report(
                 detail={"client_id": report.client_id, "grid": record["grid_code"]},
             )
         duplicates = repo.possible_duplicates(session=session, incident=record)
-        session.commit()  # durable before we acknowledge
+        if commit:
+            session.commit()  # durable before we acknowledge
         return record, created, duplicates
 
-    record, created, duplicates = retry_deadlocks(session, store)
+    # a deadlock's victim goes again, unless the caller's transaction holds more than this
+    record, created, duplicates = retry_deadlocks(session, store) if commit else store()
     return Filed(record, created, new, duplicates)
+
+
+def plausible_time(when: datetime | None, settings: Settings, now: datetime) -> datetime | None:
+    """A report's time must lie between the configured start and now (plus clock skew)."""
+    latest = now + timedelta(seconds=settings.max_clock_skew_s)
+    if when is not None and not settings.earliest_report <= when <= latest:
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("body", "reported_at"),
+                    "msg": f"must lie between {settings.earliest_report:%Y-%m-%d} and now",
+                    "type": "value_error",
+                }
+            ]
+        )
+    return when
+
+
+def same_report(stored: dict[str, Any], new: repo.NewIncident) -> bool:
+    """Whether a retry carries the report stored under its client_id (to the stored precision)."""
+    return (
+        (stored["category"], stored["description"], stored["priority"])
+        == (new.category, new.description, new.priority)
+        and abs(stored["lon"] - new.lon) < 1e-9
+        and abs(stored["lat"] - new.lat) < 1e-9
+        and (new.reported_at is None or stored["reported_at"] == new.reported_at)
+    )

@@ -4,6 +4,7 @@ at import time."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Literal, overload
 from zoneinfo import ZoneInfo
 
@@ -11,6 +12,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from api.security import origin_of
+from data.embedded import default_home
 from data.lifecycle import DEFAULT_DEADLINE_HOURS, PRIORITIES
 from geo.region import Region
 from maps.basemap import BASEMAP_KINDS, TILE_ORIGINS, Basemap
@@ -65,6 +67,32 @@ class Settings(BaseSettings):
     )
     basemap: str = Field(default="osm", description="osm | tianditu | amap | none | a tile URL")
     tianditu_key: str | None = Field(default=None, description="Tianditu browser token")
+    workload_min_households: int = Field(
+        default=150, ge=0, description="the boundary editor flags grids with fewer households"
+    )
+    workload_max_households: int = Field(
+        default=500, ge=0, description="the boundary editor flags grids with more households"
+    )
+    # the resident report page (/report)
+    report_tokens_per_ip: int = Field(
+        default=10, gt=0, description="device tokens a minute per client address; 429 beyond"
+    )
+    report_limit_per_token: int = Field(
+        default=6, gt=0, description="reports a minute per device token (burst as large)"
+    )
+    report_limit_per_ip: int = Field(
+        default=60, gt=0, description="reports a minute per client address (burst as large)"
+    )
+    photo_max_bytes: int = Field(
+        default=8 * 1024 * 1024, gt=0, description="per photo; larger photos get 413"
+    )
+    photo_dir: Path | None = Field(
+        default=None, description="where photo files live; unset: photos/ under GRIDMAP_HOME"
+    )
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="the address residents reach the service at (QR posters)",
+    )
 
     @overload
     def aware(self, when: datetime) -> datetime: ...
@@ -108,6 +136,14 @@ class Settings(BaseSettings):
         if choice in BASEMAP_KINDS:
             return Basemap(kind=choice, key=self.tianditu_key)  # type: ignore[arg-type]
         return Basemap(kind="url", url=choice)
+
+    def photo_root(self) -> Path:
+        """The photo directory: ``photo_dir``, else ``photos`` in the data directory."""
+        return self.photo_dir or default_home() / "photos"
+
+    def report_body_bytes(self) -> int:
+        """The body limit of the routes that take photos: three photos and the form."""
+        return 3 * self.photo_max_bytes + 1024 * 1024
 
     def deadlines(self) -> dict[str, timedelta]:
         """Deadline per priority (data.lifecycle.PRIORITIES): 立即办, 限时办, 跟踪办."""

@@ -24,6 +24,26 @@ class KeyCache:
 
 
 @dataclass(frozen=True)
+class ReportLimiters:
+    """The report page's rates: device tokens issued per address, and reports per device
+    token and per address."""
+
+    tokens: WriteLimiter
+    reports: WriteLimiter
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ReportLimiters:
+        per_ip = settings.report_tokens_per_ip
+        return cls(
+            tokens=WriteLimiter(per_key_per_minute=per_ip, per_ip_per_minute=per_ip),
+            reports=WriteLimiter(
+                per_key_per_minute=settings.report_limit_per_token,
+                per_ip_per_minute=settings.report_limit_per_ip,
+            ),
+        )
+
+
+@dataclass(frozen=True)
 class AppState:
     settings: Settings
     engine: Engine
@@ -32,3 +52,4 @@ class AppState:
     coverage: CoverageService
     keys: KeyCache
     limiter: WriteLimiter
+    report_limits: ReportLimiters

@@ -36,3 +36,11 @@ class UnknownValueError(DataError):
 class RuleError(DataError):
     """A request well-formed but against a domain rule (a reopen without its reason, an
     assignee on a step that assigns nobody)."""
+
+
+class PhotoError(DataError):
+    """An upload that is not a photo we take: not JPEG, PNG or WebP by content, or broken."""
+
+
+class PhotoTooLargeError(PhotoError):
+    """A photo over the per-photo size limit."""

@@ -341,3 +341,55 @@ class CoverageResult(Base):
     )
     walk_m: Mapped[float | None] = mapped_column(Float)
     station_id: Mapped[int | None] = mapped_column(Integer)
+
+
+class DeviceToken(Base):
+    """An anonymous per-device token of the resident report page (migration 0006), stored only
+    as its SHA-256 like API keys; a phone number only when the resident gives one."""
+
+    __tablename__ = "device_tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    phone: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = _now()
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class DeviceReport(Base):
+    """Which device token filed an incident ("my reports"; migration 0006)."""
+
+    __tablename__ = "device_reports"
+    incident_id: Mapped[int] = mapped_column(
+        ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True
+    )
+    token_id: Mapped[int] = mapped_column(ForeignKey("device_tokens.id"))
+    __table_args__ = (Index("ix_device_reports_token_id", "token_id", "incident_id"),)
+
+
+class Photo(Base):
+    """A photo of an incident, its file (and thumbnail) stored outside the row under
+    ``storage_key``; ``kind`` report (the reporter's) or handling (attached to a lifecycle
+    event by a handler: before/after). EXIF location kept as a hint, stripped from the file."""
+
+    __tablename__ = "photos"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(
+        ForeignKey("incidents.id", ondelete="CASCADE"), index=True
+    )
+    event_id: Mapped[int | None] = mapped_column(
+        ForeignKey("incident_events.id", ondelete="CASCADE")
+    )
+    kind: Mapped[str] = mapped_column(String(16))
+    storage_key: Mapped[str] = mapped_column(Text, unique=True)
+    thumb_key: Mapped[str] = mapped_column(Text)
+    content_type: Mapped[str] = mapped_column(String(32))
+    bytes: Mapped[int] = mapped_column(Integer)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    exif_lon: Mapped[float | None] = mapped_column(Float)
+    exif_lat: Mapped[float | None] = mapped_column(Float)
+    uploaded_by: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = _now()
+    __table_args__ = (CheckConstraint("kind IN ('report', 'handling')", name="kind"),)

@@ -18,6 +18,7 @@ from api.cli.keys import keys_app
 from api.cli.maps import map_
 from api.cli.offline import assign, coverage
 from api.cli.people import people_app
+from api.cli.qr import qr
 from api.cli.records import remove_app
 from api.cli.serve import demo, serve
 from api.cli.stats import stats
@@ -37,6 +38,7 @@ app.command("map")(map_)
 app.command()(serve)
 app.command()(demo)
 app.command()(stats)
+app.command()(qr)
 
 
 def _version(value: bool) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -12,25 +13,36 @@ from api.settings import Settings
 
 
 def map_(
-    which: Annotated[str, typer.Argument(help="grids | coverage | incidents")],
+    which: Annotated[str, typer.Argument(help="grids | coverage | incidents | stats")],
     out: Annotated[Path, typer.Option("-o", "--out", help="HTML file written")],
     minutes: Annotated[float, typer.Option(help="coverage: walking minutes", min=0)] = 15.0,
     measure: Annotated[
-        str, typer.Option(help="grids: households|open_incidents|coverage_pct")
-    ] = "households",
+        str | None,
+        typer.Option(
+            help="grids: households|open_incidents|coverage_pct (default households); "
+            "stats: closure_rate|overdue (default closure_rate)"
+        ),
+    ] = None,
     tiles: Annotated[
         str | None, typer.Option(help="osm | tianditu | amap | none | tile URL")
     ] = None,
 ) -> None:
     """Write a map as one self-contained HTML file (every asset inlined: opens offline)."""
     from api.coverage_service import CoverageService
-    from api.pages import coverage_page, grids_page, incidents_page
+    from api.pages import coverage_page, grids_page, incidents_page, stats_page
     from maps.assets import render_file
 
-    if which not in ("grids", "coverage", "incidents"):
-        raise CliError("the map is one of grids, coverage, incidents")
-    if measure not in ("households", "open_incidents", "coverage_pct"):
-        raise CliError("--measure is one of households, open_incidents, coverage_pct")
+    measures = {
+        "grids": ("households", "open_incidents", "coverage_pct"),
+        "coverage": (),
+        "incidents": (),
+        "stats": ("closure_rate", "overdue"),
+    }
+    if which not in measures:
+        raise CliError("the map is one of grids, coverage, incidents, stats")
+    if measure is not None and measure not in measures[which]:
+        allowed = ", ".join(measures[which]) or "nothing"
+        raise CliError(f"--measure for the {which} map is one of: {allowed}")
     settings = Settings()
     chosen = settings.make_basemap(tiles)
     service = CoverageService(settings)
@@ -39,12 +51,20 @@ def map_(
             m = grids_page(
                 session=session,
                 coverage=service,
-                measure=measure,  # type: ignore[arg-type]
+                measure=measure or "households",  # type: ignore[arg-type]
                 tiles=chosen,
             )
         elif which == "coverage":
             m = coverage_page(
                 session=session, coverage=service, minutes=minutes, suggest=0, tiles=chosen
+            )
+        elif which == "stats":
+            m = stats_page(
+                session=session,
+                measure=measure or "closure_rate",  # type: ignore[arg-type]
+                tiles=chosen,
+                timezone=settings.timezone,
+                now=datetime.now(UTC),
             )
         else:
             m = incidents_page(session=session, tiles=chosen)

@@ -4,11 +4,10 @@ a duplicate into its original."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from api.deps import (
@@ -22,7 +21,7 @@ from api.deps import (
     Viewer,
 )
 from api.errors import PROBLEM
-from api.intake import Report, file_report
+from api.intake import Report, file_report, plausible_time, same_report
 from api.schemas.fields import Category, Code, Moment
 from api.schemas.incidents import (
     IncidentCreate,
@@ -33,7 +32,6 @@ from api.schemas.incidents import (
     IncidentPublic,
     IncidentUpdate,
 )
-from api.settings import Settings
 from data import incidents as repo
 from data.errors import ConflictError
 from data.lifecycle import Status
@@ -63,13 +61,13 @@ def create_incident(
         lat=body.lat,
         crs=body.crs,
         priority=body.priority,
-        reported_at=_plausible_time(settings.aware(body.reported_at), settings, now),
+        reported_at=plausible_time(settings.aware(body.reported_at), settings, now),
         client_id=body.client_id,
     )
     filed = file_report(
         session=session, locator=locator, settings=settings, report=report, actor=actor, now=now
     )
-    if not filed.created and not _same_report(filed.record, filed.new):
+    if not filed.created and not same_report(filed.record, filed.new):
         raise ConflictError(f"client_id {body.client_id!r} was already used for another report")
     public = IncidentCreated.model_validate(
         {**filed.record, "possible_duplicates": filed.possible_duplicates}
@@ -78,33 +76,6 @@ def create_incident(
         public.model_dump(mode="json"),
         status_code=201 if filed.created else 200,
         headers={"ETag": repo.etag(filed.record)},
-    )
-
-
-def _plausible_time(when: datetime | None, settings: Settings, now: datetime) -> datetime | None:
-    """A report's time must lie between the configured start and now (plus clock skew)."""
-    latest = now + timedelta(seconds=settings.max_clock_skew_s)
-    if when is not None and not settings.earliest_report <= when <= latest:
-        raise RequestValidationError(
-            [
-                {
-                    "loc": ("body", "reported_at"),
-                    "msg": f"must lie between {settings.earliest_report:%Y-%m-%d} and now",
-                    "type": "value_error",
-                }
-            ]
-        )
-    return when
-
-
-def _same_report(stored: dict[str, Any], new: repo.NewIncident) -> bool:
-    """Whether a retry carries the report stored under its client_id (to the stored precision)."""
-    return (
-        (stored["category"], stored["description"], stored["priority"])
-        == (new.category, new.description, new.priority)
-        and abs(stored["lon"] - new.lon) < 1e-9
-        and abs(stored["lat"] - new.lat) < 1e-9
-        and (new.reported_at is None or stored["reported_at"] == new.reported_at)
     )
 
 

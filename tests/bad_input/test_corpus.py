@@ -10,7 +10,9 @@ unless ``headers`` name another Content-Type), ``role`` (a key of that role — 
 the ``api_key`` field of a ``form``, and in place of ``$KEY`` in ``raw``), ``status`` (the
 exact status expected) and ``expect``: ``problem`` (the default) or ``georeport`` (Open311:
 GeoReport's ``[{"code", "description"}]``, or ``<errors><error>…`` for a ``.xml`` path, with
-``code`` the status)."""
+``code`` the status), ``device`` (a fresh device token of the report page) and
+``multipart``, a form with files: ``{"fields": {...}, "files": [{"field", "name", "type",
+"content" (latin-1), "pad"?}]}`` (``pad`` zero bytes appended)."""
 
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from data.keys import create_key
+from data.reports import issue_token
 from tests.api.test_hostile import checksum
 
 pytestmark = pytest.mark.postgis
@@ -44,10 +47,14 @@ def test_the_corpus_is_large_and_explained() -> None:
     assert sum(entry.get("expect") == "georeport" for entry in CORPUS) >= 15
 
 
-def _send(client: TestClient, entry: dict[str, Any], key: str | None) -> Response:
+def _send(
+    client: TestClient, entry: dict[str, Any], key: str | None, device: str | None
+) -> Response:
     headers = dict(entry.get("headers", {}))
     if key is not None:
         headers["X-API-Key"] = key
+    if device is not None:
+        headers["X-Device-Token"] = device
     kwargs: dict[str, Any] = {"params": entry.get("query"), "headers": headers}
     if "json" in entry:
         kwargs["content"] = json.dumps(entry["json"]).encode()  # escapes kept as sent
@@ -57,6 +64,15 @@ def _send(client: TestClient, entry: dict[str, Any], key: str | None) -> Respons
     elif "raw" in entry:
         kwargs["content"] = entry["raw"].replace("$KEY", key or "").encode("latin-1")
         headers.setdefault("Content-Type", "application/json")
+    elif "multipart" in entry:
+        kwargs["data"] = entry["multipart"].get("fields", {})
+        kwargs["files"] = [
+            (
+                f["field"],
+                (f["name"], f["content"].encode("latin-1") + b"\0" * f.get("pad", 0), f["type"]),
+            )
+            for f in entry["multipart"].get("files", [])
+        ] or None
     return client.request(entry["method"], entry["path"], **kwargs)
 
 
@@ -110,10 +126,11 @@ def keys(session: Session, viewer_key: str, reporter_key: str, admin_key: str) -
 def test_every_bad_request_is_a_4xx_problem_and_writes_nothing(
     client: TestClient, session: Session, keys: dict[str, str]
 ) -> None:
+    devices = [issue_token(session=session)[0] if e.get("device") else None for e in CORPUS]
     before = checksum(session)
     wrong = []
-    for entry in CORPUS:
-        answer = _send(client, entry, keys[entry["role"]] if "role" in entry else None)
+    for entry, device in zip(CORPUS, devices, strict=True):
+        answer = _send(client, entry, keys[entry["role"]] if "role" in entry else None, device)
         status = answer.status_code
         if not (
             400 <= status < 500

@@ -4,7 +4,7 @@ Routes never read ``request.app.state``; they declare what they use, and tests r
 with ``app.dependency_overrides`` (e.g. ``get_sessions``, ``get_locator``). All are async so
 FastAPI does not hop to a worker thread for them; the key lookup, the only I/O, runs in the
 thread pool on a cache miss. Known keys are cached for ``KEY_CACHE_S`` seconds, so a revoked
-key stops working within that time.
+key stops working within that time; a key that expires sooner is cached only until it expires.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import base64
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Query, Request
@@ -174,7 +175,10 @@ async def _owner(sessions: sessionmaker[Session], cache: KeyCache, key: str) -> 
 
     owner = await run_in_threadpool(lookup)
     if owner is not None:  # unknown keys are not cached: a new key works at once
-        cache.roles[key_digest] = (owner, time.monotonic() + KEY_CACHE_S)
+        keep = KEY_CACHE_S
+        if owner.expires_at is not None:
+            keep = min(keep, (owner.expires_at - datetime.now(UTC)).total_seconds())
+        cache.roles[key_digest] = (owner, time.monotonic() + keep)
     return owner
 
 
@@ -194,7 +198,7 @@ def require_owner(role: str) -> Callable[..., Coroutine[Any, Any, KeyOwner]]:
             raise AuthError("this endpoint needs an X-API-Key header")
         owner = await _owner(sessions, cache, x_api_key)
         if owner is None:
-            raise AuthError("unknown or revoked API key")
+            raise AuthError("unknown, revoked or expired API key")
         if ROLES.index(owner.role) < needed:
             raise ForbiddenError(f"this endpoint needs role {role}, the key has {owner.role}")
         if request.method not in ("GET", "HEAD"):

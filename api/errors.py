@@ -1,6 +1,9 @@
 """Every error the API returns is RFC 9457 problem+json: the one table mapping domain
 exceptions to statuses, and the outermost guard that turns anything unexpected into a 500
-problem logged once with the request id its body carries."""
+problem logged once with the request id its body carries. Under ``/open311/`` the same
+errors come in GeoReport's shape instead (``[{"code", "description"}]``, or XML for a
+``.xml`` path), whether the route answers them or they arise before it (no such path, a
+method it does not take, a body too large, a form that cannot be read)."""
 
 from __future__ import annotations
 
@@ -13,12 +16,13 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.open311 import error as georeport_error
 from api.security import RateLimitedError
 from data.errors import (
     ConflictError,
@@ -103,6 +107,16 @@ DEFAULT_STATUS_CODES: dict[type[Exception], tuple[int, str]] = {
 }
 
 
+OPEN311_PREFIX = "/open311/"
+
+
+def answer(path: str, status: int, kind: str, title: str, detail: str, **extra: Any) -> Response:
+    """The error for a request to ``path``: GeoReport's shape under /open311/, else a problem."""
+    if path.startswith(OPEN311_PREFIX):
+        return georeport_error("xml" if path.endswith(".xml") else "json", status, detail)
+    return problem(status, kind, title, detail, **extra)
+
+
 def problem(status: int, kind: str, title: str, detail: str, **extra: Any) -> JSONResponse:
     body = {
         "type": f"/problems/{kind}",
@@ -119,19 +133,21 @@ def _title(kind: str) -> str:
     return kind.replace("-", " ").capitalize()
 
 
-def _domain_handler(request: Request, exc: Exception) -> JSONResponse:
+def _domain_handler(request: Request, exc: Exception) -> Response:
     for cls in type(exc).__mro__:
         if cls in DEFAULT_STATUS_CODES:
             status, kind = DEFAULT_STATUS_CODES[cls]
             detail = "the database is unreachable" if status == 503 else str(exc)
-            response = problem(status, kind, _title(kind), detail)
+            if status == 503:  # the client is told little; the log says why
+                log.warning("database unavailable: %s", str(exc).strip().split("\n")[0])
+            response = answer(request.url.path, status, kind, _title(kind), detail)
             if isinstance(exc, RateLimitedError):
                 response.headers["Retry-After"] = str(exc.retry_after)
             return response
     raise exc
 
 
-def _validation_handler(request: Request, exc: Exception) -> JSONResponse:
+def _validation_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = [
         {"loc": [str(part) for part in err.get("loc", ())], "msg": err.get("msg", "")}
@@ -139,13 +155,15 @@ def _validation_handler(request: Request, exc: Exception) -> JSONResponse:
     ]
     first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
     detail = f"{'.'.join(first['loc'])}: {first['msg']}" if first["loc"] else str(first["msg"])
+    if request.url.path.startswith(OPEN311_PREFIX):  # GeoReport: invalid parameters are 400
+        return answer(request.url.path, 400, "validation-error", "", detail)
     return problem(422, "validation-error", "Validation error", detail, errors=errors)
 
 
-def _http_handler(request: Request, exc: Exception) -> JSONResponse:
+def _http_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     kind = str(exc.detail).lower().replace(" ", "-")
-    response = problem(exc.status_code, kind, str(exc.detail), str(exc.detail))
+    response = answer(request.url.path, exc.status_code, kind, str(exc.detail), str(exc.detail))
     response.headers.update(exc.headers or {})
     if exc.status_code == 405:  # Starlette names the first matching route's methods only
         response.headers["Allow"] = ", ".join(_allowed_methods(request))
@@ -222,8 +240,12 @@ class RequestIds:
             )
             if started:  # the answer is half sent: nothing better to do than cut it
                 return
-            response = problem(
-                500, "internal-error", "Internal error", f"an unexpected error; request id {rid}"
+            response = answer(
+                scope["path"],
+                500,
+                "internal-error",
+                "Internal error",
+                f"an unexpected error; request id {rid}",
             )
             await response(scope, receive, send_with_id)
         finally:

@@ -1,6 +1,7 @@
 """Filing a report, shared by the JSON API and Open311: convert the point, find its grid,
-take the category's default priority when none is given, store it with its first event,
-list possible duplicates, and commit before anyone is told it is stored."""
+take the category's default priority when none is given, store it with its first event and
+an audit row naming its actor (once: a resend of a known ``client_id`` writes nothing), list
+possible duplicates, and commit before anyone is told it is stored."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ from sqlalchemy.orm import Session
 from api.locator import Locator
 from api.settings import Settings
 from data import incidents as repo
+from data.audit import record as audit
 from data.categories import get_category
+from data.db import retry_deadlocks
 from data.lifecycle import PRIORITIES, Priority
 from geo.crs import to_wgs84
 
@@ -78,19 +81,34 @@ def file_report(
         address=report.address,
         media_url=report.media_url,
     )
-    record, created = repo.create_incident(
-        session=session,
-        new=new,
-        deadlines=settings.deadlines(),
-        reporter=actor,
-        now=now,
-        tolerance_m=settings.tolerance_m,
-        index_state=snapshot.grid_version if snapshot.index is not None else None,
-        index_until=snapshot.until,
-    )
-    duplicates = repo.possible_duplicates(session=session, incident=record)
-    if commit:
-        session.commit()
+
+    def store() -> tuple[dict[str, Any], bool, list[int]]:
+        record, created = repo.create_incident(
+            session=session,
+            new=new,
+            deadlines=settings.deadlines(),
+            reporter=actor,
+            now=now,
+            tolerance_m=settings.tolerance_m,
+            index_state=snapshot.grid_version if snapshot.index is not None else None,
+            index_until=snapshot.until,
+        )
+        if created:
+            audit(
+                session=session,
+                actor=actor,
+                action="create",
+                entity="incident",
+                entity_id=str(record["id"]),
+                detail={"client_id": report.client_id, "grid": record["grid_code"]},
+            )
+        duplicates = repo.possible_duplicates(session=session, incident=record)
+        if commit:
+            session.commit()  # durable before we acknowledge
+        return record, created, duplicates
+
+    # a deadlock's victim goes again, unless the caller's transaction holds more than this
+    record, created, duplicates = retry_deadlocks(session, store) if commit else store()
     return Filed(record, created, new, duplicates)
 
 

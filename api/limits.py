@@ -9,7 +9,7 @@ import re
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.errors import problem
+from api.errors import answer
 
 
 class BodyLimit:
@@ -60,4 +60,5 @@ class BodyLimit:
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         detail = f"request body larger than {limit} bytes"
-        await problem(413, "payload-too-large", "Payload too large", detail)(scope, receive, send)
+        refusal = answer(scope["path"], 413, "payload-too-large", "Payload too large", detail)
+        await refusal(scope, receive, send)

@@ -25,13 +25,12 @@ _ERRORS_SCHEMA = {
         "required": ["code", "description"],
     },
 }
-_PROBLEM = {"$ref": "#/components/schemas/Problem"}
 
 
 def documented(ok: int, ok_schema: dict[str, Any]) -> dict[int | str, dict[str, Any]]:
     """The OpenAPI responses of an Open311 endpoint: ``ok`` as JSON or XML, every error in
-    GeoReport's shape (JSON or XML), and the app's own problems for what never reaches the
-    route (an unmatched path, a too-large body)."""
+    GeoReport's shape (JSON or XML), those that never reach the route (a body too large, a
+    form that cannot be read) included."""
     out: dict[int | str, dict[str, Any]] = {
         ok: {
             "description": "GeoReport v2 document",
@@ -42,7 +41,9 @@ def documented(ok: int, ok_schema: dict[str, Any]) -> dict[int | str, dict[str, 
         (400, "invalid parameters"),
         (403, "api_key missing, unknown or below reporter"),
         (404, "no such service, request, token or format"),
+        (413, "request body too large"),
         (429, "too many writes; Retry-After says when to try again"),
+        (500, "a bug: logged with the request id the description carries"),
         (503, "the database is unreachable"),
     ):
         out[status] = {
@@ -50,7 +51,6 @@ def documented(ok: int, ok_schema: dict[str, Any]) -> dict[int | str, dict[str, 
             "content": {
                 "application/json": {"schema": _ERRORS_SCHEMA},
                 "text/xml": {},
-                "application/problem+json": {"schema": _PROBLEM},
             },
         }
     return out

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from api.schemas.grids import GeometryIn, GridChangeIn, GridProperties
 from data import redraw
+from data.db import retry_deadlocks
 from data.redraw import Change, Moved, Plan
 from geo.errors import InvalidGeometryError
 
@@ -106,9 +107,11 @@ def commit(
     reason: str,
     valid_from: datetime | None,
 ) -> Plan:
-    """Plan under the communities' locks and, when ok, apply and commit; a plan with
-    problems is returned with everything rolled back."""
-    try:
+    """Plan under the communities' locks and, when ok, apply and commit (again, as a whole,
+    when chosen as a deadlock's victim); a plan with problems is returned with everything
+    rolled back."""
+
+    def attempt() -> Plan:
         result = redraw.plan(session=session, changes=changes, tolerance_m=tolerance_m, lock=True)
         if not result.ok:
             session.rollback()
@@ -118,6 +121,9 @@ def commit(
         )
         session.commit()
         return result
+
+    try:
+        return retry_deadlocks(session, attempt)
     except BaseException:
         session.rollback()
         raise

@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
+from psycopg.errors import DeadlockDetected
 from sqlalchemy import Engine, create_engine, insert
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from data.models import Base
@@ -18,6 +20,8 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 CHUNK = 5000  # rows per INSERT statement
 
 Progress = Callable[[int], None] | None  # called with the number of rows just written
+T = TypeVar("T")
+DEADLOCK_ATTEMPTS = 3
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -34,6 +38,24 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     return create_engine(
         sqlalchemy_url(url), pool_size=pool_size, max_overflow=pool_size, pool_recycle=3600
     )
+
+
+def retry_deadlocks(
+    session: Session, work: Callable[[], T], *, attempts: int = DEADLOCK_ATTEMPTS
+) -> T:
+    """Run ``work`` (a transaction's worth, ending in its commit) and, when PostgreSQL aborts
+    it as a deadlock's victim, roll back and run it again (``attempts`` times in all). An
+    incident filed with a grid while a redraw takes the grids' locks can form such a cycle
+    (migration 0004: a filing that finds its index stale locks a second grid); PostgreSQL
+    breaks it after ``deadlock_timeout`` (1 s) and the victim then simply goes again."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return work()
+        except OperationalError as exc:
+            if attempt == attempts or not isinstance(exc.orig, DeadlockDetected):
+                raise
+            session.rollback()
+    raise AssertionError("unreachable")
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -265,16 +265,43 @@ APPLY = text(
 )
 
 
+LAST_EVENT = text(
+    "SELECT from_status, to_status, actor, note, assignee FROM incident_events "
+    "WHERE incident_id = :id ORDER BY id DESC LIMIT 1"
+)
+
+
 def _locked(session: Session, incident_id: int, if_match: str | None) -> dict[str, Any]:
     row = session.execute(LOCK, {"id": incident_id}).first()
     if row is None:
         raise NotFoundError(f"no incident {incident_id}")
     current = dict(row._mapping)
-    if if_match is not None and if_match.strip() not in (etag(current), "*"):
+    if _stale(current, if_match):
         raise PreconditionFailedError(
             f"incident {incident_id} changed since that ETag; it is now {etag(current)}"
         )
     return current
+
+
+def _stale(current: dict[str, Any], if_match: str | None) -> bool:
+    return if_match is not None and if_match.strip() not in (etag(current), "*")
+
+
+def _repeats_last_step(session: Session, current: dict[str, Any], step: Step, actor: str) -> bool:
+    """Whether the incident's last event is ``step`` by ``actor``: same status (the current
+    one), note and (when named) assignee, a legal step from where it started."""
+    if current["status"] != step.status:
+        return False
+    last = session.execute(LAST_EVENT, {"id": current["id"]}).first()
+    return (
+        last is not None
+        and last.to_status == step.status
+        and last.actor == actor
+        and (last.note or None) == (step.note or None)
+        and step.assignee in (None, last.assignee)
+        and last.from_status is not None
+        and can_follow(last.from_status, step.status)
+    )
 
 
 def _assignee(session: Session, current: dict[str, Any], step: Step) -> int | None:
@@ -347,8 +374,27 @@ def transition(
 ) -> dict[str, Any]:
     """Apply one legal step (data.lifecycle.TRANSITIONS) to the locked incident: 404 unknown,
     412 stale ``if_match``, 409 illegal, 422 a step that needs a note without one. A dispatch
-    goes to the grid's worker unless ``step.assignee`` names another person."""
-    current = _locked(session, incident_id, if_match)
+    goes to the grid's worker unless ``step.assignee`` names another person.
+
+    A retried step (its answer was lost) is applied once: sent with the ``if_match`` it was
+    first sent with (the ETag one version back) and found to be the incident's last event
+    (same status, actor, note and assignee), it is answered with the current record and
+    nothing is written; sent without ``if_match``, the same repetition is 409 — also for a
+    re-dispatch, which would otherwise be a second legal step."""
+    current = _locked(session, incident_id, None)
+    repeat = _repeats_last_step(session, current, step, actor)
+    if _stale(current, if_match):
+        before = etag({**current, "version": current["version"] - 1})
+        if repeat and if_match is not None and if_match.strip() == before:
+            return get_incident(session=session, incident_id=incident_id)
+        raise PreconditionFailedError(
+            f"incident {incident_id} changed since that ETag; it is now {etag(current)}"
+        )
+    if repeat and (if_match is None or if_match.strip() == "*"):
+        raise ConflictError(
+            f"incident {incident_id} is {current['status']} by this same step already "
+            f"(a retry? send If-Match with the ETag it started from to be answered 200)"
+        )
     if not can_follow(current["status"], step.status):
         raise ConflictError(
             f"incident {incident_id} is {current['status']}: it cannot become {step.status}"

@@ -1,17 +1,23 @@
 """API keys: created once, shown once, stored only as a SHA-256 digest. A key may belong to a
 person (migration 0003); its actor — the name events and the audit log carry — is then
-``person:ID``, otherwise the key's own public prefix ``key:gm_xxxxxxx``."""
+``person:ID``, otherwise the key's own public prefix ``key:gm_xxxxxxx``. A key may expire
+(migration 0005) and may be revoked; either way it is refused from then on.
+
+A key is checked by looking its digest up (a unique index), never by comparing the secret,
+so a valid and an invalid key take the same time to check."""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from data.errors import NotFoundError
+from data.errors import ConflictError, NotFoundError
 from data.models import ApiKey, Person
 
 ROLES = ("viewer", "reporter", "admin")
@@ -24,6 +30,7 @@ class KeyOwner:
     role: str
     actor: str
     person_id: int | None
+    expires_at: datetime | None = None
 
 
 def digest(key: str) -> str:
@@ -35,37 +42,132 @@ def person_actor(person_id: int) -> str:
 
 
 def create_key(
-    *, session: Session, role: str, label: str | None = None, person_id: int | None = None
+    *,
+    session: Session,
+    role: str,
+    label: str | None = None,
+    person_id: int | None = None,
+    expires_at: datetime | None = None,
 ) -> str:
-    """Store a new key for ``role`` (belonging to ``person_id`` when given) and return the
-    only copy of its plain text."""
+    """Store a new key for ``role`` (belonging to ``person_id`` when given, refused from
+    ``expires_at`` on when given) and return the only copy of its plain text."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
     if person_id is not None and session.get(Person, person_id) is None:
         raise NotFoundError(f"no person {person_id}")
+    if expires_at is not None and (expires_at.tzinfo is None or expires_at <= datetime.now(UTC)):
+        raise ValueError("a key's expiry must be a time (with its zone) in the future")
     key = "gm_" + secrets.token_urlsafe(32)
     session.add(
-        ApiKey(key_hash=digest(key), prefix=key[:10], role=role, label=label, person_id=person_id)
+        ApiKey(
+            key_hash=digest(key),
+            prefix=key[:10],
+            role=role,
+            label=label,
+            person_id=person_id,
+            expires_at=expires_at,
+        )
     )
     session.flush()
     return key
 
 
+def _live() -> Any:
+    return (ApiKey.revoked_at.is_(None)) & (
+        or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > func.now())
+    )
+
+
 def owner_of_digest(*, session: Session, key_digest: str) -> KeyOwner | None:
-    """The role and actor of a live key given its digest, or None when unknown or revoked."""
+    """The role and actor of a live key given its digest, or None when unknown, revoked or
+    expired."""
     row = session.execute(
-        select(ApiKey.role, ApiKey.prefix, ApiKey.person_id).where(
-            ApiKey.key_hash == key_digest, ApiKey.revoked_at.is_(None)
+        select(ApiKey.role, ApiKey.prefix, ApiKey.person_id, ApiKey.expires_at).where(
+            ApiKey.key_hash == key_digest, _live()
         )
     ).first()
     if row is None:
         return None
-    role, prefix, person = row
+    role, prefix, person, expires_at = row
     actor = f"key:{prefix}" if person is None else person_actor(person)
-    return KeyOwner(str(role), actor, person)
+    return KeyOwner(str(role), actor, person, expires_at)
 
 
 def role_of_digest(*, session: Session, key_digest: str) -> str | None:
-    """The role of a live key given its digest, or None when unknown or revoked."""
+    """The role of a live key given its digest, or None when unknown, revoked or expired."""
     owner = owner_of_digest(session=session, key_digest=key_digest)
     return None if owner is None else owner.role
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """What may be shown of a key: never the key nor its digest."""
+
+    id: int
+    prefix: str
+    role: str
+    person_id: int | None
+    label: str | None
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+    def state(self, now: datetime) -> str:
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= now:
+            return "expired"
+        return "live"
+
+
+_INFO = (
+    ApiKey.id,
+    ApiKey.prefix,
+    ApiKey.role,
+    ApiKey.person_id,
+    ApiKey.label,
+    ApiKey.created_at,
+    ApiKey.expires_at,
+    ApiKey.revoked_at,
+)
+
+
+def list_keys(*, session: Session) -> list[KeyInfo]:
+    """Every key, oldest first (revoked and expired ones too)."""
+    return [KeyInfo(*row) for row in session.execute(select(*_INFO).order_by(ApiKey.id))]
+
+
+def find_key(*, session: Session, ref: str) -> KeyInfo:
+    """The one key ``ref`` names: its id (digits), its public prefix or the start of it
+    (``gm_xxxxxxx``), or the whole key. NotFoundError when none matches, ConflictError when
+    several do."""
+    ref = ref.strip()
+    if ref.isdigit() and len(ref) < 19:
+        query = select(*_INFO).where(ApiKey.id == int(ref))
+    elif len(ref) > len("gm_") + 7:  # longer than a prefix: the whole key
+        query = select(*_INFO).where(ApiKey.key_hash == digest(ref))
+    else:
+        escaped = ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = select(*_INFO).where(ApiKey.prefix.like(escaped + "%", escape="\\"))
+    rows = [KeyInfo(*row) for row in session.execute(query.order_by(ApiKey.id).limit(6))]
+    if not rows:
+        raise NotFoundError(f"no API key matches {ref[:16]!r} (give its id or prefix)")
+    if len(rows) > 1:
+        ids = ", ".join(str(r.id) for r in rows[:5]) + (", …" if len(rows) > 5 else "")
+        raise ConflictError(f"{ref!r} matches several API keys ({ids}): give the id")
+    return rows[0]
+
+
+def revoke_key(*, session: Session, key_id: int) -> datetime | None:
+    """Revoke key ``key_id`` now; returns when, or None when it was revoked already (the
+    first revocation's time is kept)."""
+    row = session.execute(
+        select(ApiKey).where(ApiKey.id == key_id).with_for_update()
+    ).scalar_one_or_none()
+    if row is None:
+        raise NotFoundError(f"no API key {key_id}")
+    if row.revoked_at is not None:
+        return None
+    row.revoked_at = session.execute(select(func.now())).scalar_one()
+    session.flush()
+    return row.revoked_at

@@ -281,6 +281,7 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = _now()
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))  # migration 0003
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # 0005
     __table_args__ = (CheckConstraint("role IN ('viewer', 'reporter', 'admin')", name="role"),)
 
 

@@ -79,8 +79,11 @@ def georeport(handler: Callable[P, Response]) -> Callable[P, Response]:
 
 
 def _text(name: str, value: str | None, *, limit: int = MAX_TEXT) -> str | None:
-    if value is not None and ("\x00" in value or len(value) > limit):
-        raise Open311Error(400, f"{name} must be text of at most {limit} characters")
+    """``value`` when it is text the database can hold: no NUL byte, at most ``limit``
+    characters, and valid UTF-8 as sent (what is not decodes to U+FFFD, which is refused
+    rather than stored in place of what the client meant)."""
+    if value is not None and ("\x00" in value or "\ufffd" in value or len(value) > limit):
+        raise Open311Error(400, f"{name} must be UTF-8 text of at most {limit} characters")
     return value
 
 
@@ -170,10 +173,13 @@ def get_requests(
         raise Open311Error(400, "status must be open, closed or both")
     start = _when("start_date", start_date, settings)
     end = _when("end_date", end_date, settings)
-    if end is None:
-        end = datetime.now(UTC) if start is None else start + MAX_SPAN
-    if start is None:
-        start = end - MAX_SPAN
+    try:
+        if end is None:
+            end = datetime.now(UTC) if start is None else start + MAX_SPAN
+        if start is None:
+            start = end - MAX_SPAN
+    except OverflowError:  # 90 days from a date at either end of the calendar
+        raise Open311Error(400, "start_date and end_date must be dates of this era") from None
     if end - start > MAX_SPAN or end < start:
         raise Open311Error(400, "start_date to end_date may span at most 90 days")
     records = repo.list_requests(

@@ -207,3 +207,63 @@ def test_future_dated_redraw_takes_effect_at_its_time(live: Live) -> None:
                 break
             time.sleep(0.1)
     assert applied is not None  # buildings and open incidents reassigned when it fell due
+
+
+def test_locate_under_load_while_the_index_is_swapped(live: Live) -> None:
+    """Threads hammer locate on both workers while a redraw commits on A (which refreshes at
+    once) and B's poller rebuilds and swaps its index (within its 2 s poll): every answer is
+    a 200 naming the old or the new grid, and a request started after a worker first
+    answered with the new grid never gets the old one."""
+    first = httpx.post(f"{live.a}/api/v1/grids/redraw", json=_original(live), headers=live.admin)
+    assert first.status_code == 200, first.text  # from wherever the tests before left A and B
+    time.sleep(2.5)  # B's poll
+    body, point = moved_body(live.a)
+    where = {"lon": point.x, "lat": point.y}
+    old = httpx.get(f"{live.a}/api/v1/locate", params=where).json()["grid"]["code"]
+    answers: dict[str, list[tuple[float, float, str]]] = {live.a: [], live.b: []}
+    errors: list[str] = []
+    stop = threading.Event()
+
+    def hammer(base: str) -> None:
+        with httpx.Client(base_url=base, timeout=30) as client:
+            while not stop.is_set():
+                started = time.monotonic()
+                try:
+                    r = client.get("/api/v1/locate", params=where)
+                except httpx.HTTPError as exc:
+                    errors.append(repr(exc))
+                    continue
+                if r.status_code != 200:
+                    errors.append(f"{r.status_code} {r.text[:200]}")
+                else:
+                    answers[base].append((started, time.monotonic(), r.json()["grid"]["code"]))
+
+    threads = [threading.Thread(target=hammer, args=(b,)) for b in (live.a, live.b) * 3]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(0.5)
+        r = httpx.post(f"{live.a}/api/v1/grids/redraw", json=body, headers=live.admin, timeout=30)
+        assert r.status_code == 200, r.text
+        committed = time.monotonic()
+        deadline = committed + 10
+        while not any(c != old for *_, c in answers[live.b][-5:]):
+            assert time.monotonic() < deadline, "worker B never swapped its index"
+            time.sleep(0.1)
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert not errors, errors[:5]
+    new = {c for base in answers for *_, c in answers[base]} - {old}
+    assert len(new) == 1
+    for base, seen in answers.items():
+        swapped = min(end for _, end, c in seen if c != old)
+        stale = [(s, c) for s, _, c in seen if s > swapped and c == old]
+        assert stale == [], (base, len(stale))
+        assert len(seen) > 20
+    first_on_a = min(end for _, end, c in answers[live.a] if c != old)
+    assert first_on_a <= committed + 0.5  # the worker that redrew answers anew at once
+    back = httpx.post(f"{live.a}/api/v1/grids/redraw", json=_original(live), headers=live.admin)
+    assert back.status_code == 200, back.text

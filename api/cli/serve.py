@@ -65,6 +65,8 @@ def demo(
         "/maps/coverage?minutes=15",
         "/maps/incidents",
         "/maps/stats",
+        "/report",
+        "/admin/grids/edit",
         "/api/v1/coverage?minutes=15",
         "/api/v1/stats/incidents?by=grid",
         "/open311/v2/services.json",

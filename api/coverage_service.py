@@ -8,6 +8,7 @@ triggers on every write), so a stale entry is never served.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from api.caches import Lru
 from api.settings import Settings
+from data import compliance as compliance_repo
 from data import coverage as repo
 from data.errors import ConflictError, UnknownValueError
 from data.grids import dataset_version
@@ -85,31 +87,42 @@ class CoverageService:
             )
 
     def _run_id(self, session: Session, kind: str | None) -> int:
-        """The run for the current inputs; a missing one is computed once (under a lock,
-        so concurrent first requests wait for it) and committed with the caller's session."""
+        """The run for the current inputs (``_once``)."""
         self.check_kind(session, kind)
         speed, access = self.settings.walk_speed_m_per_min, self.settings.max_access_m
-
-        def find() -> int | None:
-            return repo.find_run(
+        return _once(
+            session,
+            find=lambda: repo.find_run(
                 session=session, kind=kind, speed_m_per_min=speed, max_access_m=access
-            )
-
-        run_id = find()
-        if run_id is not None:
-            return run_id
-        repo.lock_runs(session=session)
-        run_id = find()  # computed by another request while this one waited?
-        if run_id is None:
-            run_id = repo.compute_run(
+            ),
+            lock=lambda: repo.lock_runs(session=session),
+            compute=lambda: repo.compute_run(
                 session=session,
                 network=self.require_network(session),
                 kind=kind,
                 speed_m_per_min=speed,
                 max_access_m=access,
-            )
-        session.commit()  # ends the transaction, and with it the lock
-        return run_id
+            ),
+        )
+
+    def compliance(self, session: Session) -> compliance_repo.ComplianceData:
+        """The compliance run (every building's walk to each facility kind) for the current
+        inputs and facility kinds, computed once like a coverage run."""
+        speed, access = self.settings.walk_speed_m_per_min, self.settings.max_access_m
+        run_id = _once(
+            session,
+            find=lambda: compliance_repo.find_run(
+                session=session, speed_m_per_min=speed, max_access_m=access
+            ),
+            lock=lambda: compliance_repo.lock_runs(session=session),
+            compute=lambda: compliance_repo.compute_run(
+                session=session,
+                network=self.require_network(session),
+                speed_m_per_min=speed,
+                max_access_m=access,
+            ),
+        )
+        return compliance_repo.run_data(session=session, run_id=run_id)
 
     def covered(self, session: Session, *, kind: str | None, minutes: float) -> Coverage:
         """The current run and which buildings it covers within ``minutes``."""
@@ -171,6 +184,26 @@ class CoverageService:
             households_before=float(data.households[coverage.covered].sum()),
             households_total=float(data.households.sum()),
         )
+
+
+def _once(
+    session: Session,
+    *,
+    find: Callable[[], int | None],
+    lock: Callable[[], None],
+    compute: Callable[[], int],
+) -> int:
+    """The stored run ``find`` returns; a missing one is computed once (under ``lock``, so
+    concurrent first requests wait for it) and committed with the caller's session."""
+    run_id = find()
+    if run_id is not None:
+        return run_id
+    lock()
+    run_id = find()  # computed by another request while this one waited?
+    if run_id is None:
+        run_id = compute()
+    session.commit()  # ends the transaction, and with it the lock
+    return run_id
 
 
 def _thinned_nodes(walk: WalkNetwork) -> NDArray[np.float64]:

@@ -9,11 +9,13 @@ import shapely
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.compliance import By, compliance_report, radii
 from api.coverage_service import MAX_CANDIDATES
 from api.deps import Admin, CoverageDep, SessionDep, SettingsDep
 from api.geojson import GEOJSON_OK, collection, feature, geojson_response
 from api.schemas.fields import Code
 from api.schemas.points import JsonLat, JsonLon
+from data.compliance import list_kinds
 from geo.groups import GroupCoverage, gaps_by_group
 
 router = APIRouter(prefix="/api/v1/coverage", tags=["coverage"])
@@ -55,6 +57,38 @@ def coverage(
         "totals": _figures(covered.by(None)[0]),
         "grids": [_figures(g, "code") for g in covered.by(covered.data.grid)],
         "communities": [_figures(g, "code") for g in covered.by(covered.data.community)],
+    }
+
+
+@router.get(
+    "/compliance",
+    summary="Life-circle compliance (GB 50180-2018): shares within each facility kind's circle",
+)
+def compliance(
+    session: SessionDep,
+    service: CoverageDep,
+    settings: SettingsDep,
+    by: Annotated[By, Query(description="group rows by community, street or grid")] = "community",
+) -> dict[str, Any]:
+    """Per group and facility kind: buildings, households and population within the kind's
+    circle (its ``distance_m``, else minutes × walking speed), each group's mean score (kinds
+    reached within their circles) and weakest kind. A kind with no facility is 0% with a
+    note. The compliance run is computed once per set of inputs (409 before a network is
+    imported)."""
+    data = service.compliance(session)
+    return compliance_report(data, by=by, speed_m_per_min=settings.walk_speed_m_per_min)
+
+
+@router.get("/kinds", summary="The facility kinds and their life circles")
+def facility_kinds(session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
+    speed = settings.walk_speed_m_per_min
+    kinds = list_kinds(session=session)
+    circles = radii(kinds, speed_m_per_min=speed)
+    return {
+        "speed_m_per_min": speed,
+        "kinds": [
+            {**k.as_dict(), "radius_m": float(r)} for k, r in zip(kinds, circles, strict=True)
+        ],
     }
 
 

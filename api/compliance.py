@@ -1,0 +1,163 @@
+"""The life-circle compliance report (GB 50180-2018) from a stored compliance run: per group
+(community, street or grid) and facility kind, the share of buildings, households and
+population within the kind's circle, the mean score (kinds reached within their circles)
+and the weakest kind. Shared by ``GET /api/v1/coverage/compliance``, ``gridmap coverage
+compliance`` and the compliance map, so all show the same figures.
+
+A kind with no facility at all is reported as 0% with a note, never as an error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from data.compliance import ComplianceData, Kind
+from geo.compliance import (
+    Compliance,
+    circle_radii,
+    compliance_by_group,
+    score,
+    within_circles,
+)
+
+By = Literal["community", "street", "grid"]
+BY: tuple[By, ...] = ("community", "street", "grid")
+NO_FACILITY = "没有此类设施 · no facility of this kind: 0% within the circle"
+MEASURES = ("buildings", "households", "population")
+
+
+def radii(kinds: list[Kind], *, speed_m_per_min: float) -> NDArray[np.float64]:
+    """Each kind's circle in metres: its ``distance_m``, else minutes × speed."""
+    return circle_radii(
+        [k.minutes for k in kinds],
+        [np.nan if k.distance_m is None else k.distance_m for k in kinds],
+        speed_m_per_min=speed_m_per_min,
+    )
+
+
+@dataclass(frozen=True)
+class Circles:
+    """A run's per-building view: each kind's circle (metres) and who lies within it."""
+
+    data: ComplianceData
+    radius_m: NDArray[np.float64]
+    within: NDArray[np.bool_]  # (kinds, buildings)
+
+    @classmethod
+    def of(cls, data: ComplianceData, *, speed_m_per_min: float) -> Circles:
+        radius = radii(data.kinds, speed_m_per_min=speed_m_per_min)
+        return cls(data, radius, within_circles(data.walk_m, radius))
+
+    def groups(self, by: By | None) -> Compliance:
+        keys = None if by is None else getattr(self.data, by)
+        return compliance_by_group(
+            self.within, keys, households=self.data.households, population=self.data.population
+        )
+
+    def score(self) -> NDArray[np.int64]:
+        return score(self.within)
+
+    def kind_entry(self, k: int) -> dict[str, Any]:
+        kind: Kind = self.data.kinds[k]
+        facilities = self.data.facilities.get(kind.kind, 0)
+        return {
+            **kind.as_dict(),
+            "radius_m": float(self.radius_m[k]),
+            "facilities": facilities,
+            "note": None if facilities else NO_FACILITY,
+        }
+
+
+def _pct(part: float, whole: float, facilities: int) -> float | None:
+    if not whole:
+        return None
+    return 0.0 if not facilities else round(100.0 * part / whole, 2)
+
+
+def group_rows(circles: Circles, table: Compliance) -> list[dict[str, Any]]:
+    """One row per group: totals, mean score, weakest kind and the per-kind figures."""
+    kinds = circles.data.kinds
+    facilities = [circles.data.facilities.get(k.kind, 0) for k in kinds]
+    weakest = table.weakest()
+    rows = []
+    for g, key in enumerate(table.keys):
+        per_kind = {}
+        for k, kind in enumerate(kinds):
+            entry: dict[str, Any] = {}
+            for what in MEASURES:
+                part = float(getattr(table, f"within_{what}")[k, g])
+                whole = float(getattr(table, what)[g])
+                entry[f"within_{what}"] = round(part) if what != "buildings" else int(part)
+                entry[f"pct_{what}"] = _pct(part, whole, facilities[k])
+            per_kind[kind.kind] = entry
+        rows.append(
+            {
+                "key": key,
+                "buildings": int(table.buildings[g]),
+                "households": round(float(table.households[g])),
+                "population": round(float(table.population[g])),
+                "mean_score": round(float(table.mean_score[g]), 3),
+                "weakest_kind": kinds[weakest[g]].kind if weakest[g] >= 0 else None,
+                "kinds": per_kind,
+            }
+        )
+    return rows
+
+
+def compliance_report(data: ComplianceData, *, by: By, speed_m_per_min: float) -> dict[str, Any]:
+    """The report as the API answers it (module doc)."""
+    circles = Circles.of(data, speed_m_per_min=speed_m_per_min)
+    totals = group_rows(circles, circles.groups(None))[0] if len(data.buildings.id) else None
+    points = circles.score()
+    hist = np.bincount(points, minlength=len(data.kinds) + 1)
+    homes = np.bincount(points, weights=data.households, minlength=len(data.kinds) + 1)
+    if totals is not None:
+        totals.pop("key")
+    return {
+        "by": by,
+        "run": data.run_id,
+        "speed_m_per_min": speed_m_per_min,
+        "kinds": [circles.kind_entry(k) for k in range(len(data.kinds))],
+        "totals": totals,
+        "scores": [
+            {"score": s, "buildings": int(hist[s]), "households": round(float(homes[s]))}
+            for s in range(len(hist))
+        ],
+        "rows": [r for r in group_rows(circles, circles.groups(by)) if r["key"]],
+        "notes": [
+            f"{k.kind}: {NO_FACILITY}" for k in data.kinds if not data.facilities.get(k.kind)
+        ],
+    }
+
+
+def flat_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The report as one row per (group, kind), for CSV and Excel (totals first, key "")."""
+    kinds = {k["kind"]: k for k in report["kinds"]}
+    groups = ([{"key": "", **report["totals"]}] if report["totals"] else []) + report["rows"]
+    out = []
+    for row in groups:
+        for name, figures in row["kinds"].items():
+            kind = kinds[name]
+            out.append(
+                {
+                    report["by"]: row["key"] or "(all)",
+                    "kind": name,
+                    "name_zh": kind["name_zh"],
+                    "name_en": kind["name_en"],
+                    "minutes": kind["minutes"],
+                    "radius_m": kind["radius_m"],
+                    "facilities": kind["facilities"],
+                    "buildings": row["buildings"],
+                    "households": row["households"],
+                    "population": row["population"],
+                    **figures,
+                    "mean_score": row["mean_score"],
+                    "weakest_kind": row["weakest_kind"],
+                    "note": kind["note"] or "",
+                }
+            )
+    return out

@@ -1,0 +1,277 @@
+"""Life-circle compliance in PostGIS: the facility kinds table and compliance runs.
+
+A compliance run stores, for every building and every facility kind, the walk to the nearest
+station of that kind (``geo.compliance.nearest_by_kind``: one multi-source run per kind on
+the stored network, buildings snapped as for coverage). Like a coverage run it records the
+change counters of its inputs — buildings, stations, the network and ``facility_kinds``
+(migration 0007 adds its trigger) — so any write makes it stale, and a stale run is never
+served; it also keeps the kinds as they were (``kinds``), so a report reads one snapshot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from sqlalchemy import delete, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.orm import Session
+
+from data.audit import record
+from data.coverage import INPUTS, Points, load_buildings, load_stations
+from data.errors import NotFoundError, RuleError
+from data.facility_kinds import CIRCLE_MINUTES
+from data.grids import dataset_version, valid_now
+from data.models import ComplianceResult, ComplianceRun, FacilityKind, Grid, Region
+from geo.compliance import nearest_by_kind
+from geo.network import WalkNetwork
+
+COMPLIANCE_INPUTS = (*INPUTS, "facility_kinds")
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One facility kind (a row of ``facility_kinds``)."""
+
+    kind: str
+    name_zh: str
+    name_en: str
+    minutes: int
+    distance_m: float | None
+    station_kinds: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "station_kinds": list(self.station_kinds)}
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> Kind:
+        distance = row.get("distance_m")
+        return cls(
+            kind=str(row["kind"]),
+            name_zh=str(row["name_zh"]),
+            name_en=str(row["name_en"]),
+            minutes=int(row["minutes"]),
+            distance_m=None if distance is None else float(distance),
+            station_kinds=tuple(str(s) for s in row["station_kinds"]),
+        )
+
+    def checked(self) -> Kind:
+        """The kind itself, or RuleError naming what is wrong with it."""
+        if not self.kind or len(self.kind) > 64 or not self.kind.isprintable():
+            raise RuleError(f"facility kind {self.kind!r}: a name of 1–64 printable characters")
+        if self.minutes not in CIRCLE_MINUTES:
+            raise RuleError(f"facility kind {self.kind!r}: minutes must be 5, 10 or 15")
+        if self.distance_m is not None and not 0 < self.distance_m <= 10_000:
+            raise RuleError(f"facility kind {self.kind!r}: distance_m must be in (0, 10000]")
+        if not self.station_kinds or any(not s or len(s) > 64 for s in self.station_kinds):
+            raise RuleError(
+                f"facility kind {self.kind!r}: name at least one station kind (1–64 characters)"
+            )
+        return self
+
+
+@dataclass(frozen=True)
+class ComplianceData:
+    """One compliance run: its kinds and, per building, the groups it counts in and the
+    walk to the nearest facility of each kind (rows in the order of ``kinds``)."""
+
+    run_id: int
+    kinds: list[Kind]
+    buildings: Points
+    households: NDArray[np.float64]
+    population: NDArray[np.float64]
+    grid: NDArray[np.str_]  # "" where the building is in no grid
+    community: NDArray[np.str_]
+    street: NDArray[np.str_]
+    walk_m: NDArray[np.float64]  # (kinds, buildings), inf where unreachable or none exists
+    station_id: NDArray[np.int64]  # (kinds, buildings), -1 there
+    facilities: dict[str, int]  # stations counting for each kind when the run was made
+
+
+# --- the kinds table ----------------------------------------------------------------
+
+
+def list_kinds(*, session: Session) -> list[Kind]:
+    """Every facility kind, by circle then name."""
+    rows = session.execute(
+        select(FacilityKind).order_by(FacilityKind.minutes, FacilityKind.kind)
+    ).scalars()
+    return [
+        Kind(
+            r.kind, r.name_zh, r.name_en, r.minutes, r.distance_m, tuple(r.station_kinds)
+        ).checked()
+        for r in rows
+    ]
+
+
+def set_kinds(*, session: Session, kinds: Iterable[Kind], actor: str) -> int:
+    """Add or replace these kinds (one audit row each); returns how many."""
+    count = 0
+    for kind in kinds:
+        values = kind.checked().as_dict()
+        statement = pg_insert(FacilityKind).values(**values)
+        session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[FacilityKind.kind],
+                set_={k: statement.excluded[k] for k in values if k != "kind"},
+            )
+        )
+        record(
+            session=session,
+            actor=actor,
+            action="set",
+            entity="facility_kind",
+            entity_id=kind.kind,
+            detail=values,
+        )
+        count += 1
+    return count
+
+
+def remove_kind(*, session: Session, kind: str, actor: str) -> None:
+    """Delete one kind; NotFoundError when there is none of that name."""
+    gone = session.execute(
+        delete(FacilityKind).where(FacilityKind.kind == kind).returning(FacilityKind.kind)
+    ).first()
+    if gone is None:
+        raise NotFoundError(f"no facility kind {kind!r}")
+    record(session=session, actor=actor, action="remove", entity="facility_kind", entity_id=kind)
+
+
+def replace_kinds(*, session: Session, kinds: Sequence[Kind], actor: str) -> int:
+    """Make the table exactly ``kinds`` (a CSV import): the others are removed."""
+    names = [k.checked().kind for k in kinds]
+    if len(set(names)) != len(names):
+        raise RuleError("a facility kind is named twice")
+    for old in sorted({k.kind for k in list_kinds(session=session)} - set(names)):
+        remove_kind(session=session, kind=old, actor=actor)
+    return set_kinds(session=session, kinds=kinds, actor=actor)
+
+
+# --- runs ---------------------------------------------------------------------------
+
+
+def inputs_state(*, session: Session) -> dict[str, int]:
+    return {name: dataset_version(session=session, name=name) for name in COMPLIANCE_INPUTS}
+
+
+def lock_runs(*, session: Session) -> None:
+    """Serialise compliance-run computation until the transaction ends (as coverage runs)."""
+    session.execute(text("SELECT pg_advisory_xact_lock(hashtext('gridmap.compliance_runs'))"))
+
+
+def find_run(*, session: Session, speed_m_per_min: float, max_access_m: float) -> int | None:
+    """The newest run with these parameters computed from the current inputs."""
+    query = (
+        select(ComplianceRun.id)
+        .where(
+            ComplianceRun.speed_m_per_min == speed_m_per_min,
+            ComplianceRun.max_access_m == max_access_m,
+            ComplianceRun.inputs == inputs_state(session=session),
+        )
+        .order_by(ComplianceRun.id.desc())
+        .limit(1)
+    )
+    return session.execute(query).scalar()
+
+
+def compute_run(
+    *, session: Session, network: WalkNetwork, speed_m_per_min: float, max_access_m: float
+) -> int:
+    """Every building's walk to the nearest station of every facility kind, stored as a new
+    run (rows written with COPY); stale runs are deleted."""
+    inputs = inputs_state(session=session)
+    session.execute(delete(ComplianceRun).where(ComplianceRun.inputs != inputs))
+    kinds = list_kinds(session=session)
+    run = ComplianceRun(
+        speed_m_per_min=speed_m_per_min,
+        max_access_m=max_access_m,
+        inputs=inputs,
+        kinds=[k.as_dict() for k in kinds],
+    )
+    session.add(run)
+    session.flush()
+    buildings, _ = load_buildings(session)
+    stations = load_stations(session=session)
+    if not len(buildings.id) or not kinds:
+        return run.id
+    station_kind = np.asarray(stations.kind, dtype=object)
+    members = [np.flatnonzero(np.isin(station_kind, list(k.station_kinds))) for k in kinds]
+    found = nearest_by_kind(
+        network, stations.lonlat, members, buildings.lonlat, max_access_m=max_access_m
+    )
+    station_ids = np.append(stations.id, -1)  # source -1 → the last entry
+    raw = session.connection().connection.driver_connection
+    assert raw is not None
+    with (
+        raw.cursor() as cursor,
+        cursor.copy(
+            "COPY compliance_results (run_id, kind, building_id, walk_m, station_id) FROM STDIN"
+        ) as copy,
+    ):
+        for k, kind in enumerate(kinds):
+            walk, source = found.distance_m[k], found.source[k]
+            reached = np.isfinite(walk)
+            sid = station_ids[source]
+            for b, w, s, ok in zip(
+                buildings.id.tolist(),
+                walk.tolist(),
+                sid.tolist(),
+                reached.tolist(),
+                strict=True,
+            ):
+                copy.write_row((run.id, kind.kind, b, w if ok else None, s if ok else None))
+    return run.id
+
+
+def run_kinds(*, session: Session, run_id: int) -> list[Kind]:
+    snapshot = session.execute(select(ComplianceRun.kinds).where(ComplianceRun.id == run_id))
+    return [Kind.of(k) for k in snapshot.scalar_one()]
+
+
+def run_data(*, session: Session, run_id: int) -> ComplianceData:
+    """The run's per-building, per-kind distances with the buildings' current groups."""
+    kinds = run_kinds(session=session, run_id=run_id)
+    buildings, attrs = load_buildings(session)
+    position = {int(b): i for i, b in enumerate(buildings.id.tolist())}
+    row_of = {k.kind: i for i, k in enumerate(kinds)}
+    walk = np.full((len(kinds), len(buildings.id)), np.inf)
+    station = np.full((len(kinds), len(buildings.id)), -1, dtype=np.int64)
+    rows = session.execute(
+        select(
+            ComplianceResult.kind,
+            ComplianceResult.building_id,
+            ComplianceResult.walk_m,
+            ComplianceResult.station_id,
+        ).where(ComplianceResult.run_id == run_id, ComplianceResult.walk_m.is_not(None))
+    ).all()
+    k = np.array([row_of.get(r[0], -1) for r in rows], dtype=np.int64)
+    i = np.array([position.get(r[1], -1) for r in rows], dtype=np.int64)
+    keep = (k >= 0) & (i >= 0)
+    walk[k[keep], i[keep]] = np.array([r[2] for r in rows], dtype=np.float64)[keep]
+    station[k[keep], i[keep]] = np.array([r[3] for r in rows], dtype=np.int64)[keep]
+    communities = dict(session.execute(select(Grid.code, Grid.community).where(valid_now())).all())
+    streets = dict(
+        session.execute(select(Region.code, Region.parent).where(Region.level == "community")).all()
+    )
+    community = [communities.get(a[2] or "") or "" for a in attrs]
+    stations = load_stations(session=session)
+    return ComplianceData(
+        run_id=run_id,
+        kinds=kinds,
+        buildings=buildings,
+        households=np.array([a[0] for a in attrs], dtype=np.float64),
+        population=np.array([a[1] for a in attrs], dtype=np.float64),
+        grid=np.array([a[2] or "" for a in attrs], dtype=np.str_),
+        community=np.array(community, dtype=np.str_),
+        street=np.array([streets.get(c) or "" for c in community], dtype=np.str_),
+        walk_m=walk,
+        station_id=station,
+        facilities={
+            k.kind: int(np.isin(np.asarray(stations.kind, dtype=object), k.station_kinds).sum())
+            for k in kinds
+        },
+    )

@@ -100,7 +100,7 @@ def test_scores_and_the_distances_stored(client: TestClient, session: Session) -
     rows = session.scalar(select(func.count()).where(ComplianceResult.run_id == body["run"]))
     assert rows == len(data.kinds) * len(data.buildings.id)
     # the nearest facility is one of the kind's stations
-    kinds = dict(session.execute(text("SELECT id, kind FROM stations")).all())
+    kinds: dict[int, str] = dict(session.execute(text("SELECT id, kind FROM stations")).all())
     for k, kind in enumerate(data.kinds):
         reached = data.station_id[k][data.station_id[k] >= 0]
         assert {kinds[int(s)] for s in reached} <= set(kind.station_kinds)

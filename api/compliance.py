@@ -15,10 +15,10 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from data.compliance import ComplianceData, Kind
+from data.compliance import ComplianceData, radii
+from data.facility_kinds import Kind
 from geo.compliance import (
     Compliance,
-    circle_radii,
     compliance_by_group,
     score,
     within_circles,
@@ -28,15 +28,6 @@ By = Literal["community", "street", "grid"]
 BY: tuple[By, ...] = ("community", "street", "grid")
 NO_FACILITY = "没有此类设施 · no facility of this kind: 0% within the circle"
 MEASURES = ("buildings", "households", "population")
-
-
-def radii(kinds: list[Kind], *, speed_m_per_min: float) -> NDArray[np.float64]:
-    """Each kind's circle in metres: its ``distance_m``, else minutes × speed."""
-    return circle_radii(
-        [k.minutes for k in kinds],
-        [np.nan if k.distance_m is None else k.distance_m for k in kinds],
-        speed_m_per_min=speed_m_per_min,
-    )
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,7 @@ served; it also keeps the kinds as they were (``kinds``), so a report reads one 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
@@ -23,54 +22,13 @@ from sqlalchemy.orm import Session
 from data.audit import record
 from data.coverage import INPUTS, Points, load_buildings, load_stations
 from data.errors import NotFoundError, RuleError
-from data.facility_kinds import CIRCLE_MINUTES
+from data.facility_kinds import Kind
 from data.grids import dataset_version, valid_now
 from data.models import ComplianceResult, ComplianceRun, FacilityKind, Grid, Region
-from geo.compliance import nearest_by_kind
+from geo.compliance import circle_radii, nearest_by_kind
 from geo.network import WalkNetwork
 
 COMPLIANCE_INPUTS = (*INPUTS, "facility_kinds")
-
-
-@dataclass(frozen=True)
-class Kind:
-    """One facility kind (a row of ``facility_kinds``)."""
-
-    kind: str
-    name_zh: str
-    name_en: str
-    minutes: int
-    distance_m: float | None
-    station_kinds: tuple[str, ...]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "station_kinds": list(self.station_kinds)}
-
-    @classmethod
-    def of(cls, row: dict[str, Any]) -> Kind:
-        distance = row.get("distance_m")
-        return cls(
-            kind=str(row["kind"]),
-            name_zh=str(row["name_zh"]),
-            name_en=str(row["name_en"]),
-            minutes=int(row["minutes"]),
-            distance_m=None if distance is None else float(distance),
-            station_kinds=tuple(str(s) for s in row["station_kinds"]),
-        )
-
-    def checked(self) -> Kind:
-        """The kind itself, or RuleError naming what is wrong with it."""
-        if not self.kind or len(self.kind) > 64 or not self.kind.isprintable():
-            raise RuleError(f"facility kind {self.kind!r}: a name of 1–64 printable characters")
-        if self.minutes not in CIRCLE_MINUTES:
-            raise RuleError(f"facility kind {self.kind!r}: minutes must be 5, 10 or 15")
-        if self.distance_m is not None and not 0 < self.distance_m <= 10_000:
-            raise RuleError(f"facility kind {self.kind!r}: distance_m must be in (0, 10000]")
-        if not self.station_kinds or any(not s or len(s) > 64 for s in self.station_kinds):
-            raise RuleError(
-                f"facility kind {self.kind!r}: name at least one station kind (1–64 characters)"
-            )
-        return self
 
 
 @dataclass(frozen=True)
@@ -89,6 +47,15 @@ class ComplianceData:
     walk_m: NDArray[np.float64]  # (kinds, buildings), inf where unreachable or none exists
     station_id: NDArray[np.int64]  # (kinds, buildings), -1 there
     facilities: dict[str, int]  # stations counting for each kind when the run was made
+
+
+def radii(kinds: Sequence[Kind], *, speed_m_per_min: float) -> NDArray[np.float64]:
+    """Each kind's circle in metres: its ``distance_m``, else minutes × speed."""
+    return circle_radii(
+        [k.minutes for k in kinds],
+        [np.nan if k.distance_m is None else k.distance_m for k in kinds],
+        speed_m_per_min=speed_m_per_min,
+    )
 
 
 # --- the kinds table ----------------------------------------------------------------

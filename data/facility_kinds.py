@@ -12,13 +12,19 @@ Cities edit the table (``gridmap coverage kinds``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from data.errors import RuleError
 
 CIRCLE_MINUTES = (5, 10, 15)
 
 
 @dataclass(frozen=True)
-class FacilityKindSpec:
+class Kind:
+    """One facility kind (a row of ``facility_kinds``)."""
+
     kind: str
     name_zh: str
     name_en: str
@@ -26,11 +32,41 @@ class FacilityKindSpec:
     distance_m: float | None
     station_kinds: tuple[str, ...]
 
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "station_kinds": list(self.station_kinds)}
 
-FACILITY_KIND_SEED: tuple[FacilityKindSpec, ...] = (
+    @classmethod
+    def of(cls, row: Mapping[str, Any]) -> Kind:
+        """From a mapping with the field names (a stored snapshot, a CSV row parsed)."""
+        distance = row.get("distance_m")
+        return cls(
+            kind=str(row["kind"]),
+            name_zh=str(row["name_zh"]),
+            name_en=str(row["name_en"]),
+            minutes=int(row["minutes"]),
+            distance_m=None if distance is None else float(distance),
+            station_kinds=tuple(str(s) for s in row["station_kinds"]),
+        )
+
+    def checked(self) -> Kind:
+        """The kind itself, or RuleError naming what is wrong with it."""
+        if not self.kind or len(self.kind) > 64 or not self.kind.isprintable():
+            raise RuleError(f"facility kind {self.kind!r}: a name of 1–64 printable characters")
+        if self.minutes not in CIRCLE_MINUTES:
+            raise RuleError(f"facility kind {self.kind!r}: minutes must be 5, 10 or 15")
+        if self.distance_m is not None and not 0 < self.distance_m <= 10_000:
+            raise RuleError(f"facility kind {self.kind!r}: distance_m must be in (0, 10000]")
+        if not self.station_kinds or any(not s or len(s) > 64 for s in self.station_kinds):
+            raise RuleError(
+                f"facility kind {self.kind!r}: name at least one station kind (1–64 characters)"
+            )
+        return self
+
+
+FACILITY_KIND_SEED: tuple[Kind, ...] = (
     # five-minute circle (表 B.0.2)
-    FacilityKindSpec("kindergarten", "幼儿园", "Kindergarten", 5, 300.0, ("kindergarten",)),
-    FacilityKindSpec(
+    Kind("kindergarten", "幼儿园", "Kindergarten", 5, 300.0, ("kindergarten",)),
+    Kind(
         "community_service",
         "社区服务站",
         "Community service station",
@@ -38,7 +74,7 @@ FACILITY_KIND_SEED: tuple[FacilityKindSpec, ...] = (
         300.0,
         ("community_service",),
     ),
-    FacilityKindSpec(
+    Kind(
         "elderly_day_care",
         "老年人日间照料中心",
         "Elderly day care centre",
@@ -46,19 +82,13 @@ FACILITY_KIND_SEED: tuple[FacilityKindSpec, ...] = (
         300.0,
         ("elderly_care",),
     ),
-    FacilityKindSpec(
-        "outdoor_fitness", "室外综合健身场地", "Outdoor fitness ground", 5, 300.0, ("fitness",)
-    ),
+    Kind("outdoor_fitness", "室外综合健身场地", "Outdoor fitness ground", 5, 300.0, ("fitness",)),
     # ten-minute circle (表 B.0.1)
-    FacilityKindSpec("primary_school", "小学", "Primary school", 10, 500.0, ("primary_school",)),
-    FacilityKindSpec(
-        "market", "菜市场或生鲜超市", "Market or fresh-food supermarket", 10, 500.0, ("market",)
-    ),
+    Kind("primary_school", "小学", "Primary school", 10, 500.0, ("primary_school",)),
+    Kind("market", "菜市场或生鲜超市", "Market or fresh-food supermarket", 10, 500.0, ("market",)),
     # fifteen-minute circle (表 B.0.1)
-    FacilityKindSpec(
-        "secondary_school", "初中", "Secondary school", 15, 1000.0, ("secondary_school",)
-    ),
-    FacilityKindSpec(
+    Kind("secondary_school", "初中", "Secondary school", 15, 1000.0, ("secondary_school",)),
+    Kind(
         "health_centre",
         "社区卫生服务中心",
         "Community health centre",
@@ -66,16 +96,12 @@ FACILITY_KIND_SEED: tuple[FacilityKindSpec, ...] = (
         1000.0,
         ("health", "hospital"),
     ),
-    FacilityKindSpec("elderly_home", "养老院", "Elderly care home", 15, None, ("elderly_care",)),
-    FacilityKindSpec("culture_centre", "文化活动中心", "Culture centre", 15, None, ("culture",)),
-    FacilityKindSpec(
-        "sports_centre", "体育馆或全民健身中心", "Sports centre", 15, None, ("sports",)
-    ),
-    FacilityKindSpec(
-        "street_office", "街道办事处", "Sub-district office", 15, None, ("government",)
-    ),
-    FacilityKindSpec("police", "派出所", "Police station", 15, None, ("police",)),
-    FacilityKindSpec("post", "邮政营业场所", "Post office", 15, None, ("post",)),
+    Kind("elderly_home", "养老院", "Elderly care home", 15, None, ("elderly_care",)),
+    Kind("culture_centre", "文化活动中心", "Culture centre", 15, None, ("culture",)),
+    Kind("sports_centre", "体育馆或全民健身中心", "Sports centre", 15, None, ("sports",)),
+    Kind("street_office", "街道办事处", "Sub-district office", 15, None, ("government",)),
+    Kind("police", "派出所", "Police station", 15, None, ("police",)),
+    Kind("post", "邮政营业场所", "Post office", 15, None, ("post",)),
 )
 """The defaults: each row names its circle (minutes), the standard's service radius where
 it gives one, and the station kinds that count."""

@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from data.compliance import Kind, list_kinds, remove_kind, run_data, set_kinds
-from data.facility_kinds import FACILITY_KIND_SEED
+from data.compliance import list_kinds, remove_kind, run_data, set_kinds
+from data.facility_kinds import FACILITY_KIND_SEED, Kind
 from data.models import ComplianceResult, ComplianceRun
 
 pytestmark = pytest.mark.postgis

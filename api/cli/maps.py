@@ -12,9 +12,15 @@ from api.settings import Settings
 
 
 def map_(
-    which: Annotated[str, typer.Argument(help="grids | coverage | incidents")],
+    which: Annotated[str, typer.Argument(help="grids | coverage | compliance | incidents")],
     out: Annotated[Path, typer.Option("-o", "--out", help="HTML file written")],
-    minutes: Annotated[float, typer.Option(help="coverage: walking minutes", min=0)] = 15.0,
+    minutes: Annotated[
+        float | None,
+        typer.Option(help="coverage: any station within these minutes (none: compliance)", min=0),
+    ] = None,
+    kind: Annotated[
+        str | None, typer.Option(help="compliance: the facility kind shown first")
+    ] = None,
     measure: Annotated[
         str, typer.Option(help="grids: households|open_incidents|coverage_pct")
     ] = "households",
@@ -24,11 +30,11 @@ def map_(
 ) -> None:
     """Write a map as one self-contained HTML file (every asset inlined: opens offline)."""
     from api.coverage_service import CoverageService
-    from api.pages import coverage_page, grids_page, incidents_page
+    from api.pages import compliance_page, coverage_page, grids_page, incidents_page
     from maps.assets import render_file
 
-    if which not in ("grids", "coverage", "incidents"):
-        raise CliError("the map is one of grids, coverage, incidents")
+    if which not in ("grids", "coverage", "compliance", "incidents"):
+        raise CliError("the map is one of grids, coverage, compliance, incidents")
     if measure not in ("households", "open_incidents", "coverage_pct"):
         raise CliError("--measure is one of households, open_incidents, coverage_pct")
     settings = Settings()
@@ -42,10 +48,12 @@ def map_(
                 measure=measure,  # type: ignore[arg-type]
                 tiles=chosen,
             )
-        elif which == "coverage":
+        elif which == "coverage" and minutes is not None:
             m = coverage_page(
                 session=session, coverage=service, minutes=minutes, suggest=0, tiles=chosen
             )
+        elif which in ("coverage", "compliance"):
+            m = compliance_page(session=session, coverage=service, tiles=chosen, kind=kind)
         else:
             m = incidents_page(session=session, tiles=chosen)
     out.write_text(render_file(m), encoding="utf-8")

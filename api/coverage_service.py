@@ -57,6 +57,14 @@ class Suggestion:
     households_total: float
 
 
+@dataclass(frozen=True)
+class KindSuggestion(Suggestion):
+    """``Suggestion`` for one facility kind: its circle and how many facilities it has."""
+
+    radius_m: float
+    facilities: int
+
+
 class CoverageService:
     """Per-worker coverage for the current inputs; see the module docstring."""
 
@@ -185,6 +193,60 @@ class CoverageService:
             households_total=float(data.households.sum()),
         )
 
+    def building_candidates(self, session: Session) -> NDArray[np.float64]:
+        """Every building's location as a candidate site, evenly thinned to
+        ``MAX_CANDIDATES``."""
+        buildings, _ = repo.load_buildings(session)
+        return _thinned(buildings.lonlat)
+
+    def suggest_for_kind(
+        self,
+        session: Session,
+        *,
+        facility_kind: str,
+        count: int,
+        candidates: NDArray[np.float64] | None = None,
+        on_buildings: bool = False,
+    ) -> KindSuggestion:
+        """Greedy siting for one facility kind: new sites of that kind, each bringing the most
+        households into its circle (into compliance for that kind). Candidates as ``suggest``,
+        or every building (evenly thinned to ``MAX_CANDIDATES``) when ``on_buildings``."""
+        walk = self.require_network(session)
+        data = self.compliance(session)
+        names = [k.kind for k in data.kinds]
+        if facility_kind not in names:
+            raise UnknownValueError(
+                f"no facility kind {facility_kind!r}; known kinds: {', '.join(names) or 'none'}"
+            )
+        k = names.index(facility_kind)
+        speed = self.settings.walk_speed_m_per_min
+        radius = float(compliance_repo.radii(data.kinds, speed_m_per_min=speed)[k])
+        stations = repo.load_stations(session=session)
+        own = np.isin(np.asarray(stations.kind, dtype=object), data.kinds[k].station_kinds)
+        if candidates is None:
+            candidates = _thinned(data.buildings.lonlat if on_buildings else walk.node_lonlat)
+        siting = suggest_sites(
+            walk,
+            stations.lonlat[own],
+            data.buildings.lonlat,
+            data.households,
+            candidates,
+            minutes=radius / speed,
+            count=count,
+            speed_m_per_min=speed,
+            max_access_m=self.settings.max_access_m,
+            mainland_stations=stations.lonlat,
+        )
+        within = data.walk_m[k] <= radius
+        return KindSuggestion(
+            lonlat=candidates[siting.candidate],
+            added_households=[float(a) for a in siting.added_households],
+            households_before=float(data.households[within].sum()),
+            households_total=float(data.households.sum()),
+            radius_m=radius,
+            facilities=int(own.sum()),
+        )
+
 
 def _once(
     session: Session,
@@ -207,7 +269,10 @@ def _once(
 
 
 def _thinned_nodes(walk: WalkNetwork) -> NDArray[np.float64]:
-    pick = np.unique(
-        np.linspace(0, walk.n_nodes - 1, min(MAX_CANDIDATES, walk.n_nodes)).astype(int)
-    )
-    return walk.node_lonlat[pick]
+    return _thinned(walk.node_lonlat)
+
+
+def _thinned(lonlat: NDArray[np.float64]) -> NDArray[np.float64]:
+    """At most ``MAX_CANDIDATES`` of the rows, evenly spread over them."""
+    pick = np.unique(np.linspace(0, len(lonlat) - 1, min(MAX_CANDIDATES, len(lonlat))).astype(int))
+    return lonlat[pick]

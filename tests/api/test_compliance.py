@@ -141,3 +141,63 @@ def test_any_station_coverage_keeps_its_meaning(client: TestClient) -> None:
     any_station = client.get("/api/v1/coverage", params={"minutes": 15}).json()["totals"]
     best_kind = max(k["pct_households"] or 0 for k in report(client)["totals"]["kinds"].values())
     assert any_station["pct_households"] >= best_kind - 1e-6
+
+
+# --- per-kind siting ------------------------------------------------------------------
+
+
+def suggest(client: TestClient, key: str, **body: Any) -> dict[str, Any]:
+    answer = client.post("/api/v1/coverage/suggest", json=body, headers={"X-API-Key": key})
+    assert answer.status_code == 200, answer.text
+    return dict(answer.json())
+
+
+def test_siting_per_facility_kind(client: TestClient, session: Session, admin_key: str) -> None:
+    from data.coverage import load_stations
+    from data.network import load_network
+    from geo.compliance import nearest_by_kind
+
+    body = report(client)
+    totals = body["totals"]["kinds"]
+    found = suggest(
+        client, admin_key, facility_kind="kindergarten", count=3, candidate_set="buildings"
+    )
+    assert found["facility_kind"] == "kindergarten" and found["radius_m"] == 300
+    assert found["households_covered_before"] == totals["kindergarten"]["within_households"]
+    added = [s["households_added"] for s in found["sites"]]
+    assert 1 <= len(added) <= 3 and added == sorted(added, reverse=True) and added[0] > 0
+    assert found["households_covered_after"] == found["households_covered_before"] + sum(added)
+    # independently: the first site as one more kindergarten brings in what it promised
+    walk = load_network(session=session)
+    assert walk is not None
+    data = run_data(session=session, run_id=body["run"])
+    stations = load_stations(session=session)
+    site = np.array([[found["sites"][0]["lon"], found["sites"][0]["lat"]]])
+    own = np.flatnonzero(np.isin(np.asarray(stations.kind, dtype=object), ["kindergarten"]))
+    everything = np.vstack([stations.lonlat, site])
+    with_site = [np.append(own, len(stations.id))]
+    before = nearest_by_kind(walk, stations.lonlat, [own], data.buildings.lonlat)
+    after = nearest_by_kind(walk, everything, with_site, data.buildings.lonlat)
+    gained = data.households[(after.distance_m[0] <= 300) & (before.distance_m[0] > 300)].sum()
+    assert gained == pytest.approx(added[0], abs=0.5)
+    # a kind with no facility at all starts from nothing, never an error
+    empty = suggest(client, admin_key, facility_kind="community_service", count=2)
+    assert empty["facilities"] == 0 and empty["households_covered_before"] == 0
+    assert empty["sites"] and empty["sites"][0]["households_added"] > 0
+
+
+def test_siting_refusals(client: TestClient, admin_key: str, viewer_key: str) -> None:
+    url, admin = "/api/v1/coverage/suggest", {"X-API-Key": admin_key}
+    for body in (
+        {"facility_kind": "nope"},
+        {"facility_kind": "market", "kind": "market"},
+        {"facility_kind": "market", "minutes": 10},
+        {"facility_kind": "market", "candidate_set": "lots"},
+    ):
+        answer = client.post(url, json=body, headers=admin)
+        assert answer.status_code == 422, (body, answer.text)
+    viewer = {"X-API-Key": viewer_key}
+    assert client.post(url, json={"facility_kind": "market"}, headers=viewer).status_code == 403
+    assert client.post(url, json={"facility_kind": "market"}).status_code == 401
+    plain = client.post(url, json={"count": 1, "candidate_set": "buildings"}, headers=admin)
+    assert plain.status_code == 200 and "facility_kind" not in plain.json()

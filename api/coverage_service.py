@@ -113,6 +113,17 @@ class CoverageService:
             ),
         )
 
+    def check_facility_kind(self, session: Session, facility_kind: str | None) -> None:
+        """Only the table's facility kinds exist: anything else is refused before any
+        compliance run is computed (a refusal writes nothing)."""
+        if facility_kind is None:
+            return
+        names = [k.kind for k in compliance_repo.list_kinds(session=session)]
+        if facility_kind not in names:
+            raise UnknownValueError(
+                f"no facility kind {facility_kind!r}; known kinds: {', '.join(names) or 'none'}"
+            )
+
     def compliance(self, session: Session) -> compliance_repo.ComplianceData:
         """The compliance run (every building's walk to each facility kind) for the current
         inputs and facility kinds, computed once like a coverage run."""
@@ -211,14 +222,10 @@ class CoverageService:
         """Greedy siting for one facility kind: new sites of that kind, each bringing the most
         households into its circle (into compliance for that kind). Candidates as ``suggest``,
         or every building (evenly thinned to ``MAX_CANDIDATES``) when ``on_buildings``."""
+        self.check_facility_kind(session, facility_kind)
         walk = self.require_network(session)
         data = self.compliance(session)
-        names = [k.kind for k in data.kinds]
-        if facility_kind not in names:
-            raise UnknownValueError(
-                f"no facility kind {facility_kind!r}; known kinds: {', '.join(names) or 'none'}"
-            )
-        k = names.index(facility_kind)
+        k = [kind.kind for kind in data.kinds].index(facility_kind)
         speed = self.settings.walk_speed_m_per_min
         radius = float(compliance_repo.radii(data.kinds, speed_m_per_min=speed)[k])
         stations = repo.load_stations(session=session)

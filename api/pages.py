@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session
 
 from api.compliance import NO_FACILITY, Circles
 from api.coverage_service import Coverage, CoverageService
-from data.errors import UnknownValueError
 from data.frames import (
     grids_frame,
     incident_count,
@@ -165,9 +164,8 @@ def compliance_page(
             notes=notes,
             basemap=tiles,
         )
+    coverage.check_facility_kind(session, kind)
     data = coverage.compliance(session)
-    if kind is not None and kind not in (names := [k.kind for k in data.kinds]):
-        raise UnknownValueError(f"no facility kind {kind!r}; known kinds: {', '.join(names)}")
     circles = Circles.of(data, speed_m_per_min=coverage.settings.walk_speed_m_per_min)
     table = circles.groups("grid")
     kinds = [

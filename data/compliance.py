@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -24,7 +25,7 @@ from data.coverage import INPUTS, Points, load_buildings, load_stations
 from data.errors import NotFoundError, RuleError
 from data.facility_kinds import Kind
 from data.grids import dataset_version, valid_now
-from data.models import ComplianceResult, ComplianceRun, FacilityKind, Grid, Region
+from data.models import ComplianceRun, FacilityKind, Grid, Region
 from geo.compliance import circle_radii, nearest_by_kind
 from geo.network import WalkNetwork
 
@@ -194,6 +195,48 @@ def compute_run(
     return run.id
 
 
+_RESULT_ROW = np.dtype(
+    [
+        ("fields", ">i2"),
+        ("len_building", ">i4"),
+        ("building", ">i4"),
+        ("len_walk", ">i4"),
+        ("walk", ">f8"),
+        ("len_station", ">i4"),
+        ("station", ">i4"),
+    ]
+)
+_COPY_HEADER, _COPY_TRAILER = 19, 2  # PGCOPY signature, flags, extension length; -1
+
+
+def read_results(
+    connection: Any, *, run_id: int, kind: str
+) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.int64]]:
+    """One kind's stored results as arrays (building id, metres with inf for none, station
+    id or -1), read with a binary COPY and parsed by numpy: a million rows take a fraction
+    of a second, where fetching them as Python rows takes seconds. ``connection`` is a
+    psycopg connection (a session's is ``session.connection().connection.driver_connection``).
+    """
+    data = bytearray()
+    with (
+        connection.cursor() as cursor,
+        cursor.copy(
+            "COPY (SELECT building_id, coalesce(walk_m, 'Infinity'::float8), "
+            "coalesce(station_id, -1) FROM compliance_results WHERE run_id = %s AND kind = %s) "
+            "TO STDOUT (FORMAT binary)",
+            (run_id, kind),
+        ) as copy,
+    ):
+        for chunk in copy:
+            data += chunk
+    rows = np.frombuffer(bytes(data[_COPY_HEADER:-_COPY_TRAILER]), dtype=_RESULT_ROW)
+    return (
+        rows["building"].astype(np.int64),
+        rows["walk"].astype(np.float64),
+        rows["station"].astype(np.int64),
+    )
+
+
 def run_kinds(*, session: Session, run_id: int) -> list[Kind]:
     snapshot = session.execute(select(ComplianceRun.kinds).where(ComplianceRun.id == run_id))
     return [Kind.of(k) for k in snapshot.scalar_one()]
@@ -203,23 +246,16 @@ def run_data(*, session: Session, run_id: int) -> ComplianceData:
     """The run's per-building, per-kind distances with the buildings' current groups."""
     kinds = run_kinds(session=session, run_id=run_id)
     buildings, attrs = load_buildings(session)
-    position = {int(b): i for i, b in enumerate(buildings.id.tolist())}
-    row_of = {k.kind: i for i, k in enumerate(kinds)}
     walk = np.full((len(kinds), len(buildings.id)), np.inf)
     station = np.full((len(kinds), len(buildings.id)), -1, dtype=np.int64)
-    rows = session.execute(
-        select(
-            ComplianceResult.kind,
-            ComplianceResult.building_id,
-            ComplianceResult.walk_m,
-            ComplianceResult.station_id,
-        ).where(ComplianceResult.run_id == run_id, ComplianceResult.walk_m.is_not(None))
-    ).all()
-    k = np.array([row_of.get(r[0], -1) for r in rows], dtype=np.int64)
-    i = np.array([position.get(r[1], -1) for r in rows], dtype=np.int64)
-    keep = (k >= 0) & (i >= 0)
-    walk[k[keep], i[keep]] = np.array([r[2] for r in rows], dtype=np.float64)[keep]
-    station[k[keep], i[keep]] = np.array([r[3] for r in rows], dtype=np.int64)[keep]
+    raw = session.connection().connection.driver_connection
+    for k, kind in enumerate(kinds if len(buildings.id) else []):
+        building, w, s = read_results(raw, run_id=run_id, kind=kind.kind)
+        i = np.searchsorted(buildings.id, building)
+        ok = (i < len(buildings.id)) & (
+            buildings.id[np.minimum(i, len(buildings.id) - 1)] == building
+        )
+        walk[k, i[ok]], station[k, i[ok]] = w[ok], s[ok]
     communities = dict(session.execute(select(Grid.code, Grid.community).where(valid_now())).all())
     streets = dict(
         session.execute(select(Region.code, Region.parent).where(Region.level == "community")).all()

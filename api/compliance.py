@@ -63,40 +63,49 @@ class Circles:
         }
 
 
-def _pct(part: float, whole: float, facilities: int) -> float | None:
-    if not whole:
-        return None
-    return 0.0 if not facilities else round(100.0 * part / whole, 2)
-
-
 def group_rows(circles: Circles, table: Compliance) -> list[dict[str, Any]]:
-    """One row per group: totals, mean score, weakest kind and the per-kind figures."""
-    kinds = circles.data.kinds
-    facilities = [circles.data.facilities.get(k.kind, 0) for k in kinds]
-    weakest = table.weakest()
-    rows = []
-    for g, key in enumerate(table.keys):
-        per_kind = {}
-        for k, kind in enumerate(kinds):
-            entry: dict[str, Any] = {}
-            for what in MEASURES:
-                part = float(getattr(table, f"within_{what}")[k, g])
-                whole = float(getattr(table, what)[g])
-                entry[f"within_{what}"] = round(part) if what != "buildings" else int(part)
-                entry[f"pct_{what}"] = _pct(part, whole, facilities[k])
-            per_kind[kind.kind] = entry
-        rows.append(
-            {
-                "key": key,
-                "buildings": int(table.buildings[g]),
-                "households": round(float(table.households[g])),
-                "population": round(float(table.population[g])),
-                "mean_score": round(float(table.mean_score[g]), 3),
-                "weakest_kind": kinds[weakest[g]].kind if weakest[g] >= 0 else None,
-                "kinds": per_kind,
-            }
-        )
-    return rows
+    """One row per group: totals, mean score, weakest kind and the per-kind figures (the
+    arithmetic in numpy, then one conversion to Python values)."""
+    kinds = [k.kind for k in circles.data.kinds]
+    none = np.array([not circles.data.facilities.get(k, 0) for k in kinds])[:, None]
+    columns: dict[str, list[list[Any]]] = {}
+    for what in MEASURES:
+        part = getattr(table, f"within_{what}")
+        whole = getattr(table, what)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            pct = np.round(100.0 * part / whole, 2)
+        pct = np.where(none, 0.0, pct)
+        pct = np.where(whole > 0, pct, np.nan)  # no denominator: None
+        counts = part.astype(np.int64) if what == "buildings" else np.round(part).astype(np.int64)
+        columns[f"within_{what}"] = counts.T.tolist()
+        columns[f"pct_{what}"] = [[None if p != p else p for p in r] for r in pct.T.tolist()]
+    names = list(columns)
+    weakest = table.weakest().tolist()
+    values = zip(
+        table.keys,
+        table.buildings.astype(np.int64).tolist(),
+        np.round(table.households).astype(np.int64).tolist(),
+        np.round(table.population).astype(np.int64).tolist(),
+        np.round(table.mean_score, 3).tolist(),
+        weakest,
+        *(columns[n] for n in names),
+        strict=True,
+    )
+    return [
+        {
+            "key": key,
+            "buildings": b,
+            "households": h,
+            "population": p,
+            "mean_score": score,
+            "weakest_kind": kinds[w] if w >= 0 else None,
+            "kinds": {
+                kind: dict(zip(names, figures, strict=True))
+                for kind, *figures in zip(kinds, *per_kind, strict=True)
+            },
+        }
+        for key, b, h, p, score, w, *per_kind in values
+    ]
 
 
 def compliance_report(data: ComplianceData, *, by: By, speed_m_per_min: float) -> dict[str, Any]:

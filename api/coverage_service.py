@@ -72,6 +72,7 @@ class CoverageService:
         self.settings = settings
         self._networks: Lru[WalkNetwork | None] = Lru(2)
         self._isochrones: Lru[Any] = Lru(32)
+        self._compliance: Lru[compliance_repo.ComplianceData] = Lru(2)
 
     def network(self, session: Session) -> WalkNetwork | None:
         """The stored walking network, rebuilt only when the network tables changed."""
@@ -126,7 +127,8 @@ class CoverageService:
 
     def compliance(self, session: Session) -> compliance_repo.ComplianceData:
         """The compliance run (every building's walk to each facility kind) for the current
-        inputs and facility kinds, computed once like a coverage run."""
+        inputs and facility kinds, computed once like a coverage run; its data is cached per
+        worker (a run never changes; its groups are keyed by ``groups_version``)."""
         speed, access = self.settings.walk_speed_m_per_min, self.settings.max_access_m
         run_id = _once(
             session,
@@ -141,7 +143,10 @@ class CoverageService:
                 max_access_m=access,
             ),
         )
-        return compliance_repo.run_data(session=session, run_id=run_id)
+        key = (run_id, compliance_repo.groups_version(session=session))
+        return self._compliance.get_or_make(
+            key, lambda: compliance_repo.run_data(session=session, run_id=run_id)
+        )
 
     def covered(self, session: Session, *, kind: str | None, minutes: float) -> Coverage:
         """The current run and which buildings it covers within ``minutes``."""

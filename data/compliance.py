@@ -198,6 +198,8 @@ def compute_run(
 _RESULT_ROW = np.dtype(
     [
         ("fields", ">i2"),
+        ("len_kind", ">i4"),
+        ("kind", ">i4"),
         ("len_building", ">i4"),
         ("building", ">i4"),
         ("len_walk", ">i4"),
@@ -209,32 +211,55 @@ _RESULT_ROW = np.dtype(
 _COPY_HEADER, _COPY_TRAILER = 19, 2  # PGCOPY signature, flags, extension length; -1
 
 
-def read_results(
-    connection: Any, *, run_id: int, kind: str
-) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.int64]]:
-    """One kind's stored results as arrays (building id, metres with inf for none, station
-    id or -1), read with a binary COPY and parsed by numpy: a million rows take a fraction
-    of a second, where fetching them as Python rows takes seconds. ``connection`` is a
-    psycopg connection (a session's is ``session.connection().connection.driver_connection``).
-    """
+@dataclass(frozen=True)
+class StoredResults:
+    """A run's stored rows as arrays: the kind (index into the kinds asked for), building
+    id, metres (inf: none reachable) and station id (-1)."""
+
+    kind: NDArray[np.int64]
+    building: NDArray[np.int64]
+    walk_m: NDArray[np.float64]
+    station: NDArray[np.int64]
+
+
+def read_results(connection: Any, *, run_id: int, kinds: Sequence[str]) -> StoredResults:
+    """A run's results for ``kinds`` in one binary COPY parsed by numpy: a million rows take
+    a fraction of a second, where fetching them as Python rows takes seconds.
+    ``connection`` is a psycopg connection (a session's is
+    ``session.connection().connection.driver_connection``)."""
     data = bytearray()
     with (
         connection.cursor() as cursor,
         cursor.copy(
-            "COPY (SELECT building_id, coalesce(walk_m, 'Infinity'::float8), "
-            "coalesce(station_id, -1) FROM compliance_results WHERE run_id = %s AND kind = %s) "
-            "TO STDOUT (FORMAT binary)",
-            (run_id, kind),
+            "COPY (SELECT array_position(%s::text[], kind::text) - 1, building_id,"
+            " coalesce(walk_m, 'Infinity'::float8), coalesce(station_id, -1)"
+            " FROM compliance_results WHERE run_id = %s AND kind = ANY(%s::text[]))"
+            " TO STDOUT (FORMAT binary)",
+            (list(kinds), run_id, list(kinds)),
         ) as copy,
     ):
         for chunk in copy:
             data += chunk
     rows = np.frombuffer(bytes(data[_COPY_HEADER:-_COPY_TRAILER]), dtype=_RESULT_ROW)
-    return (
-        rows["building"].astype(np.int64),
-        rows["walk"].astype(np.float64),
-        rows["station"].astype(np.int64),
+    return StoredResults(
+        kind=rows["kind"].astype(np.int64),
+        building=rows["building"].astype(np.int64),
+        walk_m=rows["walk"].astype(np.float64),
+        station=rows["station"].astype(np.int64),
     )
+
+
+def groups_version(*, session: Session) -> tuple[int, str]:
+    """What a run's grouping depends on besides its inputs: the grids' change counter and a
+    digest of the communities' streets (``regions`` has no counter), so a cached run's
+    groups are never stale."""
+    digest = session.execute(
+        text(
+            "SELECT coalesce(md5(string_agg(code || ':' || coalesce(parent, ''), ',' "
+            "ORDER BY code)), '') FROM regions WHERE level = 'community'"
+        )
+    ).scalar_one()
+    return dataset_version(session=session, name="grids"), str(digest)
 
 
 def run_kinds(*, session: Session, run_id: int) -> list[Kind]:
@@ -248,14 +273,14 @@ def run_data(*, session: Session, run_id: int) -> ComplianceData:
     buildings, attrs = load_buildings(session)
     walk = np.full((len(kinds), len(buildings.id)), np.inf)
     station = np.full((len(kinds), len(buildings.id)), -1, dtype=np.int64)
-    raw = session.connection().connection.driver_connection
-    for k, kind in enumerate(kinds if len(buildings.id) else []):
-        building, w, s = read_results(raw, run_id=run_id, kind=kind.kind)
-        i = np.searchsorted(buildings.id, building)
-        ok = (i < len(buildings.id)) & (
-            buildings.id[np.minimum(i, len(buildings.id) - 1)] == building
-        )
-        walk[k, i[ok]], station[k, i[ok]] = w[ok], s[ok]
+    if len(buildings.id) and kinds:
+        raw = session.connection().connection.driver_connection
+        stored = read_results(raw, run_id=run_id, kinds=[k.kind for k in kinds])
+        i = np.searchsorted(buildings.id, stored.building)
+        last = len(buildings.id) - 1
+        ok = (i <= last) & (buildings.id[np.minimum(i, last)] == stored.building)
+        walk[stored.kind[ok], i[ok]] = stored.walk_m[ok]
+        station[stored.kind[ok], i[ok]] = stored.station[ok]
     communities = dict(session.execute(select(Grid.code, Grid.community).where(valid_now())).all())
     streets = dict(
         session.execute(select(Region.code, Region.parent).where(Region.level == "community")).all()

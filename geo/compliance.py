@@ -142,7 +142,12 @@ def compliance_by_group(
     is None."""
     inside = np.asarray(within, dtype=bool)
     n_kinds, n = inside.shape
-    keys, inverse = factorize(np.full(n, None) if groups is None else groups)
+    if isinstance(groups, np.ndarray) and groups.dtype.kind == "U":  # strings, no None: fast
+        found, inverse = np.unique(groups, return_inverse=True)
+        keys: list[object] = found.tolist()
+        inverse = inverse.reshape(-1)
+    else:
+        keys, inverse = factorize(np.full(n, None) if groups is None else groups)
     g = len(keys)
     ones = np.ones(n)
     homes = ones * 0 if households is None else np.asarray(households, dtype=np.float64)

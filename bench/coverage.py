@@ -47,7 +47,7 @@ from scipy.spatial import cKDTree
 
 from api.compliance import Circles, compliance_report
 from bench.common import best, write_report
-from bench.synth_streets import synth_city
+from bench.synth_streets import City, synth_city
 from data.compliance import ComplianceData, read_results
 from data.compliance import radii as radii_of
 from data.coverage import Points
@@ -403,18 +403,12 @@ def store_results(conn: psycopg.Connection, kinds: list[Kind], found: KindDistan
     conn.execute("ANALYZE compliance_results")
 
 
-def run_compliance(
-    net: WalkNetwork,
-    buildings: np.ndarray,
-    households: np.ndarray,
-    candidates: np.ndarray,
-    conn: psycopg.Connection,
-    *,
-    repeat: int,
-) -> dict[str, Any]:
+def run_compliance(city: City, conn: psycopg.Connection, *, repeat: int) -> dict[str, Any]:
     """10 facility kinds × the city's buildings: gridmap (one multi-source run per kind,
     snapping included) against the osmnx recipe per kind; then the report per grid from the
     stored results."""
+    net = WalkNetwork.from_lines(city.lines)
+    buildings, households, candidates = city.buildings, city.households, city.candidates
     kinds = list(FACILITY_KIND_SEED[:10])
     radii = radii_of(kinds, speed_m_per_min=SPEED)
     facilities, members = kind_facilities(candidates)
@@ -550,14 +544,7 @@ def main() -> None:
                 repeat=args.repeat,
             )
             pgr_version = str(conn.execute("SELECT pgr_version()").fetchone()[0])  # type: ignore[index]
-            compliance = run_compliance(
-                WalkNetwork.from_lines(city.lines),
-                city.buildings,
-                city.households,
-                city.candidates,
-                conn,
-                repeat=args.repeat,
-            )
+            compliance = run_compliance(city, conn, repeat=args.repeat)
     finally:
         cluster.destroy()
     goals = {
@@ -598,14 +585,7 @@ def compliance_main(repeat: int) -> None:
     cluster = Cluster(home, free_port())
     try:
         with psycopg.connect(cluster.start(), autocommit=True) as conn:
-            row = run_compliance(
-                WalkNetwork.from_lines(city.lines),
-                city.buildings,
-                city.households,
-                city.candidates,
-                conn,
-                repeat=repeat,
-            )
+            row = run_compliance(city, conn, repeat=repeat)
     finally:
         cluster.destroy()
     write_compliance(row, repeat=repeat, load_at_start=load_at_start)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import openpyxl
@@ -13,30 +12,20 @@ import psycopg
 import pytest
 
 from data.facility_kinds import FACILITY_KIND_SEED
-from tests.api import test_cli_loop
+from tests.api import test_cli, test_cli_loop
 from tests.api.test_cli import FIXTURES, SAMPLE, _error_line
 from tests.api.test_cli_loop import Run
-from tests.conftest import own_database
 
 pytestmark = pytest.mark.postgis
 run = test_cli_loop.run  # the fixture: ``gridmap ARGS`` in this process
 
 
-@pytest.fixture(scope="module")
-def cli_url(pg_url: str) -> Iterator[str]:
-    """The sample city committed in a database of its own."""
-    from data.db import make_engine, migrate, transaction
-    from data.sample_loader import load_sample
+full_url = test_cli.full_url  # the fixture: the sample city in a database of its own
 
-    url = own_database(pg_url, "gridmap_cli_compliance")
-    migrate(url)
-    engine = make_engine(url, pool_size=1)
-    try:
-        with transaction(engine) as session:
-            load_sample(session=session)
-    finally:
-        engine.dispose()
-    yield url
+
+@pytest.fixture(scope="module")
+def cli_url(full_url: str) -> str:
+    return full_url
 
 
 def test_kinds_are_editable_and_audited(cli_url: str, tmp_path: Path, run: Run) -> None:

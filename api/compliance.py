@@ -65,30 +65,27 @@ class Circles:
 
 def group_rows(circles: Circles, table: Compliance) -> list[dict[str, Any]]:
     """One row per group: totals, mean score, weakest kind and the per-kind figures (the
-    arithmetic in numpy, then one conversion to Python values)."""
+    arithmetic in numpy, then one conversion to Python values per column)."""
     kinds = [k.kind for k in circles.data.kinds]
     none = np.array([not circles.data.facilities.get(k, 0) for k in kinds])[:, None]
-    columns: dict[str, list[list[Any]]] = {}
+    columns: list[list[list[Any]]] = []
     for what in MEASURES:
         part = getattr(table, f"within_{what}")
         whole = getattr(table, what)
         with np.errstate(invalid="ignore", divide="ignore"):
-            pct = np.round(100.0 * part / whole, 2)
-        pct = np.where(none, 0.0, pct)
-        pct = np.where(whole > 0, pct, np.nan)  # no denominator: None
+            pct = np.where(none, 0.0, np.round(100.0 * part / whole, 2)).astype(object)
+        pct[:, whole <= 0] = None  # no denominator
         counts = part.astype(np.int64) if what == "buildings" else np.round(part).astype(np.int64)
-        columns[f"within_{what}"] = counts.T.tolist()
-        columns[f"pct_{what}"] = [[None if p != p else p for p in r] for r in pct.T.tolist()]
-    names = list(columns)
+        columns += [counts.T.tolist(), pct.T.tolist()]
+    wb, pb, wh, ph, wp, pp = columns
     weakest = table.weakest().tolist()
-    values = zip(
+    totals = zip(
         table.keys,
         table.buildings.astype(np.int64).tolist(),
         np.round(table.households).astype(np.int64).tolist(),
         np.round(table.population).astype(np.int64).tolist(),
         np.round(table.mean_score, 3).tolist(),
         weakest,
-        *(columns[n] for n in names),
         strict=True,
     )
     return [
@@ -100,11 +97,20 @@ def group_rows(circles: Circles, table: Compliance) -> list[dict[str, Any]]:
             "mean_score": score,
             "weakest_kind": kinds[w] if w >= 0 else None,
             "kinds": {
-                kind: dict(zip(names, figures, strict=True))
-                for kind, *figures in zip(kinds, *per_kind, strict=True)
+                kind: {
+                    "within_buildings": x1,
+                    "pct_buildings": x2,
+                    "within_households": x3,
+                    "pct_households": x4,
+                    "within_population": x5,
+                    "pct_population": x6,
+                }
+                for kind, x1, x2, x3, x4, x5, x6 in zip(
+                    kinds, wb[g], pb[g], wh[g], ph[g], wp[g], pp[g], strict=True
+                )
             },
         }
-        for key, b, h, p, score, w, *per_kind in values
+        for g, (key, b, h, p, score, w) in enumerate(totals)
     ]
 
 

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 import shapely
 from fastapi import APIRouter, Query, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.compliance import By, compliance_report, radii
@@ -69,14 +70,15 @@ def compliance(
     service: CoverageDep,
     settings: SettingsDep,
     by: Annotated[By, Query(description="group rows by community, street or grid")] = "community",
-) -> dict[str, Any]:
+) -> JSONResponse:
     """Per group and facility kind: buildings, households and population within the kind's
     circle (its ``distance_m``, else minutes × walking speed), each group's mean score (kinds
     reached within their circles) and weakest kind. A kind with no facility is 0% with a
     note. The compliance run is computed once per set of inputs (409 before a network is
     imported)."""
     data = service.compliance(session)
-    return compliance_report(data, by=by, speed_m_per_min=settings.walk_speed_m_per_min)
+    report = compliance_report(data, by=by, speed_m_per_min=settings.walk_speed_m_per_min)
+    return JSONResponse(report)  # plain JSON values already: no per-value encoding pass
 
 
 @router.get("/kinds", summary="The facility kinds and their life circles")

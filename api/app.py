@@ -16,6 +16,7 @@ from api.errors import PROBLEM_RESPONSES, RequestIds, add_exception_handlers, do
 from api.limits import BodyLimit
 from api.locator import Locator
 from api.routes import (
+    admin,
     coverage,
     docs,
     grids,
@@ -101,6 +102,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (health, grids, locate, incidents, coverage, maps, tiles, stats, open311):
         app.include_router(module.router)
     app.include_router(docs.router)
+    app.include_router(admin.page_router)
+    app.include_router(admin.router)
     app.mount(docs.STATIC_URL, StaticFiles(directory=docs.static_dir()), name="static-docs")
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")
     return app

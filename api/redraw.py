@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from api.schemas.grids import GeometryIn, GridChangeIn, GridProperties
 from data import redraw
-from data.redraw import Change, Plan
+from data.redraw import Change, Moved, Plan
 from geo.errors import InvalidGeometryError
 
 AREA_DIGITS = 2
@@ -51,6 +51,11 @@ def _geojson(geom: BaseGeometry) -> dict[str, Any]:
     return dict(mapping(rounded))
 
 
+def _moved(m: Moved) -> dict[str, Any]:
+    """A building or incident that changes grid, and where it is (the editor marks it)."""
+    return {"id": m.id, "from": m.from_, "to": m.to, "lon": m.lon, "lat": m.lat}
+
+
 def report(result: Plan, *, valid_from: datetime | None = None) -> dict[str, Any]:
     """The report of docs/design.md: ok, problems, impact, version (plus each change's code)."""
     return {
@@ -65,12 +70,8 @@ def report(result: Plan, *, valid_from: datetime | None = None) -> dict[str, Any
             for p in result.problems
         ],
         "impact": {
-            "buildings_moved": [
-                {"id": m.id, "from": m.from_, "to": m.to} for m in result.buildings_moved
-            ],
-            "incidents_moved": [
-                {"id": m.id, "from": m.from_, "to": m.to} for m in result.incidents_moved
-            ],
+            "buildings_moved": [_moved(m) for m in result.buildings_moved],
+            "incidents_moved": [_moved(m) for m in result.incidents_moved],
             "grids": [
                 {
                     "code": g.code,

@@ -65,6 +65,12 @@ class Settings(BaseSettings):
     )
     basemap: str = Field(default="osm", description="osm | tianditu | amap | none | a tile URL")
     tianditu_key: str | None = Field(default=None, description="Tianditu browser token")
+    workload_min_households: int = Field(
+        default=150, ge=0, description="the boundary editor flags grids with fewer households"
+    )
+    workload_max_households: int = Field(
+        default=500, ge=0, description="the boundary editor flags grids with more households"
+    )
 
     @overload
     def aware(self, when: datetime) -> datetime: ...

@@ -51,6 +51,10 @@ for spec in pbf@3.0.5:LICENSE vector-tile@1.3.0:LICENSE.txt ieee754@1.1.8:LICENS
   take "${spec%%:*}" "leaflet.vectorgrid-1.3.0/bundled/${spec%%@*}" "${spec#*:}"
 done
 
+# The boundary editor (/admin/grids/edit, maps/editor.py): Leaflet-Geoman, free edition.
+take @geoman-io/leaflet-geoman-free@2.20.2 leaflet-geoman-free-2.20.2 LICENSE \
+  dist/leaflet-geoman.min.js dist/leaflet-geoman.css
+
 root="$here/../../api/static/docs"
 take swagger-ui-dist@5.35.0 swagger-ui-dist-5.35.0 LICENSE NOTICE \
   swagger-ui-bundle.js swagger-ui-bundle.js.LICENSE.txt swagger-ui.css favicon-32x32.png

@@ -335,9 +335,14 @@ def full_url(pg_url: str) -> Iterator[str]:
 
 
 @pytest.mark.parametrize(
-    ("which", "drawn"), [("coverage", "gridmap.pointLayer"), ("incidents", "gridmap.incidents(")]
+    ("which", "drawn"),
+    [
+        ("coverage", "gridmap.pointLayer"),
+        ("incidents", "gridmap.incidents("),
+        ("stats", "Incident statistics"),
+    ],
 )
-def test_map_coverage_and_incidents_write_self_contained_pages(
+def test_map_pages_write_self_contained_files(
     full_url: str, tmp_path: Path, which: str, drawn: str
 ) -> None:
     """A fresh database: the coverage map computes (and stores) its coverage run first."""

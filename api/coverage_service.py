@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import shapely
 from numpy.typing import NDArray
 from sqlalchemy.orm import Session
 
@@ -208,6 +209,34 @@ class CoverageService:
             households_before=float(data.households[coverage.covered].sum()),
             households_total=float(data.households.sum()),
         )
+
+    def kind_reach(
+        self, session: Session, data: compliance_repo.ComplianceData
+    ) -> list[tuple[int, Any]]:
+        """Each facility kind's reach: (kind row, the union of its facilities' walking areas
+        within its circle), kinds without facilities left out; cached per run."""
+        walk = self.require_network(session)
+        speed, access = self.settings.walk_speed_m_per_min, self.settings.max_access_m
+        radius = compliance_repo.radii(data.kinds, speed_m_per_min=speed)
+
+        def trace() -> list[tuple[int, Any]]:
+            stations = repo.load_stations(session=session)
+            kinds = np.asarray(stations.kind, dtype=object)
+            out = []
+            for k, kind in enumerate(data.kinds):
+                own = np.isin(kinds, kind.station_kinds)
+                if own.any():
+                    areas = isochrones(
+                        walk,
+                        stations.lonlat[own],
+                        minutes=(float(radius[k]) / speed,),
+                        speed_m_per_min=speed,
+                        max_access_m=access,
+                    )
+                    out.append((k, shapely.union_all(areas[:, 0])))
+            return out
+
+        return self._isochrones.get_or_make(("reach", data.run_id, speed, access), trace)
 
     def building_candidates(self, session: Session) -> NDArray[np.float64]:
         """Every building's location as a candidate site, evenly thinned to

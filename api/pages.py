@@ -200,12 +200,19 @@ def compliance_page(
     )
     none = [f"{k.name_zh} {k.kind}" for k in kinds if not k.facilities]
     notes = [f"{NO_FACILITY}: {', '.join(none)}"] if none else []
+    traced = coverage.kind_reach(session, data)
+    reach = gpd.GeoDataFrame(
+        {"kind": [data.kinds[k].kind for k, _ in traced]},
+        geometry=[area for _, area in traced],
+        crs=4326,
+    )
     return compliance_map(
         grids,
         kinds=kinds,
         per_grid=per_grid[per_grid["code"].astype(bool)],
         homes=homes,
         stations=stations,
+        reach=reach[~reach.geometry.is_empty],
         kind=kind,
         notes=notes,
         basemap=tiles,

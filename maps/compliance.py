@@ -29,6 +29,7 @@ from maps.layers import (
     PALETTES,
     LegendSection,
     PointLayer,
+    PolygonLayer,
     add_grids,
     add_legend,
     add_notes,
@@ -139,6 +140,7 @@ def compliance_map(
     per_grid: pd.DataFrame | None,
     homes: gpd.GeoDataFrame,
     stations: gpd.GeoDataFrame,
+    reach: gpd.GeoDataFrame | None = None,
     kind: str | None = None,
     notes: Sequence[str] = (),
     basemap: Basemap = OSM,
@@ -149,8 +151,10 @@ def compliance_map(
     ``overall`` (mean share of households within the kinds' circles, %), ``mean_score``,
     ``weakest_kind`` and one column per kind (its ``kind`` name: % of households within its
     circle, of buildings where a grid has none); ``homes``: points with a bool column per
-    kind (within its circle); ``stations``: ``kind, name``; ``kind`` the measure first shown
-    (default overall); ``notes`` shown as given (e.g. kinds without facilities).
+    kind (within its circle); ``stations``: ``kind, name``; ``reach``: polygons with ``kind``
+    (each facility kind's walking reach within its circle: one layer each, off until ticked);
+    ``kind`` the measure first shown (default overall); ``notes`` shown as given (e.g. kinds
+    without facilities).
     """
     require(grids, GRID_COLUMNS, what="grids")
     require(homes, [k.kind for k in kinds], what="homes")
@@ -183,6 +187,8 @@ def compliance_map(
             measures=measures.by_key,
             initial=kind or OVERALL,
         ).add_to(m)
+    if reach is not None:
+        _add_reach(m, for_display(located(reach), basemap), kinds)
     if shown_stations.empty:
         all_notes.append("暂无服务设施 · no facilities yet")
     else:
@@ -242,3 +248,19 @@ def _add_homes(
     layer = PointLayer(ordered, overall, colours=HOME_COLOURS, name=HOMES)
     layer.add_to(m)
     return layer.get_name()
+
+
+REACH_COLOUR = "#2c7fb8"
+
+
+def _add_reach(m: folium.Map, reach: gpd.GeoDataFrame, kinds: Sequence[KindInfo]) -> None:
+    """One toggleable layer per facility kind: where its circle reaches, off at first."""
+    require(reach, ["kind"], what="reach")
+    names = {k.kind: k for k in kinds}
+    style = {"color": REACH_COLOUR, "weight": 1, "fillColor": REACH_COLOUR, "fillOpacity": 0.2}
+    for name, part in reach.groupby("kind", sort=False):
+        info = names.get(str(name))
+        label = f"可达 reach: {info.name_zh} ≤ {info.radius_m:g} m" if info else f"reach: {name}"
+        layer = PolygonLayer(part, name=label, style=style, partition=False)
+        layer.show = False
+        layer.add_to(m)

@@ -83,8 +83,19 @@ def test_selector_recolours_grids_and_homes(
     homes: gpd.GeoDataFrame,
     stations: gpd.GeoDataFrame,
 ) -> None:
+    reach = gpd.GeoDataFrame(
+        {"kind": ["kindergarten", "market"]},
+        geometry=[stations.geometry.iloc[0].buffer(0.002), stations.geometry.iloc[1].buffer(0.003)],
+        crs=4326,
+    )
     m = compliance_map(
-        grids, kinds=KINDS, per_grid=per_grid, homes=homes, stations=stations, basemap=LOCAL_TILES
+        grids,
+        kinds=KINDS,
+        per_grid=per_grid,
+        homes=homes,
+        stations=stations,
+        reach=reach,
+        basemap=LOCAL_TILES,
     )
     loaded = open_map(site.publish("compliance.html", render_page(m)))
     loaded.assert_clean(origin=site.url)
@@ -113,5 +124,10 @@ def test_selector_recolours_grids_and_homes(
     popup = loaded.click(X0 + 0.5 * STEP, Y0 + 0.5 * STEP)
     assert CODES[0] in popup and "菜市场或生鲜超市 market %" in popup
     assert "老年人日间照料中心" in popup  # the weakest kind
+    polygons = loaded.count("L.Polygon")
+    box = loaded.page.get_by_label("可达 reach: 幼儿园 ≤ 300 m", exact=True)
+    assert not box.is_checked()  # each kind's reach is drawn on demand
+    box.check()
+    assert loaded.count("L.Polygon") == polygons + 1
     loaded.screenshot("compliance_map")
     loaded.assert_clean(origin=site.url)

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session
 
+from api.compliance import NO_FACILITY, Circles
 from api.coverage_service import Coverage, CoverageService
 from data.frames import (
     grids_frame,
@@ -26,6 +27,7 @@ from data.redraw import Moved, Plan
 from data.stats import incident_stats, monthly_by_grid
 from geo.walk import LEVELS_MIN
 from maps.basemap import Basemap
+from maps.compliance import KindInfo, compliance_map
 from maps.coverage import coverage_map
 from maps.grids import Measure, grids_map
 from maps.incidents import Lifecycle, incidents_map
@@ -139,6 +141,81 @@ def _sites(
         },
         geometry=gpd.points_from_xy(chosen[:, 0], chosen[:, 1]),
         crs=4326,
+    )
+
+
+def compliance_page(
+    *, session: Session, coverage: CoverageService, tiles: Basemap, kind: str | None = None
+) -> folium.Map:
+    """Grids by life-circle compliance (overall, or ``kind`` first; a selector on the page
+    switches), homes by the facility kinds they miss, facilities by kind; grids and
+    facilities only, with a note, before a walking network is imported."""
+    grids = grids_frame(session=session)
+    stations = stations_frame(session=session)
+    homes = gpd.GeoDataFrame(geometry=[], crs=4326)
+    if coverage.network(session) is None:
+        notes = ["暂无步行网络 · no walking network yet: gridmap import network FILE"]
+        return compliance_map(
+            grids,
+            kinds=[],
+            per_grid=None,
+            homes=homes,
+            stations=stations,
+            notes=notes,
+            basemap=tiles,
+        )
+    coverage.check_facility_kind(session, kind)
+    data = coverage.compliance(session)
+    circles = Circles.of(data, speed_m_per_min=coverage.settings.walk_speed_m_per_min)
+    table = circles.groups("grid")
+    kinds = [
+        KindInfo(
+            kind=k.kind,
+            name_zh=k.name_zh,
+            name_en=k.name_en,
+            radius_m=float(circles.radius_m[i]),
+            facilities=data.facilities.get(k.kind, 0),
+        )
+        for i, k in enumerate(data.kinds)
+    ]
+    # % of households within each circle, of buildings where a grid has no households
+    shares = 100.0 * np.where(
+        table.households > 0, table.share("households"), table.share("buildings")
+    )
+    weakest = table.weakest()
+    per_grid = pd.DataFrame(
+        {
+            "code": table.keys,
+            "overall": np.round(shares.mean(axis=0), 1) if kinds else np.nan,
+            "mean_score": np.round(table.mean_score, 2),
+            "weakest_kind": [data.kinds[w].name_zh if w >= 0 else None for w in weakest],
+            **{k.kind: np.round(shares[i], 1) for i, k in enumerate(kinds)},
+        }
+    )
+    home = data.households > 0
+    homes = gpd.GeoDataFrame(
+        {k.kind: circles.within[i][home] for i, k in enumerate(kinds)},
+        geometry=gpd.points_from_xy(data.buildings.lonlat[home, 0], data.buildings.lonlat[home, 1]),
+        crs=4326,
+    )
+    none = [f"{k.name_zh} {k.kind}" for k in kinds if not k.facilities]
+    notes = [f"{NO_FACILITY}: {', '.join(none)}"] if none else []
+    traced = coverage.kind_reach(session, data)
+    reach = gpd.GeoDataFrame(
+        {"kind": [data.kinds[k].kind for k, _ in traced]},
+        geometry=[area for _, area in traced],
+        crs=4326,
+    )
+    return compliance_map(
+        grids,
+        kinds=kinds,
+        per_grid=per_grid[per_grid["code"].astype(bool)],
+        homes=homes,
+        stations=stations,
+        reach=reach[~reach.geometry.is_empty],
+        kind=kind,
+        notes=notes,
+        basemap=tiles,
     )
 
 

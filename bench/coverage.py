@@ -5,6 +5,13 @@
 Synthetic city (bench.synth_streets: ~100,000 street nodes, 100,000 buildings, 200 stations,
 5,000 candidate sites) and the real Nanjing extract. Rows:
 
+* life-circle compliance (``--compliance-only`` runs just these, into compliance.json; the
+  full run writes them to both files): 10 facility kinds (GB 50180 circles), 40–250
+  facilities each drawn from the candidate sites (fixed seed); gridmap's
+  ``geo.compliance.nearest_by_kind`` (snapping included) against the osmnx recipe per kind
+  (buildings snapped once to nodes, per-facility Dijkstra cut off at the kind's circle);
+  then the per-grid report (6,561 lattice grids) from the results stored in PostGIS.
+
 * gridmap: geo.walk (exact edge snapping, one multi-source scipy Dijkstra).
 * osmnx recipe (the baseline pipeline): nearest-node snapping with a KD-tree, networkx
   ``single_source_dijkstra_path_length(cutoff)`` per station, isochrones as the union of
@@ -21,6 +28,7 @@ into networkx / PostgreSQL is not timed for the exact comparison rows and says s
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import platform
 import tempfile
@@ -37,9 +45,15 @@ import scipy
 import shapely
 from scipy.spatial import cKDTree
 
+from api.compliance import Circles, compliance_report
 from bench.common import best, write_report
-from bench.synth_streets import synth_city
+from bench.synth_streets import City, synth_city
+from data.compliance import ComplianceData, read_results
+from data.compliance import radii as radii_of
+from data.coverage import Points
 from data.embedded import Cluster, free_port
+from data.facility_kinds import FACILITY_KIND_SEED, Kind
+from geo.compliance import Compliance, KindDistances, nearest_by_kind, within_circles
 from geo.crs import to_metric
 from geo.isochrones import isochrones
 from geo.network import Snap, WalkNetwork
@@ -309,6 +323,174 @@ def run_case(
     return row
 
 
+# --- life-circle compliance: facility kinds ---------------------------------------------
+
+KIND_SEED = 20261129
+GRID_SIDE = 81  # 81 × 81 = 6,561 grids over the city, 9 × 9 of them per community
+
+
+def kind_facilities(candidates: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Ten kinds' facilities (fixed seed): 40–250 distinct candidate sites each, as one
+    array of points and each kind's rows in it."""
+    rng = np.random.default_rng(KIND_SEED)
+    rows = [
+        rng.choice(len(candidates), size=int(rng.integers(40, 251)), replace=False)
+        for _ in range(10)
+    ]
+    sizes = np.cumsum([0, *map(len, rows)])
+    members = [np.arange(a, b) for a, b in itertools.pairwise(sizes)]
+    return candidates[np.concatenate(rows)], members
+
+
+def baseline_kinds(
+    net: WalkNetwork,
+    graph: nx.MultiGraph,
+    facilities: np.ndarray,
+    members: list[np.ndarray],
+    buildings: np.ndarray,
+    radii: np.ndarray,
+) -> np.ndarray:
+    """The osmnx recipe per kind: buildings snapped once to their nearest node (KD-tree),
+    then for each kind its facilities' nodes and one ``single_source_dijkstra_path_length``
+    per facility cut off at the kind's circle; (kinds, buildings) within-circle flags."""
+    tree = cKDTree(net.node_xy)
+    _, b_node = tree.query(_xy(net, buildings))
+    _, f_node = tree.query(_xy(net, facilities))
+    within = np.zeros((len(members), len(buildings)), dtype=bool)
+    for k, (rows, radius) in enumerate(zip(members, radii, strict=True)):
+        reached = np.zeros(net.n_nodes, dtype=bool)
+        for node in f_node[rows]:
+            dist = nx.single_source_dijkstra_path_length(
+                graph, int(node), cutoff=float(radius), weight="length"
+            )
+            reached[np.fromiter(dist, dtype=np.int64, count=len(dist))] = True
+        within[k] = reached[b_node]
+    return within
+
+
+def lattice_groups(net: WalkNetwork, buildings: np.ndarray) -> dict[str, np.ndarray]:
+    """Grid, community and street codes of each building from a lattice over the city."""
+    xy = _xy(net, buildings)
+    lo, hi = xy.min(axis=0), xy.max(axis=0)
+    cell = np.minimum(((xy - lo) / (hi - lo) * GRID_SIDE).astype(int), GRID_SIDE - 1)
+    grid = np.char.add(
+        np.char.zfill(cell[:, 0].astype(str), 2), np.char.zfill(cell[:, 1].astype(str), 2)
+    )
+    community = np.char.add("c", (cell[:, 0] // 9 * 9 + cell[:, 1] // 9).astype(str))
+    street = np.char.add("s", (cell[:, 0] // 27 * 3 + cell[:, 1] // 27).astype(str))
+    return {"grid": grid, "community": community, "street": street}
+
+
+def store_results(conn: psycopg.Connection, kinds: list[Kind], found: KindDistances) -> None:
+    """The per-kind results as ``compliance_results`` rows (migration 0007's columns)."""
+    conn.execute("DROP TABLE IF EXISTS compliance_results")
+    conn.execute(
+        "CREATE TABLE compliance_results (run_id integer, kind varchar(64), building_id integer,"
+        " walk_m float8, station_id integer, PRIMARY KEY (run_id, kind, building_id))"
+    )
+    ids = np.arange(1, found.distance_m.shape[1] + 1)
+    with conn.cursor().copy("COPY compliance_results FROM STDIN") as copy:
+        for k, kind in enumerate(kinds):
+            reached = np.isfinite(found.distance_m[k])
+            for b, w, s, ok in zip(
+                ids.tolist(),
+                found.distance_m[k].tolist(),
+                found.source[k].tolist(),
+                reached.tolist(),
+                strict=True,
+            ):
+                copy.write_row((1, kind.kind, b, w if ok else None, s if ok else None))
+    conn.execute("ANALYZE compliance_results")
+
+
+def run_compliance(city: City, conn: psycopg.Connection, *, repeat: int) -> dict[str, Any]:
+    """10 facility kinds × the city's buildings: gridmap (one multi-source run per kind,
+    snapping included) against the osmnx recipe per kind; then the report per grid from the
+    stored results."""
+    net = WalkNetwork.from_lines(city.lines)
+    buildings, households, candidates = city.buildings, city.households, city.candidates
+    kinds = list(FACILITY_KIND_SEED[:10])
+    radii = radii_of(kinds, speed_m_per_min=SPEED)
+    facilities, members = kind_facilities(candidates)
+    print(f"\n== compliance: {len(kinds)} kinds, {len(facilities)} facilities")
+    t_ours, found = best(lambda: nearest_by_kind(net, facilities, members, buildings), repeat)
+    within = within_circles(found.distance_m, radii)
+    t_graph, graph = best(lambda: baseline_graph(net), repeat)
+    t_base, base = best(
+        lambda: baseline_kinds(net, graph, facilities, members, buildings, radii), repeat
+    )
+    row: dict[str, Any] = {
+        "kinds": len(kinds),
+        "facilities": len(facilities),
+        "buildings": len(buildings),
+        "nodes": net.n_nodes,
+        "radii_m": radii.tolist(),
+        "gridmap_all_kinds_s": t_ours,
+        "baseline_graph_s": t_graph,
+        "baseline_all_kinds_s": t_base,
+        "speedup": (t_graph + t_base) / t_ours,
+        "baseline_disagreement": float((within != base).mean()),
+        "within_share_per_kind": within.mean(axis=1).round(4).tolist(),
+    }
+    print(
+        f"per-kind distances, {len(kinds)} kinds × {len(buildings)} buildings: gridmap"
+        f" {t_ours:.3f} s; osmnx recipe {t_base:.2f} s (+ graph {t_graph:.2f} s) ="
+        f" {row['speedup']:.0f}×; circles differ for {row['baseline_disagreement']:.1%}"
+    )
+    groups = lattice_groups(net, buildings)
+    store_results(conn, kinds, found)
+
+    def load() -> tuple[np.ndarray, np.ndarray]:
+        stored = read_results(conn, run_id=1, kinds=[k.kind for k in kinds])
+        walk = np.full(found.distance_m.shape, np.inf)
+        station = np.full(found.source.shape, -1)
+        walk[stored.kind, stored.building - 1] = stored.walk_m
+        station[stored.kind, stored.building - 1] = stored.station
+        return walk, station
+
+    t_load, (walk, station) = best(load, repeat)
+    assert np.array_equal(walk, found.distance_m)
+    data = ComplianceData(
+        run_id=1,
+        kinds=kinds,
+        buildings=Points(
+            id=np.arange(1, len(buildings) + 1), name=[None] * len(buildings), lonlat=buildings
+        ),
+        households=households,
+        population=np.round(households * 2.62),
+        grid=groups["grid"],
+        community=groups["community"],
+        street=groups["street"],
+        walk_m=walk,
+        station_id=station,
+        facilities={k.kind: len(m) for k, m in zip(kinds, members, strict=True)},
+    )
+
+    def figures() -> Compliance:
+        table = Circles.of(data, speed_m_per_min=SPEED).groups("grid")
+        table.weakest(), table.share("households"), table.share("population")
+        return table
+
+    t_figures, table = best(figures, repeat)
+    t_report, report = best(
+        lambda: compliance_report(data, by="grid", speed_m_per_min=SPEED), repeat
+    )
+    assert len(table.keys) == len(report["rows"])
+    row |= {
+        "grids": len(report["rows"]),
+        "report_load_from_postgis_s": t_load,
+        "report_figures_s": t_figures,
+        "report_s": t_report,
+        "report_with_load_s": t_load + t_report,
+    }
+    print(
+        f"compliance report for {len(report['rows'])} grids: {t_report * 1000:.0f} ms"
+        f" (figures {t_figures * 1000:.0f} ms, the rest JSON rows)"
+        f" (+ {t_load * 1000:.0f} ms reading the stored results from PostGIS)"
+    )
+    return row
+
+
 def _xy(net: WalkNetwork, lonlat: np.ndarray) -> np.ndarray:
     return np.column_stack(to_metric(lonlat[:, 0], lonlat[:, 1], net.epsg))
 
@@ -326,7 +508,15 @@ def main() -> None:
         "--out", type=Path, default=Path(__file__).parent / "results" / "coverage.json"
     )
     parser.add_argument("--repeat", type=int, default=3, help="best of this many, every row")
+    parser.add_argument(
+        "--compliance-only",
+        action="store_true",
+        help="only the facility-kind rows, written to bench/results/compliance.json",
+    )
     args = parser.parse_args()
+    if args.compliance_only:
+        compliance_main(args.repeat)
+        return
     load_at_start = os.getloadavg()
     t_city, city = best(synth_city, repeat=1)
     print(f"synthetic city generated in {t_city:.2f} s ({len(city.lines)} street lines)")
@@ -354,6 +544,7 @@ def main() -> None:
                 repeat=args.repeat,
             )
             pgr_version = str(conn.execute("SELECT pgr_version()").fetchone()[0])  # type: ignore[index]
+            compliance = run_compliance(city, conn, repeat=args.repeat)
     finally:
         cluster.destroy()
     goals = {
@@ -361,6 +552,7 @@ def main() -> None:
         "isochrones_under_1s": synthetic["gridmap_isochrones_s"] < 1.0,
         "end_to_end_20x": synthetic["speedup_end_to_end"] >= 20,
         "siting_under_10s": synthetic["siting_s"] < 10,
+        **compliance_goals(compliance),
     }
     report = {
         "repeat": args.repeat,
@@ -377,10 +569,47 @@ def main() -> None:
         },
         "synthetic": synthetic,
         "nanjing": nanjing,
+        "compliance": compliance,
         "goals": goals,
     }
     write_report(args.out, report)
+    write_compliance(compliance, repeat=args.repeat, load_at_start=load_at_start)
     print(f"\ngoals: {goals}\nwritten {args.out}")
+
+
+def compliance_main(repeat: int) -> None:
+    """``--compliance-only``: the facility-kind rows alone (same code as the full run)."""
+    load_at_start = os.getloadavg()
+    city = synth_city()
+    home = Path(tempfile.mkdtemp(prefix="gridmap-bench-pg-"))
+    cluster = Cluster(home, free_port())
+    try:
+        with psycopg.connect(cluster.start(), autocommit=True) as conn:
+            row = run_compliance(city, conn, repeat=repeat)
+    finally:
+        cluster.destroy()
+    write_compliance(row, repeat=repeat, load_at_start=load_at_start)
+
+
+def compliance_goals(row: dict[str, Any]) -> dict[str, bool]:
+    return {
+        "compliance_10_kinds_under_1.5s": row["gridmap_all_kinds_s"] < 1.5,
+        "compliance_report_6500_grids_under_0.3s": row["report_s"] < 0.3,
+    }
+
+
+def write_compliance(row: dict[str, Any], *, repeat: int, load_at_start: Any) -> None:
+    """bench/results/compliance.json: the facility-kind rows (also in coverage.json)."""
+    out = Path(__file__).parent / "results" / "compliance.json"
+    report = {
+        "repeat": repeat,
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": {"load_average_at_start": load_at_start, "cpus": os.cpu_count()},
+        "compliance": row,
+        "goals": compliance_goals(row),
+    }
+    write_report(out, report)
+    print(f"written {out}")
 
 
 if __name__ == "__main__":

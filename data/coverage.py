@@ -76,7 +76,7 @@ def load_stations(*, session: Session, kind: str | None = None) -> StationPoints
     )
 
 
-def _buildings(session: Session) -> tuple[Points, list[tuple[int, int, str | None]]]:
+def load_buildings(session: Session) -> tuple[Points, list[tuple[int, int, str | None]]]:
     rows = session.execute(
         select(
             Building.id,
@@ -142,7 +142,7 @@ def compute_run(
     )
     session.add(run)
     session.flush()
-    buildings, _ = _buildings(session)
+    buildings, _ = load_buildings(session)
     stations = load_stations(session=session, kind=kind)
     if len(buildings.id):
         if len(stations.id):
@@ -170,7 +170,7 @@ def compute_run(
 
 
 def run_data(*, session: Session, run_id: int) -> RunData:
-    buildings, attrs = _buildings(session)
+    buildings, attrs = load_buildings(session)
     results = {
         r[0]: (r[1], r[2])
         for r in session.execute(

@@ -28,7 +28,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from data.lifecycle import INITIAL, OPEN, PERSON_ROLES, PRIORITIES, STATUSES, sql_list
@@ -345,9 +345,56 @@ class CoverageResult(Base):
     run_id: Mapped[int] = mapped_column(
         ForeignKey("coverage_runs.id", ondelete="CASCADE"), primary_key=True
     )
-    building_id: Mapped[int] = mapped_column(
-        ForeignKey("buildings.id", ondelete="CASCADE"), primary_key=True
+    building_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    walk_m: Mapped[float | None] = mapped_column(Float)
+    station_id: Mapped[int | None] = mapped_column(Integer)
+
+
+# migration 0007: life-circle compliance (GB 50180-2018)
+
+
+class FacilityKind(Base):
+    """A facility kind of the life circles: its circle (``minutes``; ``distance_m`` overrides
+    minutes × speed where set) and the station kinds that count (data.facility_kinds)."""
+
+    __tablename__ = "facility_kinds"
+    kind: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name_zh: Mapped[str] = mapped_column(Text)
+    name_en: Mapped[str] = mapped_column(Text)
+    minutes: Mapped[int] = mapped_column(Integer)
+    distance_m: Mapped[float | None] = mapped_column(Float)
+    station_kinds: Mapped[list[str]] = mapped_column(ARRAY(String(64)))
+    __table_args__ = (
+        CheckConstraint("minutes IN (5, 10, 15)", name="minutes"),
+        CheckConstraint("distance_m IS NULL OR distance_m > 0", name="distance_m"),
     )
+
+
+class ComplianceRun(Base):
+    """Per-kind walk distances for every building, computed from the inputs (change
+    counters) and the facility kinds (``kinds``: the table as it was) named here."""
+
+    __tablename__ = "compliance_runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[datetime] = _now()
+    speed_m_per_min: Mapped[float] = mapped_column(Float)
+    max_access_m: Mapped[float] = mapped_column(Float)
+    inputs: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    kinds: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
+
+
+class ComplianceResult(Base):
+    """Per building and facility kind: metres to the nearest facility of that kind (NULL:
+    unreachable or none exists) and which station it is. ``building_id`` has no foreign key,
+    so replacing buildings never scans these rows: a run of old buildings is stale anyway
+    (its counters differ) and is deleted when the next run is computed."""
+
+    __tablename__ = "compliance_results"
+    run_id: Mapped[int] = mapped_column(
+        ForeignKey("compliance_runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(String(64), primary_key=True)
+    building_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     walk_m: Mapped[float | None] = mapped_column(Float)
     station_id: Mapped[int | None] = mapped_column(Integer)
 

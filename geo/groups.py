@@ -53,7 +53,7 @@ def coverage_by_group(
     buildings in no group); one row with key None for all buildings when ``groups`` is None.
     """
     cov = np.asarray(covered, dtype=bool)
-    keys, inverse = _factorize(np.full(len(cov), None) if groups is None else groups)
+    keys, inverse = factorize(np.full(len(cov), None) if groups is None else groups)
 
     def sums(weights: ArrayLike | None) -> tuple[FloatArray, FloatArray]:
         w = np.ones(len(cov)) if weights is None else np.asarray(weights, dtype=np.float64)
@@ -83,13 +83,13 @@ def gaps_by_group(covered: ArrayLike, groups: Keys) -> dict[Any, IntArray]:
     gap = np.flatnonzero(~np.asarray(covered, dtype=bool))
     if gap.size == 0:  # everything covered: no group has a gap
         return {}
-    keys, inverse = _factorize(np.asarray(groups, dtype=object)[gap])
+    keys, inverse = factorize(np.asarray(groups, dtype=object)[gap])
     order = np.argsort(inverse, kind="stable")
     bounds = np.cumsum(np.bincount(inverse, minlength=len(keys)))[:-1]
     return dict(zip(keys, np.split(gap[order], bounds), strict=True))
 
 
-def _factorize(groups: Keys) -> tuple[list[Any], IntArray]:
+def factorize(groups: Keys) -> tuple[list[Any], IntArray]:
     """Sorted distinct keys as Python values, None last (np.unique cannot order None), and
     each item's key index."""
     values = np.asarray(groups, dtype=object)

@@ -41,9 +41,14 @@ def suggest_sites(
     count: int,
     speed_m_per_min: float = SPEED_M_PER_MIN,
     max_access_m: float = 300.0,
+    mainland_stations: ArrayLike | None = None,
 ) -> Siting:
     """Greedy maximum coverage: up to ``count`` candidate sites (lon/lat rows), each adding
     the most households not yet within ``minutes`` of a station or an earlier pick.
+
+    Buildings join the mainland of ``stations`` (``geo.walk``), or of ``mainland_stations``
+    when given: all stations, when ``stations`` are one facility kind's, so buildings join
+    the network where a compliance run joins them.
 
     Each candidate's reach is searched once, bounded by the radius; the greedy is lazy
     (coverage is submodular, so a stale gain is an upper bound). Greedy is within 1 - 1/e
@@ -51,7 +56,10 @@ def suggest_sites(
     """
     radius = minutes * speed_m_per_min
     existing = snap_lonlat(network, stations, max_access_m)
-    targets, _ = snap_targets(network, existing, buildings, max_access_m)
+    anchors = existing
+    if mainland_stations is not None:
+        anchors = snap_lonlat(network, mainland_stations, max_access_m)
+    targets, _ = snap_targets(network, anchors, buildings, max_access_m)
     weight = np.asarray(households, dtype=np.float64).copy()
     near = nearest_snapped(network, existing, targets, limit=radius)
     weight[np.isfinite(near.distance_m)] = 0.0

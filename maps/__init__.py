@@ -3,6 +3,7 @@ and the renderers that make the pages work without a CDN."""
 
 from maps.assets import render_file, render_page, static_dir
 from maps.basemap import OSM, Basemap
+from maps.compliance import compliance_map
 from maps.coverage import coverage_map
 from maps.grids import grids_map
 from maps.incidents import Lifecycle, incidents_map
@@ -13,6 +14,7 @@ __all__ = [
     "OSM",
     "Basemap",
     "Lifecycle",
+    "compliance_map",
     "coverage_map",
     "grids_map",
     "incidents_map",

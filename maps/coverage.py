@@ -119,7 +119,7 @@ def coverage_map(
     if shown["stations"].empty:
         notes.append("暂无服务站 · no stations yet")
     else:
-        legend.append(_add_stations(m, shown["stations"]))
+        legend.append(add_stations(m, shown["stations"]))
     if suggestions is not None and not (sites := for_display(located(suggestions), basemap)).empty:
         _add_suggestions(m, sites)
         legend.append(LegendSection(SUGGESTED, [(_MARKER_CSS["purple"], SUGGESTED)], points=True))
@@ -170,7 +170,7 @@ def _add_isochrones(m: folium.Map, isochrones: gpd.GeoDataFrame) -> LegendSectio
     return LegendSection("步行可达 walking reach", rows[::-1])
 
 
-def _add_stations(m: folium.Map, stations: gpd.GeoDataFrame) -> LegendSection:
+def add_stations(m: folium.Map, stations: gpd.GeoDataFrame) -> LegendSection:
     kinds = stations["kind"].astype(str)
     present = sorted(set(kinds))
     styles = [STATION_STYLES.get(k, OTHER_STATION) for k in present]

@@ -140,12 +140,13 @@ def add_grids(
     *,
     fill: Fill | None = None,
     popup_columns: Sequence[str] = GRID_COLUMNS,
-) -> None:
+) -> str:
     """The grid polygons with tooltips, a details popup and search by code; without ``fill``
-    they are outlines over a faint fill, which still takes hovers and clicks."""
+    they are outlines over a faint fill, which still takes hovers and clicks. Returns the
+    layer's JS name."""
     style = {"color": "#2b4c7e", "weight": 1, "fillColor": "#6a8fc7"}
     style["fillOpacity"] = 0.65 if fill is not None else 0.08
-    PolygonLayer(
+    layer = PolygonLayer(
         grids,
         name="网格 grids",
         style=style,
@@ -154,7 +155,9 @@ def add_grids(
         tooltip=GRID_COLUMNS,
         fill=fill,
         search="网格编码 grid code",
-    ).add_to(m)
+    )
+    layer.add_to(m)
+    return layer.get_name()
 
 
 def add_regions(m: folium.Map, regions: gpd.GeoDataFrame) -> None:

@@ -11,12 +11,13 @@ import typer
 from sqlalchemy.exc import SQLAlchemyError
 
 from api.cli.common import CliError, err
+from api.cli.coverage import coverage_app
 from api.cli.db import db_app
 from api.cli.grids import grids_app
 from api.cli.imports import import_app
 from api.cli.keys import keys_app
 from api.cli.maps import map_
-from api.cli.offline import assign, coverage
+from api.cli.offline import assign
 from api.cli.people import people_app
 from api.cli.qr import qr
 from api.cli.records import remove_app
@@ -33,12 +34,12 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(people_app, name="people")
 app.add_typer(remove_app, name="remove")
 app.command()(assign)
-app.command()(coverage)
 app.command("map")(map_)
 app.command()(serve)
 app.command()(demo)
 app.command()(stats)
 app.command()(qr)
+app.add_typer(coverage_app, name="coverage")
 
 
 def _version(value: bool) -> None:

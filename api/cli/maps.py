@@ -13,9 +13,15 @@ from api.settings import Settings
 
 
 def map_(
-    which: Annotated[str, typer.Argument(help="grids | coverage | incidents | stats")],
+    which: Annotated[str, typer.Argument(help="grids | coverage | compliance | incidents | stats")],
     out: Annotated[Path, typer.Option("-o", "--out", help="HTML file written")],
-    minutes: Annotated[float, typer.Option(help="coverage: walking minutes", min=0)] = 15.0,
+    minutes: Annotated[
+        float | None,
+        typer.Option(help="coverage: any station within these minutes (none: compliance)", min=0),
+    ] = None,
+    kind: Annotated[
+        str | None, typer.Option(help="compliance: the facility kind shown first")
+    ] = None,
     measure: Annotated[
         str | None,
         typer.Option(
@@ -29,17 +35,18 @@ def map_(
 ) -> None:
     """Write a map as one self-contained HTML file (every asset inlined: opens offline)."""
     from api.coverage_service import CoverageService
-    from api.pages import coverage_page, grids_page, incidents_page, stats_page
+    from api.pages import compliance_page, coverage_page, grids_page, incidents_page, stats_page
     from maps.assets import render_file
 
     measures = {
         "grids": ("households", "open_incidents", "coverage_pct"),
         "coverage": (),
+        "compliance": (),
         "incidents": (),
         "stats": ("closure_rate", "overdue"),
     }
     if which not in measures:
-        raise CliError("the map is one of grids, coverage, incidents, stats")
+        raise CliError("the map is one of grids, coverage, compliance, incidents, stats")
     if measure is not None and measure not in measures[which]:
         allowed = ", ".join(measures[which]) or "nothing"
         raise CliError(f"--measure for the {which} map is one of: {allowed}")
@@ -54,10 +61,12 @@ def map_(
                 measure=measure or "households",  # type: ignore[arg-type]
                 tiles=chosen,
             )
-        elif which == "coverage":
+        elif which == "coverage" and minutes is not None:
             m = coverage_page(
                 session=session, coverage=service, minutes=minutes, suggest=0, tiles=chosen
             )
+        elif which in ("coverage", "compliance"):
+            m = compliance_page(session=session, coverage=service, tiles=chosen, kind=kind)
         elif which == "stats":
             m = stats_page(
                 session=session,

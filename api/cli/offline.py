@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from api.cli.common import CrsOpt, err, progress_bar
+from api.cli.common import CliError, CrsOpt, err, progress_bar
 
 
 def _say(line: str) -> None:
@@ -52,14 +52,17 @@ def assign(
 
 
 def coverage(
-    network: Annotated[Path, typer.Option(help="an OSM .pbf extract or a file of lines")],
+    ctx: typer.Context,
+    network: Annotated[
+        Path | None, typer.Option(help="an OSM .pbf extract or a file of lines")
+    ] = None,
     stations: Annotated[
-        Path, typer.Option(help="stations (points or polygons, or an OSM .pbf extract)")
-    ],
+        Path | None, typer.Option(help="stations (points or polygons, or an OSM .pbf extract)")
+    ] = None,
     buildings: Annotated[
-        Path, typer.Option(help="buildings (points or footprints, or an OSM .pbf extract)")
-    ],
-    out: Annotated[Path, typer.Option("-o", "--out", help="GeoJSON written")],
+        Path | None, typer.Option(help="buildings (points or footprints, or an OSM .pbf extract)")
+    ] = None,
+    out: Annotated[Path | None, typer.Option("-o", "--out", help="GeoJSON written")] = None,
     minutes: Annotated[float, typer.Option(min=0)] = 15.0,
     speed: Annotated[float, typer.Option(help="walking speed, m/min", min=1)] = 75.0,
     max_access: Annotated[float, typer.Option(help="max metres to the network", min=0)] = 300.0,
@@ -68,10 +71,55 @@ def coverage(
         int,
         typer.Option(help="buildings join components holding a station or this many nodes", min=1),
     ] = 50,
+    compliance: Annotated[
+        bool,
+        typer.Option(
+            "--compliance",
+            help="also each facility kind's walk (<kind>_m, <kind>_ok) and a score per building",
+        ),
+    ] = False,
+    kinds: Annotated[
+        Path | None,
+        typer.Option(help="facility kinds CSV for --compliance (default: GB 50180-2018's)"),
+    ] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option(help="--compliance: also the report as FILE.csv or FILE.xlsx"),
+    ] = None,
+    by: Annotated[
+        str,
+        typer.Option(help="--report groups by community | street | grid (building properties)"),
+    ] = "community",
 ) -> None:
-    """Walking distance from every building to its nearest station, offline."""
+    """Walking distance from every building to its nearest station, offline (run when no
+    subcommand is named); with --compliance also to each facility kind."""
+    if ctx.invoked_subcommand is not None:
+        return
+    missing = [
+        f"--{name}"
+        for name, value in (
+            ("network", network),
+            ("stations", stations),
+            ("buildings", buildings),
+            ("out", out),
+        )
+        if value is None
+    ]
+    if missing:
+        raise CliError(f"missing option {', '.join(missing)} (or name a subcommand: --help)")
+    assert network and stations and buildings and out  # for mypy, checked above
+    if (kinds or report) and not compliance:
+        raise CliError("--kinds and --report need --compliance")
+    from api.cli.coverage import check_report_options, write_report
+    from data.facility_kinds import FACILITY_KIND_SEED
     from data.files.coverage import STAGES, coverage_file
+    from data.files.facility_kinds import read_kinds_csv
 
+    if report is not None:
+        check_report_options(report, by)
+    chosen = None
+    if compliance:
+        chosen = read_kinds_csv(kinds) if kinds else list(FACILITY_KIND_SEED)
     with progress_bar("coverage", total=len(STAGES)) as advance:
         summary = coverage_file(
             network,
@@ -83,6 +131,7 @@ def coverage(
             max_access_m=max_access,
             crs=crs,
             mainland_min_nodes=mainland_min_nodes,
+            kinds=chosen,
             progress=lambda _stage: advance(1),
             report=_say,
         )
@@ -92,3 +141,24 @@ def coverage(
         f"islands) → {out}",
         highlight=False,
     )
+    if summary.compliance is not None:
+        from api.compliance import compliance_report
+
+        table = compliance_report(
+            summary.compliance,
+            by=by,  # type: ignore[arg-type]
+            speed_m_per_min=speed,
+        )
+        for kind in table["kinds"]:
+            share = (table["totals"] or {}).get("kinds", {}).get(kind["kind"], {})
+            pct = share.get("pct_households")
+            pct_text = "–" if pct is None else f"{pct:.1f}%"
+            err.print(
+                f"{kind['kind']} ({kind['radius_m']:g} m): {pct_text} of households"
+                + (f" — {kind['note']}" if kind["note"] else ""),
+                highlight=False,
+                markup=False,
+            )
+        if report is not None:
+            count = write_report(table, report)
+            err.print(f"wrote {count} rows to {report}", highlight=False)

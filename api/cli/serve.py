@@ -65,6 +65,7 @@ def demo(
         "/maps/coverage?minutes=15",
         "/maps/incidents",
         "/maps/stats",
+        "/maps/compliance",
         "/report",
         "/admin/grids/edit",
         "/api/v1/coverage?minutes=15",

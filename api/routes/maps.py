@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse
 from api import redraw as redraws
 from api.deps import Admin, BasemapDep, CoverageDep, SessionDep, SettingsDep
 from api.pages import (
+    compliance_page,
     coverage_page,
     grids_page,
     incidents_page,
@@ -18,6 +19,7 @@ from api.pages import (
     stats_page,
     tile_url,
 )
+from api.schemas.fields import Code
 from api.schemas.grids import RedrawIn
 from maps.assets import render_page
 from maps.grids import Measure
@@ -42,12 +44,37 @@ def coverage(
     session: SessionDep,
     coverage: CoverageDep,
     tiles: BasemapDep,
-    minutes: Annotated[float, Query(gt=0, le=120)] = 15,
+    minutes: Annotated[
+        float | None,
+        Query(gt=0, le=120, description="any station within these minutes; none: compliance"),
+    ] = None,
     suggest: Annotated[int, Query(ge=0, le=20, description="also propose N new sites")] = 0,
 ) -> HTMLResponse:
-    m = coverage_page(
-        session=session, coverage=coverage, minutes=minutes, suggest=suggest, tiles=tiles
-    )
+    """With ``minutes`` (or ``suggest``): isochrones and who is within that walk of any
+    station; without: the life-circle compliance view (as /maps/compliance)."""
+    if minutes is None and suggest == 0:
+        m = compliance_page(session=session, coverage=coverage, tiles=tiles)
+    else:
+        m = coverage_page(
+            session=session, coverage=coverage, minutes=minutes or 15, suggest=suggest, tiles=tiles
+        )
+    return HTMLResponse(render_page(m))
+
+
+@router.get(
+    "/compliance", response_class=HTMLResponse, summary="Life-circle compliance by facility kind"
+)
+def compliance(
+    session: SessionDep,
+    coverage: CoverageDep,
+    tiles: BasemapDep,
+    kind: Annotated[
+        Code | None, Query(description="the facility kind shown first (default: overall)")
+    ] = None,
+) -> HTMLResponse:
+    """Grids coloured by overall compliance or by one facility kind (a selector on the
+    page), homes by the kinds they miss, popups with the per-kind table (GB 50180-2018)."""
+    m = compliance_page(session=session, coverage=coverage, tiles=tiles, kind=kind)
     return HTMLResponse(render_page(m))
 
 

@@ -91,8 +91,26 @@ _STATION_AMENITIES: dict[str, tuple[str, int, str]] = {
     "library": ("culture", 15, "图书馆"),
     "police": ("police", 15, "派出所"),
     "townhall": ("government", 15, "政府"),
+    # life-circle facility kinds (data.facility_kinds)
+    "nursing_home": ("elderly_care", 5, "养老院"),
+    "childcare": ("kindergarten", 5, "托儿所"),
+    "arts_centre": ("culture", 15, "文化活动中心"),
 }
 """OSM amenity → (kind, life-circle minutes per GB 50180-2018, label when unnamed)."""
+_STATION_OTHER_TAGS: dict[str, dict[str, tuple[str, int, str]]] = {
+    "leisure": {
+        "fitness_station": ("fitness", 5, "室外健身场地"),
+        "sports_centre": ("sports", 15, "体育馆"),
+        "stadium": ("sports", 15, "体育场"),
+        "fitness_centre": ("sports", 15, "健身房"),
+    },
+    "shop": {
+        "greengrocer": ("market", 10, "菜市场"),
+        "supermarket": ("market", 10, "生鲜超市"),
+    },
+}
+"""Stations from other OSM keys (taken only when no ``amenities`` restrict the import): sports
+grounds and fresh-food shops, the life circles' sports and market facilities."""
 _SCHOOLS: tuple[tuple[re.Pattern[str], str, int], ...] = (
     (re.compile("幼儿园"), "kindergarten", 5),
     (re.compile("小学|primary school", re.IGNORECASE), "primary_school", 10),
@@ -138,8 +156,11 @@ def osm_stations(path: str | Path, *, amenities: Sequence[str] | None = None) ->
             f"not station amenities: {', '.join(unknown)} "
             f"(choose from {', '.join(STATION_AMENITIES)})"
         )
+    tags_wanted: dict[str, list[str]] = {"amenity": wanted}
+    if amenities is None:
+        tags_wanted |= {key: list(values) for key, values in _STATION_OTHER_TAGS.items()}
     with pbf_named(path) as pbf:
-        raw, epsg = _features(pyrosm.OSM(str(pbf)).get_pois(custom_filter={"amenity": wanted}))
+        raw, epsg = _features(pyrosm.OSM(str(pbf)).get_pois(custom_filter=tags_wanted))
     points = shapely.point_on_surface(raw.geometry.to_numpy())
     points_m = reproject(points, to_metric, epsg)
     rows: list[tuple[str, str, str, int]] = []
@@ -147,7 +168,7 @@ def osm_stations(path: str | Path, *, amenities: Sequence[str] | None = None) ->
     for k, (_, row) in enumerate(raw.iterrows()):
         tags = _tags(row)
         name = tags.get("name")
-        found = _station_kind(str(tags.get("amenity")), name)
+        found = _station_kind(tags, name)
         if found is None or any(
             other == found[0] and shapely.distance(points_m[k], points_m[j]) < 50.0
             for (_, _, other, _), j in zip(rows, kept, strict=True)
@@ -249,10 +270,14 @@ def _households(tags: Mapping[str, Any], kind: str, footprint_m2: float, levels:
     return max(1, round(footprint_m2 * levels / M2_PER_HOUSEHOLD)) if residential else 0
 
 
-def _station_kind(amenity: str, name: str | None) -> tuple[str, int, str] | None:
+def _station_kind(tags: Mapping[str, Any], name: str | None) -> tuple[str, int, str] | None:
+    amenity = str(tags.get("amenity"))
     if amenity in _STATION_AMENITIES:
         return _STATION_AMENITIES[amenity]
+    for key, values in _STATION_OTHER_TAGS.items():
+        if (found := values.get(str(tags.get(key)))) is not None:
+            return found
     for pattern, kind, minutes in _SCHOOLS:
-        if name and pattern.search(name):
+        if amenity == "school" and name and pattern.search(name):
             return kind, minutes, name
     return None

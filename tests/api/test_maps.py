@@ -29,6 +29,8 @@ PAGES = [
     "/maps/redraw",
     "/maps/stats",
     "/maps/stats?measure=overdue",
+    "/maps/coverage",  # the compliance view by default
+    "/maps/compliance?kind=primary_school",
 ]
 SHOTS = Path(__file__).parents[2] / "test-output" / "screenshots"
 MAP = "window[document.querySelector('.folium-map').id]"
@@ -90,8 +92,9 @@ def _click_centre(page: Any) -> tuple[float, float]:
     """Click the middle of the map; returns the (lon, lat) clicked."""
     box = page.locator(".folium-map").bounding_box()
     assert box is not None
-    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    # the centre before the click: a wide popup pans the map
     lat, lon = page.evaluate(f"() => {{ const c = {MAP}.getCenter(); return [c.lat, c.lng]; }}")
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     return lon, lat
 
 
@@ -159,11 +162,21 @@ def test_pages_render_in_chromium(server: str, city: tuple[str, list[int]], path
             located = httpx.get(f"{server}/api/v1/locate", params={"lon": lon, "lat": lat})
             code = located.json()["grid"]["code"]
             assert rows["编码 code"] == code, rows
-            if "/maps/coverage" in path:  # the grid's figures are the API's
+            if "/maps/coverage?" in path:  # the grid's figures are the API's
                 figures = httpx.get(f"{server}/api/v1/coverage", params={"minutes": 10}).json()
                 (grid,) = [g for g in figures["grids"] if g["code"] == code]
                 assert rows["覆盖户数 covered households"] == str(grid["covered_households"])
                 assert rows["建筑 buildings"] == str(grid["buildings"])
+            if "compliance" in path or path == "/maps/coverage":  # the API's figures too
+                report = httpx.get(f"{server}/api/v1/coverage/compliance?by=grid").json()
+                (row,) = [r for r in report["rows"] if r["key"] == code]
+                for kind in report["kinds"]:
+                    label = f"{kind['name_zh']} {kind['kind']} %"
+                    figures = row["kinds"][kind["kind"]]
+                    pct = (
+                        figures["pct_households"] if row["households"] else figures["pct_buildings"]
+                    )
+                    assert float(rows[label].replace(",", "")) == pytest.approx(pct, abs=0.06)
         page.screenshot(path=str(SHOTS / f"api{re.sub(r'[/?&=]', '_', path)}.png"))
         browser.close()
     assert errors == [] and failed == []

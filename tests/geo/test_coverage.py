@@ -46,11 +46,13 @@ def oracle(
     targets: np.ndarray,
     max_access: float = 300.0,
     min_nodes: int = MAINLAND_MIN_NODES,
+    anchors: np.ndarray | None = None,
 ) -> np.ndarray:
     """Walk distances by networkx on explicitly split edges, from WGS84 edge geometries
     keyed by their end nodes: shapely snapping, one graph node per projection. Sources join
-    their nearest edge, targets the nearest edge of a component holding a source or having
-    at least ``min_nodes`` nodes (the mainland rule)."""
+    their nearest edge, targets the nearest edge of a component holding a source (or one of
+    ``anchors``: stations that are no source) or having at least ``min_nodes`` nodes (the
+    mainland rule)."""
     to_utm = Transformer.from_crs(4326, epsg, always_xy=True)
     geoms = [
         shapely.transform(g, lambda xy: np.column_stack(to_utm.transform(*xy.T)))
@@ -65,7 +67,8 @@ def oracle(
     points: dict[tuple[str, int], float] = {}
     on_edge: dict[int, list[tuple[float, tuple[str, int]]]] = defaultdict(list)
     mainland = {c for c in edge_component if c[1] >= min_nodes}
-    for kind, lonlat in (("s", sources), ("t", targets)):
+    others = np.empty((0, 2)) if anchors is None else anchors
+    for kind, lonlat in (("a", others), ("s", sources), ("t", targets)):
         xy = np.column_stack(to_utm.transform(lonlat[:, 0], lonlat[:, 1]))
         if kind == "t":
             allowed = [e for e, c in enumerate(edge_component) if c in mainland]
@@ -76,6 +79,10 @@ def oracle(
             e = int(tree.query_nearest(p)[0])
             e = allowed[e] if kind == "t" else e
             access = geoms[e].distance(p)
+            if kind == "a":
+                if access <= max_access:
+                    mainland.add(edge_component[e])
+                continue
             if access <= max_access:
                 points[(kind, i)] = access
                 on_edge[e].append((geoms[e].project(p), (kind, i)))

@@ -49,11 +49,14 @@ def test_buildings_are_points_with_household_estimates(buildings: gpd.GeoDataFra
 
 
 def test_stations_have_a_kind_and_a_life_circle_level(stations: gpd.GeoDataFrame) -> None:
-    assert len(stations) == 27 and stations.crs.to_epsg() == 4326
+    assert len(stations) == 46 and stations.crs.to_epsg() == 4326
     assert list(stations.columns) == ["source_id", "name", "kind", "level", "geometry"]
     assert (stations.geom_type == "Point").all() and stations["name"].notna().all()
     assert set(stations["level"]) <= {5, 10, 15}
     assert {"hospital", "health", "primary_school"} <= set(stations["kind"])
+    # life-circle facilities from other keys: leisure=sports_centre etc., shop=supermarket
+    assert (stations["kind"] == "sports").sum() == 8 and (stations["kind"] == "market").sum() == 10
+    assert set(stations.loc[stations["kind"] == "sports", "level"]) == {15}
 
 
 def test_amenities_restrict_the_stations(stations: gpd.GeoDataFrame) -> None:

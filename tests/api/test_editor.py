@@ -482,7 +482,9 @@ def test_undo_history_and_split(browser: Any, city: City) -> None:
     # Merge: undo the split, then the selected grid takes its neighbour b, which retires.
     editor.page.get_by_role("button", name="撤销 Undo").click()
     editor.page.wait_for_function(f"() => {EDITOR}.changes().length === 0")
-    editor.page.evaluate(f"() => {{ {EDITOR}.map.fitBounds({EDITOR}.map.getBounds().pad(1)); }}")
+    editor.page.evaluate(  # no animation: pixels are read right after
+        f"() => {{ {EDITOR}.map.fitBounds({EDITOR}.map.getBounds().pad(1), {{animate: false}}); }}"
+    )
     editor.page.get_by_role("button", name="合并邻格 Merge").click()
     inside_b = grids[drag.b].representative_point()
     editor.page.mouse.click(*editor.pixel(inside_b.x, inside_b.y))

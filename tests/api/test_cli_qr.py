@@ -16,8 +16,8 @@ from api.cli.common import CliError
 from data.db import make_engine, migrate, transaction
 from data.sample_loader import load_sample
 from tests.api.test_cli import gridmap
-from tests.api.test_report_page import SCREENSHOTS
 from tests.conftest import own_database
+from tests.screenshots import shot
 
 pytestmark = pytest.mark.postgis
 
@@ -58,7 +58,7 @@ def test_posters(city: str, tmp_path: Path) -> None:
         data.startswith(b"%PDF") and data.count(b"/Type /Page\n") + data.count(b"/Type /Page ") >= 1
     )
     assert f"{grids} posters" in done.stderr.replace("\n", " ")
-    shutil.copy(png, SCREENSHOTS / "qr_poster.png")
+    shutil.copy(png, shot("qr_poster"))
 
 
 def test_refusals_are_one_line(city: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

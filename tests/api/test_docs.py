@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,8 +16,8 @@ from api.routes.docs import REDOC, STATIC_URL, SWAGGER_UI, static_dir
 from api.settings import Settings
 from bench.common import CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import served
+from tests.screenshots import shot
 
-SHOTS = Path(__file__).parents[2] / "test-output" / "screenshots"
 REDOCLY_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"
 ASSET = re.compile(r'(?:src|href)="([^"]+)"')
 
@@ -113,8 +112,7 @@ def test_docs_render_with_no_internet(
         page.goto(server + path, wait_until="load")
         page.locator(operation, has_text=locate).first.wait_for(timeout=30_000)
         page.wait_for_load_state("networkidle")
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SHOTS / f"api{path.replace('/', '_')}.png"))
+        page.screenshot(path=shot(f"api{path.replace('/', '_')}"))
         shown = page.locator(operation).count()
         text = page.locator("body").inner_text()
     finally:

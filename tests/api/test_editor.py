@@ -10,7 +10,6 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -30,11 +29,11 @@ from geo.topology import Metric
 from tests.api.test_hostile import checksum
 from tests.api.test_redraw_live import sample_database
 from tests.conftest import served
+from tests.screenshots import shot
 
 pytestmark = pytest.mark.postgis
 
 COMMUNITY = "320102001002"  # 豆菜桥社区, twelve grids
-SHOTS = Path(__file__).parents[2] / "test-output" / "screenshots"
 EDITOR = "window.gridmapEditor"
 
 
@@ -324,8 +323,7 @@ class Editor:
         mouse.up()
 
     def shot(self, name: str) -> None:
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        self.page.screenshot(path=str(SHOTS / f"{name}.png"))
+        self.page.screenshot(path=shot(name))
 
 
 def _etag(city: City, code: str) -> str:

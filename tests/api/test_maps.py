@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,6 +17,7 @@ from data.db import make_engine, migrate, transaction
 from data.sample_loader import load_sample
 from tests.conftest import own_database, served
 from tests.data.test_tiles import add_incidents
+from tests.screenshots import shot
 
 pytestmark = pytest.mark.postgis
 
@@ -32,7 +32,6 @@ PAGES = [
     "/maps/coverage",  # the compliance view by default
     "/maps/compliance?kind=primary_school",
 ]
-SHOTS = Path(__file__).parents[2] / "test-output" / "screenshots"
 MAP = "window[document.querySelector('.folium-map').id]"
 
 
@@ -125,7 +124,6 @@ def test_pages_render_in_chromium(server: str, city: tuple[str, list[int]], path
     or on the incidents page the incident clicked."""
     from playwright.sync_api import sync_playwright
 
-    SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1200, "height": 800})
@@ -177,7 +175,7 @@ def test_pages_render_in_chromium(server: str, city: tuple[str, list[int]], path
                         figures["pct_households"] if row["households"] else figures["pct_buildings"]
                     )
                     assert float(rows[label].replace(",", "")) == pytest.approx(pct, abs=0.06)
-        page.screenshot(path=str(SHOTS / f"api{re.sub(r'[/?&=]', '_', path)}.png"))
+        page.screenshot(path=shot(f"api{re.sub(r'[/?&=]', '_', path)}"))
         browser.close()
     assert errors == [] and failed == []
     assert any(u.startswith(f"{server}/static/") for u in responses)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,10 +23,10 @@ from data.keys import create_key
 from data.sample_loader import load_sample
 from tests.conftest import own_database, served
 from tests.maps.conftest import browser  # noqa: F401  (the fixture)
+from tests.screenshots import shot as shot_path
 
 pytestmark = [pytest.mark.postgis, pytest.mark.browser]
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
 PHONE = {"width": 360, "height": 740}
 
 
@@ -101,8 +100,7 @@ def phone(
 
 
 def shot(page: Any, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+    page.screenshot(path=shot_path(name), full_page=True)
 
 
 def fill(page: Any, description: str) -> None:

@@ -23,7 +23,6 @@ from playwright.sync_api import sync_playwright
 from bench.common import CHROMIUM, CHROMIUM_ARGS
 from maps import static_dir
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
 X0, Y0, STEP = 118.80, 32.05, 0.005  # south-west corner and side (~500 m) of each grid
 CODES = [f"32010200100{c}00{g}" for c in (1, 2) for g in (1, 2)]
 

@@ -29,8 +29,9 @@ from maps import (
     render_file,
     render_page,
 )
+from tests.screenshots import shot
 
-from .conftest import CODES, SCREENSHOTS, STEP, X0, Y0, Site
+from .conftest import CODES, STEP, X0, Y0, Site
 
 pytestmark = pytest.mark.browser
 
@@ -75,8 +76,7 @@ class Loaded:
         return str(self.page.locator(".leaflet-popup-content").inner_text())
 
     def screenshot(self, name: str) -> None:
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        self.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+        self.page.screenshot(path=shot(name))
 
     def assert_clean(self, *, origin: str) -> None:
         """No console errors, no failed request, nothing fetched from outside ``origin``."""

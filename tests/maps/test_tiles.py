@@ -30,8 +30,7 @@ from maps.assets import _VENDORED
 from maps.incidents import TILED, TILED_UNSHIFTED
 from tests.conftest import own_database, served
 from tests.data.test_tiles import add_incidents
-
-from .conftest import SCREENSHOTS
+from tests.screenshots import shot
 
 NONE = Basemap(kind="none")
 URL = "/tiles/incidents/{z}/{x}/{y}.pbf"
@@ -164,8 +163,7 @@ def test_tiles_load_and_dots_open_popups(browser: Any, tiled_page: str, city: Ci
             f"Object.values({TILES}._vectorTiles)"
             ".flatMap(t => Object.keys(t._features).map(Number))"
         )
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / "incidents_tiles.png"))
+        page.screenshot(path=shot("incidents_tiles"))
         assert tiles and all(t == (200, MEDIA_TYPE) for t in tiles)
         assert city.incidents[0] in drawn and set(drawn) <= set(city.incidents)
 
@@ -193,7 +191,7 @@ def test_tiles_load_and_dots_open_popups(browser: Any, tiled_page: str, city: Ci
         popup = click(ISOLATED[0], ISOLATED[1])
         assert incident in popup and "市政设施" in popup and "派遣 dispatched" in popup
         page.wait_for_timeout(300)  # the popup's fade-in
-        page.screenshot(path=str(SCREENSHOTS / "incidents_tiles_popup.png"))
+        page.screenshot(path=shot("incidents_tiles_popup"))
         # off the dots, a click reaches the grid under them
         assert "网格员 worker" in click(ISOLATED[0] + 0.0015, ISOLATED[1])
     finally:

@@ -195,7 +195,7 @@ def compliance_map(
         legend.append(add_stations(m, shown_stations))
     folium.LayerControl(collapsed=False).add_to(m)
     add_legend(m, legend)
-    add_notes(m, all_notes)
+    add_notes(m, all_notes, position="topleft")  # the right holds a kind's reach per kind
     return m
 
 

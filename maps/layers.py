@@ -319,9 +319,9 @@ def add_legend(m: folium.Map, sections: Sequence[LegendSection]) -> None:
         _Info(body, position="bottomright", class_name="gridmap-legend").add_to(m)
 
 
-def add_notes(m: folium.Map, notes: Sequence[str]) -> None:
+def add_notes(m: folium.Map, notes: Sequence[str], *, position: str = "topright") -> None:
     """A visible note for each layer that has no data yet, so that an empty map is not taken
-    for a broken one."""
+    for a broken one; ``position`` moves it out of the way of a tall layer list."""
     if notes:
         body = "".join(f"<p>{text_html(n)}</p>" for n in notes)
-        _Info(body, position="topright", class_name="gridmap-note").add_to(m)
+        _Info(body, position=position, class_name="gridmap-note").add_to(m)

@@ -163,6 +163,11 @@ BasemapDep = Annotated[Basemap, Depends(get_basemap)]
 # --- the caller's role ----------------------------------------------------------------------
 
 
+def client_address(request: Request) -> str:
+    """The caller's address, as the write rate limits count it."""
+    return request.client.host if request.client else "-"
+
+
 async def _owner(sessions: sessionmaker[Session], cache: KeyCache, key: str) -> KeyOwner | None:
     key_digest = digest(key)
     hit = cache.roles.get(key_digest)
@@ -202,8 +207,7 @@ def require_owner(role: str) -> Callable[..., Coroutine[Any, Any, KeyOwner]]:
         if ROLES.index(owner.role) < needed:
             raise ForbiddenError(f"this endpoint needs role {role}, the key has {owner.role}")
         if request.method not in ("GET", "HEAD"):
-            address = request.client.host if request.client else "-"
-            limiter.take(key=digest(x_api_key), address=address)
+            limiter.take(key=digest(x_api_key), address=client_address(request))
         return owner
 
     return check
@@ -245,10 +249,6 @@ DeviceToken = Annotated[
     str | None,
     Header(alias="X-Device-Token", max_length=128, description="from POST /api/v1/report/tokens"),
 ]
-
-
-def client_address(request: Request) -> str:
-    return request.client.host if request.client else "-"
 
 
 async def _device(sessions: sessionmaker[Session], token: str) -> Device | None:

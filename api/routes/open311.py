@@ -21,7 +21,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
 from sqlalchemy.exc import OperationalError
 
-from api.deps import LimiterDep, LocatorDep, SessionDep, SettingsDep
+from api.deps import LimiterDep, LocatorDep, SessionDep, SettingsDep, client_address
 from api.intake import Report, file_report
 from api.open311 import (
     FORMATS,
@@ -219,7 +219,7 @@ def post_request(
     owner = None if not api_key else owner_of_digest(session=session, key_digest=digest(api_key))
     if not api_key or owner is None or ROLES.index(owner.role) < ROLES.index("reporter"):
         raise Open311Error(403, "api_key must be a live key with role reporter or admin")
-    limiter.take(key=digest(api_key), address=request.client.host if request.client else "-")
+    limiter.take(key=digest(api_key), address=client_address(request))
     code = _text("service_code", service_code, limit=64)
     if not code or get_category(session=session, code=code) is None:
         raise Open311Error(400, f"service_code {code!r} is not in services.{fmt}")

@@ -358,7 +358,6 @@ def _apply(
             "merged_into": merged_into,
         },
     )
-    session.flush()
     return dict(applied._mapping)
 
 

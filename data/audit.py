@@ -11,7 +11,7 @@ from data.models import AuditLog
 
 # A Core insert, not an ORM object: every write records one row, and the unit of work's
 # flush cost a lifecycle step more Python time than its own SQL did.
-INSERT = insert(AuditLog.__table__)
+INSERT = insert(AuditLog)
 
 
 def record(

@@ -11,9 +11,10 @@ import os
 import tempfile
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -21,7 +22,7 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from psycopg import sql
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import create_app
@@ -220,7 +221,7 @@ class PhotoStorage:
         }
         self.client = boto3.client("s3", endpoint_url=s3, region_name="us-east-1")
 
-    def keys(self) -> list[str]:
+    def stored(self) -> list[str]:
         """The keys stored (photos and thumbnails), sorted."""
         if self.kind == "file":
             found = self.root.rglob("*") if self.root.exists() else []
@@ -248,3 +249,51 @@ def photo_storage(request: pytest.FixtureRequest, tmp_path: Path) -> PhotoStorag
     kind = getattr(request, "param", "file")
     s3 = request.getfixturevalue("s3_url") if kind == "s3" else None
     return PhotoStorage(kind, tmp_path / "photos", s3)
+
+
+# --- the report page's API on the rolled-back test transaction (tests/api/test_report*.py) ---
+
+
+@pytest.fixture()
+def inside(session: Session) -> tuple[str, float, float]:
+    """A current grid's code and a point inside it."""
+    row = session.execute(
+        text(
+            "SELECT code, ST_X(ST_PointOnSurface(geom)), ST_Y(ST_PointOnSurface(geom)) "
+            "FROM grids WHERE valid_to IS NULL ORDER BY code LIMIT 1"
+        )
+    ).one()
+    return str(row[0]), float(row[1]), float(row[2])
+
+
+@pytest.fixture()
+def make_client(
+    pg_url: str,
+    engine: Engine,
+    test_sessions: sessionmaker[Session],
+    locator: Locator,
+    photo_storage: PhotoStorage,
+) -> Iterator[Callable[..., TestClient]]:
+    """The app on the rolled-back test transaction, with the settings a test names, storing
+    photos in a directory or (parametrized) an S3-compatible bucket."""
+    opened: list[TestClient] = []
+
+    def make(**settings: Any) -> TestClient:
+        app = create_app(
+            Settings(database_url=pg_url, basemap="none", **{**photo_storage.settings, **settings})
+        )
+        app.dependency_overrides[get_sessions] = lambda: test_sessions
+        app.dependency_overrides[get_locator] = lambda: locator
+        test_client = TestClient(app)
+        test_client.__enter__()
+        opened.append(test_client)
+        return test_client
+
+    yield make
+    for c in opened:
+        c.__exit__(None, None, None)
+
+
+@pytest.fixture()
+def rc(make_client: Callable[..., TestClient]) -> TestClient:
+    return make_client()

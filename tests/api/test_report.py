@@ -8,20 +8,15 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy import text
-from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from api.app import create_app
-from api.deps import get_locator, get_sessions
-from api.locator import Locator
-from api.settings import Settings
 from tests.api.test_hostile import checksum
 from tests.conftest import PhotoStorage
 
@@ -59,51 +54,6 @@ def png() -> bytes:
     buffer = io.BytesIO()
     Image.new("RGBA", (30, 20), (0, 0, 255, 128)).save(buffer, "PNG")
     return buffer.getvalue()
-
-
-@pytest.fixture()
-def inside(session: Session) -> tuple[str, float, float]:
-    """A current grid's code and a point inside it."""
-    row = session.execute(
-        text(
-            "SELECT code, ST_X(ST_PointOnSurface(geom)), ST_Y(ST_PointOnSurface(geom)) "
-            "FROM grids WHERE valid_to IS NULL ORDER BY code LIMIT 1"
-        )
-    ).one()
-    return str(row[0]), float(row[1]), float(row[2])
-
-
-@pytest.fixture()
-def make_client(
-    pg_url: str,
-    engine: Engine,
-    test_sessions: sessionmaker[Session],
-    locator: Locator,
-    photo_storage: PhotoStorage,
-) -> Iterator[Callable[..., TestClient]]:
-    """The app on the rolled-back test transaction, with the settings a test names, storing
-    photos in a directory or (parametrized) an S3-compatible bucket."""
-    opened: list[TestClient] = []
-
-    def make(**settings: Any) -> TestClient:
-        app = create_app(
-            Settings(database_url=pg_url, basemap="none", **{**photo_storage.settings, **settings})
-        )
-        app.dependency_overrides[get_sessions] = lambda: test_sessions
-        app.dependency_overrides[get_locator] = lambda: locator
-        test_client = TestClient(app)
-        test_client.__enter__()
-        opened.append(test_client)
-        return test_client
-
-    yield make
-    for c in opened:
-        c.__exit__(None, None, None)
-
-
-@pytest.fixture()
-def rc(make_client: Callable[..., TestClient]) -> TestClient:
-    return make_client()
 
 
 def new_token(c: TestClient) -> str:
@@ -185,7 +135,7 @@ def test_report_with_photo_is_filed_and_its_photo_cleaned(
     (photo,) = body["photos"]
     assert photo["kind"] == "report"
     assert abs(photo["exif_lon"] - 118.78) < 1e-6 and abs(photo["exif_lat"] - 32.05) < 1e-6
-    stored = photo_storage.keys()
+    stored = photo_storage.stored()
     assert len(stored) == 2  # the photo and its thumbnail
     for key in stored:
         data = photo_storage.read(key)
@@ -240,7 +190,7 @@ def test_a_resend_never_duplicates(
     count = session.execute(
         text("SELECT count(*) FROM incidents WHERE client_id LIKE :p"), {"p": "%:same"}
     ).scalar()
-    assert count == 1 and len(photo_storage.keys()) == 2
+    assert count == 1 and len(photo_storage.stored()) == 2
     other = report(rc, token, inside, client_id="same", description="something else")
     assert other.status_code == 409
     # another device may use the same client_id: its own report
@@ -308,7 +258,7 @@ def test_refusals_write_nothing(
     assert answer.status_code == status, answer.text
     assert answer.headers["content-type"] == "application/problem+json"
     assert checksum(session) == before
-    assert photo_storage.keys() == []
+    assert photo_storage.stored() == []
 
 
 def test_oversized_photo_message_names_it(
@@ -321,7 +271,7 @@ def test_oversized_photo_message_names_it(
     answer = report(c, new_token(c), inside, photos=[("huge.jpg", big, "image/jpeg")])
     assert answer.status_code == 413
     assert "huge.jpg" in answer.json()["detail"] and "8.0 MB per photo" in answer.json()["detail"]
-    assert photo_storage.keys() == []
+    assert photo_storage.stored() == []
 
 
 def test_without_a_location_the_photo_exif_places_it(

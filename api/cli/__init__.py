@@ -21,6 +21,7 @@ from api.cli.keys import keys_app
 from api.cli.maps import map_
 from api.cli.offline import assign
 from api.cli.people import people_app
+from api.cli.photos import photos_app
 from api.cli.qr import qr
 from api.cli.records import remove_app
 from api.cli.serve import demo, serve
@@ -43,6 +44,7 @@ app.command()(stats)
 app.command()(qr)
 app.add_typer(coverage_app, name="coverage")
 app.add_typer(devices_app, name="devices")
+app.add_typer(photos_app, name="photos")
 
 
 def _version(value: bool) -> None:

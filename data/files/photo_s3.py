@@ -7,13 +7,11 @@ whoever may see them). Credentials come from boto3's usual chain (``AWS_ACCESS_K
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from data.errors import NotFoundError, StorageUnavailableError
 from data.files.photos import CONTENT_TYPE, new_key
 
-log = logging.getLogger("gridmap.photos")
 MISSING = frozenset({"NoSuchKey", "404", "NotFound"})
 
 
@@ -70,9 +68,9 @@ class S3PhotoStore:
         return self.prefix + key
 
     def _unavailable(self, doing: str, key: str, exc: Exception) -> StorageUnavailableError:
-        why = _why(exc)
-        log.warning("photo storage: %s s3://%s/%s failed: %s", doing, self.bucket, key, why)
-        return StorageUnavailableError(f"photo storage: {doing} failed ({why})")
+        """The failure, its object and reason in one line (the API logs it, the CLI says it)."""
+        where = f"s3://{self.bucket}/{self.object_key(key)}"
+        return StorageUnavailableError(f"photo storage: {doing} {where} failed ({_why(exc)})")
 
     def put(self, data: bytes, *, suffix: str = ".jpg") -> str:
         key = new_key(suffix)
@@ -102,14 +100,6 @@ class S3PhotoStore:
             self.client.delete_object(Bucket=self.bucket, Key=self.object_key(key))
         except self._errors as exc:  # deleting a missing object is no error in S3
             raise self._unavailable("removing", key, exc) from exc
-
-    def check(self) -> None:
-        """The bucket is reachable and ours to use (HEAD bucket); StorageUnavailableError
-        otherwise."""
-        try:
-            self.client.head_bucket(Bucket=self.bucket)
-        except self._errors as exc:
-            raise self._unavailable("checking", "", exc) from exc
 
     def describe(self) -> str:
         where = f" at {self.endpoint_url}" if self.endpoint_url else ""

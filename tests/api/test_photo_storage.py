@@ -10,6 +10,7 @@ The S3 store runs against moto's standalone S3 server over HTTP (an emulator; se
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -264,3 +265,21 @@ def test_devices_are_listed_and_revoked_at_once(
         text("SELECT count(*) FROM audit_log WHERE entity = 'device token' AND action = 'revoke'")
     ).scalar()
     assert count == 1
+
+
+@BOTH_STORES
+def test_photos_check_says_whether_the_storage_works(
+    photo_storage: PhotoStorage, cli: Callable[..., tuple[int, str, str]]
+) -> None:
+    code, out, err = cli("photos", "check", env=photo_storage.settings)
+    assert code == 0, err
+    assert out.startswith("ok: ") and ("bucket s3://gridmap-test/t-" in out) == (
+        photo_storage.kind == "s3"
+    )
+    assert photo_storage.stored() == []  # the probe is gone
+    code, _, err = cli("photos", "check", env=dead_bucket())
+    assert code == 1 and len(err.strip().splitlines()) == 1
+    assert re.match(
+        r"error: photo storage: writing s3://gridmap-test/\S+\.check failed \(",
+        err,
+    ), err

@@ -13,8 +13,8 @@ from typing import Any
 from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.orm import Session
 
-from data.errors import ConflictError, NotFoundError
-from data.keys import digest
+from data.errors import NotFoundError
+from data.keys import digest, find_secret
 from data.models import DeviceReport, DeviceToken, Incident, IncidentEvent, Photo
 
 TOKEN_PREFIX = "gmd_"
@@ -231,21 +231,16 @@ def find_device(*, session: Session, ref: str) -> DeviceInfo:
     """The one device token ``ref`` names: its id (digits), its prefix (``gmd_xxxxxxxx``) or
     the start of it, or the whole token. NotFoundError when none matches, ConflictError when
     several do."""
-    ref = ref.strip()
-    if ref.isdigit() and len(ref) < 10:
-        query = select(*_DEVICE_INFO).where(DeviceToken.id == int(ref))
-    elif len(ref) > 12:  # longer than a prefix: the whole token
-        query = select(*_DEVICE_INFO).where(DeviceToken.token_hash == digest(ref))
-    else:
-        escaped = ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        query = select(*_DEVICE_INFO).where(DeviceToken.prefix.like(escaped + "%", escape="\\"))
-    rows = [DeviceInfo(*row) for row in session.execute(query.order_by(DeviceToken.id).limit(6))]
-    if not rows:
-        raise NotFoundError(f"no device token matches {ref[:16]!r} (give its id or prefix)")
-    if len(rows) > 1:
-        ids = ", ".join(str(r.id) for r in rows[:5]) + (", …" if len(rows) > 5 else "")
-        raise ConflictError(f"{ref!r} matches several device tokens ({ids}): give the id")
-    return rows[0]
+    row = find_secret(
+        session=session,
+        ref=ref,
+        columns=_DEVICE_INFO,
+        hash_column=DeviceToken.token_hash,
+        prefix_column=DeviceToken.prefix,
+        prefix_length=len(TOKEN_PREFIX) + 8,
+        what="device token",
+    )
+    return DeviceInfo(*row)
 
 
 def revoke_device(*, session: Session, device_id: int) -> datetime | None:

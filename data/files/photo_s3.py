@@ -38,7 +38,7 @@ class S3PhotoStore:
         region: str | None = None,
         addressing_style: str = "auto",
         connect_timeout_s: float = 5.0,
-        read_timeout_s: float = 30.0,
+        read_timeout_s: float = 10.0,
         attempts: int = 3,
     ) -> None:
         import boto3

@@ -11,7 +11,6 @@ The S3 store runs against moto's standalone S3 server over HTTP (an emulator; se
 from __future__ import annotations
 
 import re
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -23,9 +22,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import api.cli.devices
 import api.cli.records
-from api.cli import main
 from api.settings import Settings
 from data.embedded import free_port
+from tests.api.test_cli import gridmap_here
 from tests.api.test_hostile import checksum
 from tests.api.test_report import jpeg, new_token, png, report
 from tests.conftest import PhotoStorage
@@ -68,15 +67,7 @@ def cli(
     def run(*args: str, env: dict[str, Any] | None = None) -> tuple[int, str, str]:
         for name, value in (env or {}).items():
             monkeypatch.setenv(f"GRIDMAP_{name.upper()}", str(value))
-        capsys.readouterr()
-        monkeypatch.setattr(sys, "argv", ["gridmap", *args])
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        out, err = capsys.readouterr()
-        return code, out, err
+        return gridmap_here(monkeypatch, capsys, *args)
 
     return run
 

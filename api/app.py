@@ -15,6 +15,7 @@ from api.coverage_service import CoverageService
 from api.errors import PROBLEM_RESPONSES, RequestIds, add_exception_handlers, document_problems
 from api.limits import BodyLimit
 from api.locator import Locator
+from api.photo_store import photo_store
 from api.routes import (
     admin,
     coverage,
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 per_ip_per_minute=settings.write_limit_per_ip,
             ),
             report_limits=ReportLimiters.from_settings(settings),
+            photos=photo_store(settings),
         )
         locator.start()
         # Everything built so far lives as long as the worker: keep it out of the cyclic

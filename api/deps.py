@@ -27,7 +27,7 @@ from api.locator import Locator
 from api.security import WriteLimiter
 from api.settings import Settings
 from api.state import AppState, KeyCache, ReportLimiters
-from data.files.photos import PhotoStore
+from data.files.photos import PhotoStorage
 from data.keys import ROLES, KeyOwner, digest, owner_of_digest
 from data.reports import Device, device_of_digest
 from maps.basemap import Basemap
@@ -239,12 +239,13 @@ async def get_report_limits(request: Request) -> ReportLimiters:
     return _state(request).report_limits
 
 
-async def get_photo_store(settings: SettingsDep) -> PhotoStore:
-    return PhotoStore(settings.photo_root())
+async def get_photo_store(request: Request) -> PhotoStorage:
+    """The worker's photo store, picked from the settings (api/photo_store.py)."""
+    return _state(request).photos
 
 
 ReportLimitsDep = Annotated[ReportLimiters, Depends(get_report_limits)]
-PhotoStoreDep = Annotated[PhotoStore, Depends(get_photo_store)]
+PhotoStoreDep = Annotated[PhotoStorage, Depends(get_photo_store)]
 DeviceToken = Annotated[
     str | None,
     Header(alias="X-Device-Token", max_length=128, description="from POST /api/v1/report/tokens"),

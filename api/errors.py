@@ -34,6 +34,7 @@ from data.errors import (
     PreconditionFailedError,
     PreconditionRequiredError,
     RuleError,
+    StorageUnavailableError,
     UnknownValueError,
 )
 from geo.errors import GeoError
@@ -75,7 +76,7 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
         (428, "this write needs the record's ETag (If-Match, or etag in the body)"),
         (429, "too many writes; Retry-After says when to try again"),
         (500, "a bug: logged with the request id the body carries"),
-        (503, "the database is unreachable"),
+        (503, "the database (or the photo storage) is unreachable"),
     )
 }
 
@@ -104,7 +105,9 @@ DEFAULT_STATUS_CODES: dict[type[Exception], tuple[int, str]] = {
     EmbeddedDatabaseError: (503, "database-unavailable"),
     PhotoError: (422, "invalid-photo"),
     PhotoTooLargeError: (413, "photo-too-large"),
+    StorageUnavailableError: (503, "storage-unavailable"),
 }
+UNAVAILABLE = {"storage-unavailable": "the photo storage is unreachable"}  # else the database's
 
 
 OPEN311_PREFIX = "/open311/"
@@ -137,9 +140,11 @@ def _domain_handler(request: Request, exc: Exception) -> Response:
     for cls in type(exc).__mro__:
         if cls in DEFAULT_STATUS_CODES:
             status, kind = DEFAULT_STATUS_CODES[cls]
-            detail = "the database is unreachable" if status == 503 else str(exc)
+            detail = (
+                UNAVAILABLE.get(kind, "the database is unreachable") if status == 503 else str(exc)
+            )
             if status == 503:  # the client is told little; the log says why
-                log.warning("database unavailable: %s", str(exc).strip().split("\n")[0])
+                log.warning("%s: %s", detail, str(exc).strip().split("\n")[0])
             response = answer(request.url.path, status, kind, _title(kind), detail)
             if isinstance(exc, RateLimitedError):
                 response.headers["Retry-After"] = str(exc.retry_after)

@@ -17,12 +17,13 @@ from sqlalchemy.orm import Session
 
 from api.intake import Filed, Report, file_report, plausible_time, same_report
 from api.locator import Locator
+from api.photo_store import forget_photos
 from api.schemas.reports import PhotoPublic, ReportForm
 from api.settings import Settings
 from data import reports as repo
 from data.audit import record
 from data.errors import ConflictError, RuleError
-from data.files.photos import CleanPhoto, PhotoStore, clean_photo
+from data.files.photos import CleanPhoto, PhotoStorage, clean_photo
 
 
 @dataclass(frozen=True)
@@ -59,20 +60,20 @@ def photo_public(row: dict[str, Any]) -> PhotoPublic:
 
 
 @contextmanager
-def _files_undone_on_failure(store: PhotoStore) -> Iterator[list[str]]:
-    """Yields a list the caller adds written keys to; they are removed if the block fails."""
+def _files_undone_on_failure(store: PhotoStorage) -> Iterator[list[str]]:
+    """Yields a list the caller adds written keys to; they are removed if the block fails (a
+    file that cannot be removed is logged: no row names it, so it is never served)."""
     written: list[str] = []
     try:
         yield written
     except BaseException:
-        for key in written:
-            store.remove(key)
+        forget_photos(store, written)
         raise
 
 
 def _store(
     session: Session,
-    store: PhotoStore,
+    store: PhotoStorage,
     written: list[str],
     photo: CleanPhoto,
     *,
@@ -110,7 +111,7 @@ def file_device_report(
     session: Session,
     locator: Locator,
     settings: Settings,
-    store: PhotoStore,
+    store: PhotoStorage,
     device: repo.Device,
     form: ReportForm,
     uploads: list[Upload],
@@ -180,7 +181,7 @@ def attach_photo(
     *,
     session: Session,
     settings: Settings,
-    store: PhotoStore,
+    store: PhotoStorage,
     incident_id: int,
     event_id: int | None,
     upload: Upload,

@@ -93,6 +93,21 @@ class Settings(BaseSettings):
         default="http://127.0.0.1:8000",
         description="the address residents reach the service at (QR posters)",
     )
+    # where photo files live: a directory (photo_dir) or an S3-compatible bucket; S3
+    # credentials come from boto3's chain (AWS_ACCESS_KEY_ID, AWS_PROFILE, …), never from here
+    photo_store: Literal["file", "s3"] = Field(
+        default="file", description="file: under photo_dir; s3: in the bucket s3_bucket"
+    )
+    s3_bucket: str | None = Field(default=None, description="the bucket (photo_store=s3)")
+    s3_prefix: str = Field(default="", description="key prefix in the bucket, e.g. gridmap/")
+    s3_endpoint_url: str | None = Field(
+        default=None,
+        description="an S3-compatible service's endpoint (MinIO, OSS, COS); unset: AWS",
+    )
+    s3_region: str | None = Field(default=None, description="the bucket's region, when needed")
+    s3_addressing_style: Literal["auto", "path", "virtual"] = Field(
+        default="auto", description="path (MinIO, Ceph) or virtual (OSS, COS) bucket addressing"
+    )
 
     @overload
     def aware(self, when: datetime) -> datetime: ...
@@ -111,7 +126,15 @@ class Settings(BaseSettings):
         self.make_basemap()
         ZoneInfo(self.timezone)  # an unknown zone stops the service at startup too
         self.configured_region()  # and so does a region that is not a lon/lat box
+        self._photo_store_usable()
         return self
+
+    def _photo_store_usable(self) -> None:
+        if self.photo_store == "s3" and not (self.s3_bucket or "").strip():
+            raise ValueError("GRIDMAP_PHOTO_STORE=s3 needs GRIDMAP_S3_BUCKET (the photos' bucket)")
+        url = self.s3_endpoint_url
+        if url is not None and not url.startswith(("http://", "https://")):
+            raise ValueError(f"GRIDMAP_S3_ENDPOINT_URL must be an http(s) URL, not {url[:60]!r}")
 
     def configured_region(self) -> Region | None:
         """GRIDMAP_REGION as a Region, None when unset (the grids' extent is used)."""

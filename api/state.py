@@ -12,6 +12,7 @@ from api.coverage_service import CoverageService
 from api.locator import Locator
 from api.security import WriteLimiter
 from api.settings import Settings
+from data.files.photos import PhotoStorage
 from data.keys import KeyOwner
 
 
@@ -53,3 +54,4 @@ class AppState:
     keys: KeyCache
     limiter: WriteLimiter
     report_limits: ReportLimiters
+    photos: PhotoStorage

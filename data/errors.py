@@ -44,3 +44,8 @@ class PhotoError(DataError):
 
 class PhotoTooLargeError(PhotoError):
     """A photo over the per-photo size limit."""
+
+
+class StorageUnavailableError(DataError):
+    """The photo storage (a directory or an S3-compatible bucket) cannot be written or read
+    right now: unreachable, refusing our credentials, or out of space."""

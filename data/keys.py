@@ -141,20 +141,47 @@ def find_key(*, session: Session, ref: str) -> KeyInfo:
     """The one key ``ref`` names: its id (digits), its public prefix or the start of it
     (``gm_xxxxxxx``), or the whole key. NotFoundError when none matches, ConflictError when
     several do."""
+    row = find_secret(
+        session=session,
+        ref=ref,
+        columns=_INFO,
+        hash_column=ApiKey.key_hash,
+        prefix_column=ApiKey.prefix,
+        prefix_length=len("gm_") + 7,
+        what="API key",
+    )
+    return KeyInfo(*row)
+
+
+def find_secret(
+    *,
+    session: Session,
+    ref: str,
+    columns: tuple[Any, ...],
+    hash_column: Any,
+    prefix_column: Any,
+    prefix_length: int,
+    what: str,
+) -> Any:
+    """The one row of a table of hashed secrets (API keys, device tokens: ``columns`` start
+    with its id) that ``ref`` names: its id (digits), its public prefix or the start of it, or
+    the whole secret (longer than a prefix). NotFoundError when none matches, ConflictError
+    when several do."""
     ref = ref.strip()
+    id_column = columns[0]
     if ref.isdigit() and len(ref) < 19:
-        query = select(*_INFO).where(ApiKey.id == int(ref))
-    elif len(ref) > len("gm_") + 7:  # longer than a prefix: the whole key
-        query = select(*_INFO).where(ApiKey.key_hash == digest(ref))
+        where = id_column == int(ref)
+    elif len(ref) > prefix_length:  # longer than a prefix: the whole secret
+        where = hash_column == digest(ref)
     else:
         escaped = ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        query = select(*_INFO).where(ApiKey.prefix.like(escaped + "%", escape="\\"))
-    rows = [KeyInfo(*row) for row in session.execute(query.order_by(ApiKey.id).limit(6))]
+        where = prefix_column.like(escaped + "%", escape="\\")
+    rows = session.execute(select(*columns).where(where).order_by(id_column).limit(6)).all()
     if not rows:
-        raise NotFoundError(f"no API key matches {ref[:16]!r} (give its id or prefix)")
+        raise NotFoundError(f"no {what} matches {ref[:16]!r} (give its id or prefix)")
     if len(rows) > 1:
-        ids = ", ".join(str(r.id) for r in rows[:5]) + (", …" if len(rows) > 5 else "")
-        raise ConflictError(f"{ref!r} matches several API keys ({ids}): give the id")
+        ids = ", ".join(str(r[0]) for r in rows[:5]) + (", …" if len(rows) > 5 else "")
+        raise ConflictError(f"{ref!r} matches several {what}s ({ids}): give the id")
     return rows[0]
 
 

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from data.errors import NotFoundError
-from data.keys import digest
+from data.keys import digest, find_secret
 from data.models import DeviceReport, DeviceToken, Incident, IncidentEvent, Photo
 
 TOKEN_PREFIX = "gmd_"
@@ -187,3 +188,68 @@ def grids_of_community(*, session: Session, community: str) -> list[str]:
         {"c": community},
     )
     return [str(c) for c in rows.scalars()]
+
+
+def photo_keys(*, session: Session, incident_ids: list[int]) -> list[str]:
+    """The storage keys (photos and thumbnails) of these incidents' photos, to remove the files
+    once the rows are gone."""
+    rows = session.execute(
+        select(Photo.storage_key, Photo.thumb_key).where(Photo.incident_id.in_(incident_ids))
+    )
+    return [key for row in rows for key in row]
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    """A device token as ``gridmap devices list`` shows it (never the token itself)."""
+
+    id: int
+    prefix: str
+    created_at: datetime
+    revoked_at: datetime | None
+    reports: int
+
+
+_DEVICE_INFO = (
+    DeviceToken.id,
+    DeviceToken.prefix,
+    DeviceToken.created_at,
+    DeviceToken.revoked_at,
+    select(func.count())
+    .where(DeviceReport.token_id == DeviceToken.id)
+    .correlate(DeviceToken)
+    .scalar_subquery(),
+)
+
+
+def list_devices(*, session: Session) -> list[DeviceInfo]:
+    rows = session.execute(select(*_DEVICE_INFO).order_by(DeviceToken.id))
+    return [DeviceInfo(*row) for row in rows]
+
+
+def find_device(*, session: Session, ref: str) -> DeviceInfo:
+    """The one device token ``ref`` names: its id (digits), its prefix (``gmd_xxxxxxxx``) or
+    the start of it, or the whole token. NotFoundError when none matches, ConflictError when
+    several do."""
+    row = find_secret(
+        session=session,
+        ref=ref,
+        columns=_DEVICE_INFO,
+        hash_column=DeviceToken.token_hash,
+        prefix_column=DeviceToken.prefix,
+        prefix_length=len(TOKEN_PREFIX) + 8,
+        what="device token",
+    )
+    return DeviceInfo(*row)
+
+
+def revoke_device(*, session: Session, device_id: int) -> datetime | None:
+    """Revoke device token ``device_id`` now (its reports stay); returns when, or None when it
+    was revoked already (the first revocation's time is kept)."""
+    when: datetime | None = session.execute(
+        update(DeviceToken)
+        .where(DeviceToken.id == device_id, DeviceToken.revoked_at.is_(None))
+        .values(revoked_at=func.now())
+        .returning(DeviceToken.revoked_at)
+    ).scalar()
+    return when

@@ -8,17 +8,20 @@ import sys
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from api.cli.common import CliError, err
 from api.cli.coverage import coverage_app
 from api.cli.db import db_app
+from api.cli.devices import devices_app
 from api.cli.grids import grids_app
 from api.cli.imports import import_app
 from api.cli.keys import keys_app
 from api.cli.maps import map_
 from api.cli.offline import assign
 from api.cli.people import people_app
+from api.cli.photos import photos_app
 from api.cli.qr import qr
 from api.cli.records import remove_app
 from api.cli.serve import demo, serve
@@ -40,6 +43,8 @@ app.command()(demo)
 app.command()(stats)
 app.command()(qr)
 app.add_typer(coverage_app, name="coverage")
+app.add_typer(devices_app, name="devices")
+app.add_typer(photos_app, name="photos")
 
 
 def _version(value: bool) -> None:
@@ -72,6 +77,11 @@ except ImportError:  # pragma: no cover
 
 
 def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, ValidationError):  # the settings: name the variable and what is wrong
+        first = exc.errors()[0]
+        name = "_".join(str(p) for p in first["loc"]).upper()
+        msg = first["msg"].removeprefix("Value error, ")
+        return f"settings: GRIDMAP_{name}: {msg}" if name else f"settings: {msg}"
     lines = str(exc).strip().splitlines()
     return lines[0] if lines else type(exc).__name__
 

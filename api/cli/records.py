@@ -57,9 +57,24 @@ def remove_station(station_id: Annotated[int, typer.Argument(help="station id")]
 
 @remove_app.command("incident")
 def remove_incident(incident_id: Annotated[int, typer.Argument(help="incident id")]) -> None:
-    """Delete one incident and its lifecycle events."""
+    """Delete one incident, its lifecycle events and its photos (rows, then files)."""
+    from api.photo_store import forget_photos, photo_store
+    from api.settings import Settings
     from data.removals import delete_incident
+    from data.reports import photo_keys
 
-    _remove(
-        "incident", str(incident_id), lambda s: delete_incident(session=s, incident_id=incident_id)
-    )
+    store = photo_store(Settings())  # a settings error stops here, before anything is removed
+    keys: list[str] = []
+
+    def run(session: Session) -> dict[str, Any]:
+        keys.extend(photo_keys(session=session, incident_ids=[incident_id]))
+        return {**delete_incident(session=session, incident_id=incident_id), "files": len(keys)}
+
+    _remove("incident", str(incident_id), run)
+    failed = forget_photos(store, keys)  # after the commit: a failure leaves files nobody sees
+    if failed:
+        err.print(
+            f"warning: {len(failed)} of {len(keys)} photo files not removed from "
+            f"{store.describe()} (e.g. {failed[0]}); the log says why",
+            highlight=False,
+        )

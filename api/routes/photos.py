@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, Path, Query, UploadFile
-from fastapi.responses import FileResponse
+from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import (
@@ -36,7 +36,7 @@ JPEG: dict[int | str, dict[str, Any]] = {
 
 @router.get(
     "/api/v1/photos/{photo_id}",
-    response_class=FileResponse,
+    response_class=Response,
     responses=JPEG,
     summary="A photo (viewer key, or the reporter's own device token)",
 )
@@ -46,15 +46,17 @@ def get_photo(
     viewer: PhotoViewerDep,
     store: PhotoStoreDep,
     size: Annotated[Literal["full", "thumb"], Query()] = "full",
-) -> FileResponse:
+) -> Response:
     photo = repo.photo_file(session=session, photo_id=photo_id)
     if viewer.device is not None:
         owner = repo.filed_by(session=session, incident_id=photo["incident_id"])
         if owner != viewer.device.id:
             raise ForbiddenError("this device token did not file the report this photo belongs to")
-    path = store.path(photo["thumb_key"] if size == "thumb" else photo["storage_key"])
-    return FileResponse(
-        path, media_type=photo["content_type"], headers={"Cache-Control": "private, max-age=86400"}
+    # read through the API from either store (a directory or a private bucket): access is
+    # checked above, and no storage URL ever leaves the service
+    data = store.get(photo["thumb_key"] if size == "thumb" else photo["storage_key"])
+    return Response(
+        data, media_type=photo["content_type"], headers={"Cache-Control": "private, max-age=86400"}
     )
 
 

@@ -1,7 +1,10 @@
 """Photos people bring with a report: checked by content (magic bytes, then a full decode by
 Pillow — the name and the declared type are never trusted), the EXIF location read as a hint,
 turned upright, shrunk to at most ``max_side`` pixels and re-encoded as JPEG without any
-metadata, plus a thumbnail; and the directory the files live in (outside the database row)."""
+metadata, plus a thumbnail; and where the files live, outside the database row: the
+``PhotoStorage`` interface, its directory implementation here (``PhotoStore``) and an
+S3-compatible bucket in data/files/photo_s3.py. Both store a photo under the same key,
+``YYYY/MM/<random>.jpg``, so a directory can be copied into a bucket as it is."""
 
 from __future__ import annotations
 
@@ -14,11 +17,11 @@ import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from PIL import Image, ImageOps
 
-from data.errors import NotFoundError, PhotoError, PhotoTooLargeError
+from data.errors import NotFoundError, PhotoError, PhotoTooLargeError, StorageUnavailableError
 
 MAGIC = (
     (b"\xff\xd8\xff", "JPEG"),
@@ -149,6 +152,26 @@ def _degrees(value: Any, ref: Any, negative: str) -> float | None:
     return -degrees if str(ref).strip().upper() == negative else degrees
 
 
+def new_key(suffix: str = ".jpg") -> str:
+    """A fresh, unguessable storage key: ``YYYY/MM/<random><suffix>``."""
+    now = datetime.now(UTC)
+    return f"{now:%Y}/{now:%m}/{uuid.uuid4().hex}{suffix}"
+
+
+class PhotoStorage(Protocol):
+    """Where photo bytes live, by key. ``put`` writes a whole object under a new key and
+    returns it; ``get`` reads one (NotFoundError when it is gone); ``remove`` deletes one (a
+    missing one is no error). Failures to reach the storage are StorageUnavailableError."""
+
+    def put(self, data: bytes, *, suffix: str = ".jpg") -> str: ...
+
+    def get(self, key: str) -> bytes: ...
+
+    def remove(self, key: str) -> None: ...
+
+    def describe(self) -> str: ...
+
+
 class PhotoStore:
     """Photo files under a directory, by key ``YYYY/MM/<random>.jpg``; written whole (to a
     temporary name, then renamed), readable by the service's user only."""
@@ -157,15 +180,17 @@ class PhotoStore:
         self.root = root
 
     def put(self, data: bytes, *, suffix: str = ".jpg") -> str:
-        now = datetime.now(UTC)
-        key = f"{now:%Y}/{now:%m}/{uuid.uuid4().hex}{suffix}"
+        key = new_key(suffix)
         path = self.root / key
-        path.parent.mkdir(parents=True, exist_ok=True)
-        part = path.with_name(path.name + ".part")
-        fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(part, path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            part = path.with_name(path.name + ".part")
+            fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.replace(part, path)
+        except OSError as exc:
+            raise StorageUnavailableError(f"cannot write {path}: {exc.strerror}") from exc
         return key
 
     def path(self, key: str) -> Path:
@@ -174,5 +199,16 @@ class PhotoStore:
             raise NotFoundError("the photo's file is missing")
         return path
 
+    def get(self, key: str) -> bytes:
+        try:
+            return self.path(key).read_bytes()
+        except FileNotFoundError:
+            raise NotFoundError("the photo's file is missing") from None
+        except OSError as exc:
+            raise StorageUnavailableError(f"cannot read photo {key}: {exc.strerror}") from exc
+
     def remove(self, key: str) -> None:
         (self.root / key).unlink(missing_ok=True)
+
+    def describe(self) -> str:
+        return f"directory {self.root}"

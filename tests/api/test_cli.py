@@ -41,6 +41,24 @@ def gridmap(*args: str, url: str | None = None) -> subprocess.CompletedProcess[s
     )
 
 
+def gridmap_here(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str
+) -> tuple[int, str, str]:
+    """``gridmap *args`` in this process (what subprocesses cannot afford to repeat): (exit
+    code, stdout, stderr)."""
+    from api.cli import main
+
+    capsys.readouterr()
+    monkeypatch.setattr(sys, "argv", ["gridmap", *args])
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
 def _error_line(result: subprocess.CompletedProcess[str]) -> str:
     lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert result.returncode == 1 and len(lines) == 1, result.stderr

@@ -6,7 +6,6 @@ key from its expiry on, and checking a key takes as long whether it is valid or 
 from __future__ import annotations
 
 import statistics
-import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,13 +18,12 @@ from sqlalchemy.orm import Session
 
 import api.deps
 from api.app import create_app
-from api.cli import main
 from api.cli.common import CliError
 from api.cli.keys import expiry
 from api.settings import Settings
 from data.db import make_engine, migrate, transaction
 from data.keys import create_key, digest, find_key, owner_of_digest, revoke_key
-from tests.api.test_cli import _error_line, gridmap
+from tests.api.test_cli import _error_line, gridmap, gridmap_here
 from tests.conftest import own_database
 
 pytestmark = pytest.mark.postgis
@@ -53,19 +51,7 @@ def cli(
     """``gridmap`` in this process (what the subprocess smoke tests cannot afford to repeat):
     ``cli(*args)`` → (exit code, stdout, stderr)."""
     monkeypatch.setenv("GRIDMAP_DATABASE_URL", keys_url)
-
-    def run(*args: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        monkeypatch.setattr(sys, "argv", ["gridmap", *args])
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
+    return lambda *args: gridmap_here(monkeypatch, capsys, *args)
 
 
 def _rows(url: str, query: str) -> list[tuple[object, ...]]:

@@ -8,24 +8,21 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy import text
-from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from api.app import create_app
-from api.deps import get_locator, get_sessions
-from api.locator import Locator
-from api.settings import Settings
 from tests.api.test_hostile import checksum
+from tests.conftest import PhotoStorage
 
 pytestmark = pytest.mark.postgis
+# the photo tests run against both stores: a directory and an S3-compatible bucket over HTTP
+BOTH_STORES = pytest.mark.parametrize("photo_storage", ["file", "s3"], indirect=True)
 
 
 def jpeg(
@@ -57,55 +54,6 @@ def png() -> bytes:
     buffer = io.BytesIO()
     Image.new("RGBA", (30, 20), (0, 0, 255, 128)).save(buffer, "PNG")
     return buffer.getvalue()
-
-
-@pytest.fixture()
-def inside(session: Session) -> tuple[str, float, float]:
-    """A current grid's code and a point inside it."""
-    row = session.execute(
-        text(
-            "SELECT code, ST_X(ST_PointOnSurface(geom)), ST_Y(ST_PointOnSurface(geom)) "
-            "FROM grids WHERE valid_to IS NULL ORDER BY code LIMIT 1"
-        )
-    ).one()
-    return str(row[0]), float(row[1]), float(row[2])
-
-
-@pytest.fixture()
-def photo_dir(tmp_path: Path) -> Path:
-    return tmp_path / "photos"
-
-
-@pytest.fixture()
-def make_client(
-    pg_url: str,
-    engine: Engine,
-    test_sessions: sessionmaker[Session],
-    locator: Locator,
-    photo_dir: Path,
-) -> Iterator[Callable[..., TestClient]]:
-    """The app on the rolled-back test transaction, with the settings a test names."""
-    opened: list[TestClient] = []
-
-    def make(**settings: Any) -> TestClient:
-        app = create_app(
-            Settings(database_url=pg_url, basemap="none", photo_dir=photo_dir, **settings)
-        )
-        app.dependency_overrides[get_sessions] = lambda: test_sessions
-        app.dependency_overrides[get_locator] = lambda: locator
-        test_client = TestClient(app)
-        test_client.__enter__()
-        opened.append(test_client)
-        return test_client
-
-    yield make
-    for c in opened:
-        c.__exit__(None, None, None)
-
-
-@pytest.fixture()
-def rc(make_client: Callable[..., TestClient]) -> TestClient:
-    return make_client()
 
 
 def new_token(c: TestClient) -> str:
@@ -140,10 +88,6 @@ def report(
     )
 
 
-def files_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
-
-
 def test_token_is_stored_only_as_its_hash_and_audited(rc: TestClient, session: Session) -> None:
     answer = rc.post("/api/v1/report/tokens", json={"phone": "138 0000 0000"})
     assert answer.status_code == 201
@@ -172,12 +116,13 @@ def test_tokens_are_rate_limited_per_address(make_client: Callable[..., TestClie
     assert refused.headers["content-type"] == "application/problem+json"
 
 
+@BOTH_STORES
 def test_report_with_photo_is_filed_and_its_photo_cleaned(
     rc: TestClient,
     session: Session,
     inside: tuple[str, float, float],
     viewer_key: str,
-    photo_dir: Path,
+    photo_storage: PhotoStorage,
 ) -> None:
     token = new_token(rc)
     raw = jpeg(gps=(118.78, 32.05))
@@ -190,10 +135,10 @@ def test_report_with_photo_is_filed_and_its_photo_cleaned(
     (photo,) = body["photos"]
     assert photo["kind"] == "report"
     assert abs(photo["exif_lon"] - 118.78) < 1e-6 and abs(photo["exif_lat"] - 32.05) < 1e-6
-    stored = files_in(photo_dir)
+    stored = photo_storage.stored()
     assert len(stored) == 2  # the photo and its thumbnail
-    for path in stored:
-        data = path.read_bytes()
+    for key in stored:
+        data = photo_storage.read(key)
         assert data.startswith(b"\xff\xd8\xff") and b"Exif" not in data and b"GPS" not in data
         assert not Image.open(io.BytesIO(data)).getexif()
     listed = rc.get(
@@ -216,6 +161,7 @@ def test_report_with_photo_is_filed_and_its_photo_cleaned(
     assert "report" in list(audit)
 
 
+@BOTH_STORES
 def test_photo_access_is_for_viewers_and_the_reporter_only(
     rc: TestClient, inside: tuple[str, float, float], viewer_key: str
 ) -> None:
@@ -230,8 +176,9 @@ def test_photo_access_is_for_viewers_and_the_reporter_only(
     assert rc.get("/api/v1/photos/999999999", headers={"X-API-Key": viewer_key}).status_code == 404
 
 
+@BOTH_STORES
 def test_a_resend_never_duplicates(
-    rc: TestClient, session: Session, inside: tuple[str, float, float], photo_dir: Path
+    rc: TestClient, session: Session, inside: tuple[str, float, float], photo_storage: PhotoStorage
 ) -> None:
     token = new_token(rc)
     photos = [("p.jpg", jpeg(), "image/jpeg")]
@@ -243,7 +190,7 @@ def test_a_resend_never_duplicates(
     count = session.execute(
         text("SELECT count(*) FROM incidents WHERE client_id LIKE :p"), {"p": "%:same"}
     ).scalar()
-    assert count == 1 and len(files_in(photo_dir)) == 2
+    assert count == 1 and len(photo_storage.stored()) == 2
     other = report(rc, token, inside, client_id="same", description="something else")
     assert other.status_code == 409
     # another device may use the same client_id: its own report
@@ -299,7 +246,7 @@ def test_refusals_write_nothing(
     make_client: Callable[..., TestClient],
     session: Session,
     inside: tuple[str, float, float],
-    photo_dir: Path,
+    photo_storage: PhotoStorage,
     photos: list[tuple[str, bytes, str]],
     fields: dict[str, Any],
     status: int,
@@ -311,18 +258,20 @@ def test_refusals_write_nothing(
     assert answer.status_code == status, answer.text
     assert answer.headers["content-type"] == "application/problem+json"
     assert checksum(session) == before
-    assert files_in(photo_dir) == []
+    assert photo_storage.stored() == []
 
 
 def test_oversized_photo_message_names_it(
-    make_client: Callable[..., TestClient], inside: tuple[str, float, float], photo_dir: Path
+    make_client: Callable[..., TestClient],
+    inside: tuple[str, float, float],
+    photo_storage: PhotoStorage,
 ) -> None:
     c = make_client()  # 8 MB a photo
     big = jpeg((10, 10)) + b"\x00" * 8_500_000  # over the global 8 MB body limit too
     answer = report(c, new_token(c), inside, photos=[("huge.jpg", big, "image/jpeg")])
     assert answer.status_code == 413
     assert "huge.jpg" in answer.json()["detail"] and "8.0 MB per photo" in answer.json()["detail"]
-    assert files_in(photo_dir) == []
+    assert photo_storage.stored() == []
 
 
 def test_without_a_location_the_photo_exif_places_it(
@@ -363,6 +312,7 @@ def test_my_reports_show_status_deadline_and_answer(
     assert other == {"items": []}
 
 
+@BOTH_STORES
 def test_handlers_attach_photos_to_events(
     rc: TestClient,
     session: Session,

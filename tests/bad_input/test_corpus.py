@@ -10,9 +10,9 @@ unless ``headers`` name another Content-Type), ``role`` (a key of that role — 
 the ``api_key`` field of a ``form``, and in place of ``$KEY`` in ``raw``), ``status`` (the
 exact status expected) and ``expect``: ``problem`` (the default) or ``georeport`` (Open311:
 GeoReport's ``[{"code", "description"}]``, or ``<errors><error>…`` for a ``.xml`` path, with
-``code`` the status), ``device`` (a fresh device token of the report page) and
-``multipart``, a form with files: ``{"fields": {...}, "files": [{"field", "name", "type",
-"content" (latin-1), "pad"?}]}`` (``pad`` zero bytes appended)."""
+``code`` the status), ``device`` (a fresh device token of the report page; ``"revoked"``:
+one revoked) and ``multipart``, a form with files: ``{"fields": {...}, "files": [{"field",
+"name", "type", "content" (latin-1), "pad"?}]}`` (``pad`` zero bytes appended)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from data.keys import create_key
-from data.reports import issue_token
+from data.reports import issue_token, revoke_device
 from tests.api.test_hostile import checksum
 
 pytestmark = pytest.mark.postgis
@@ -123,10 +123,20 @@ def keys(session: Session, viewer_key: str, reporter_key: str, admin_key: str) -
     }
 
 
+def _device(session: Session, kind: bool | str | None) -> str | None:
+    """A fresh device token for ``"device": true``, one revoked for ``"device": "revoked"``."""
+    if not kind:
+        return None
+    token, device = issue_token(session=session)
+    if kind == "revoked":
+        revoke_device(session=session, device_id=device.id)
+    return token
+
+
 def test_every_bad_request_is_a_4xx_problem_and_writes_nothing(
     client: TestClient, session: Session, keys: dict[str, str]
 ) -> None:
-    devices = [issue_token(session=session)[0] if e.get("device") else None for e in CORPUS]
+    devices = [_device(session, e.get("device")) for e in CORPUS]
     before = checksum(session)
     wrong = []
     for entry, device in zip(CORPUS, devices, strict=True):

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Select, Table, func, insert, select, text
 from sqlalchemy.orm import Session
 
-from data.audit import record
+from data import audit
 from data.errors import ConflictError, NotFoundError, PreconditionFailedError, RuleError
 from data.lifecycle import (
     CLOSED,
@@ -243,7 +243,7 @@ LOCK = text(
     "SELECT id, status, version, grid_code, assignee, merged_into FROM incidents "
     "WHERE id = :id FOR UPDATE"
 )
-# the step, its event row and the new state in one statement (one round trip)
+# the step, its event row, its audit row and the new state in one statement (one round trip)
 APPLY = text(
     f"""
     WITH upd AS (
@@ -258,7 +258,8 @@ APPLY = text(
         INSERT INTO incident_events (incident_id, from_status, to_status, note, actor, at,
                                      actor_person, assignee)
         SELECT id, :from_status, :status, :note, :actor, :now, :actor_person, :assignee
-        FROM upd)
+        FROM upd),
+    au AS ({audit.insert_for("upd", entity_id="CAST(id AS text)")})
     SELECT {_RECORD}
     FROM upd
     """
@@ -334,6 +335,16 @@ def _apply(
     merged_into: int | None = None,
 ) -> dict[str, Any]:
     values = {
+        **audit.values_for(
+            action="merge" if merged_into is not None else "transition",
+            entity="incident",
+            detail={
+                "from": current["status"],
+                "to": status,
+                "assignee": assignee,
+                "merged_into": merged_into,
+            },
+        ),
         "id": current["id"],
         "from_status": current["status"],
         "status": status,
@@ -345,19 +356,6 @@ def _apply(
         "merged_into": merged_into,
     }
     applied = session.connection().execute(APPLY, values).one()
-    record(
-        session=session,
-        actor=actor,
-        action="merge" if merged_into is not None else "transition",
-        entity="incident",
-        entity_id=str(current["id"]),
-        detail={
-            "from": current["status"],
-            "to": status,
-            "assignee": assignee,
-            "merged_into": merged_into,
-        },
-    )
     return dict(applied._mapping)
 
 

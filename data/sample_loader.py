@@ -93,6 +93,19 @@ def sample_history(
     ]
 
 
+def sample_photo_keys(*, session: Session) -> list[str]:
+    """The storage keys of photos on the sample's synthetic reports (a handler may have
+    attached one in the demo): reloading the sample removes those rows, the caller the files."""
+    rows = session.execute(
+        text(
+            "SELECT p.storage_key, p.thumb_key FROM photos p JOIN incidents i "
+            "ON i.id = p.incident_id WHERE i.reporter = :a"
+        ),
+        {"a": SAMPLE_ACTOR},
+    )
+    return [key for row in rows for key in row]
+
+
 def load_sample_history(
     *,
     session: Session,

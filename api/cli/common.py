@@ -6,7 +6,7 @@ from __future__ import annotations
 import getpass
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -16,6 +16,9 @@ from sqlalchemy.orm import Session
 from api.app import database_url
 from api.settings import Settings
 from data.db import make_engine, make_sessionmaker, migrate, transaction
+
+if TYPE_CHECKING:
+    from data.files.photos import PhotoStorage
 
 err = Console(stderr=True, soft_wrap=True)
 out = Console()
@@ -27,6 +30,20 @@ CrsOpt = Annotated[
         "wgs84|cgcs2000|gcj02|bd09 or EPSG:xxxx (any case)"
     ),
 ]
+
+
+def forget_photo_files(store: PhotoStorage, keys: list[str]) -> None:
+    """Remove the files of photo rows a command has removed (after its commit): a file left
+    behind is served to nobody, so a failure is a warning, not an error."""
+    from api.photo_store import forget_photos
+
+    failed = forget_photos(store, keys)
+    if failed:
+        err.print(
+            f"warning: {len(failed)} of {len(keys)} photo files not removed from "
+            f"{store.describe()} (e.g. {failed[0]}); the log says why",
+            highlight=False,
+        )
 
 
 class CliError(Exception):

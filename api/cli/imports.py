@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from api.cli.common import CrsOpt, actor, err, progress_bar, session_on
+from api.cli.common import CrsOpt, actor, err, forget_photo_files, progress_bar, session_on
 from api.settings import Settings
 from data.audit import record
 
@@ -66,14 +66,17 @@ KeyOpt = Annotated[
 @import_app.command("sample")
 def import_sample() -> None:
     """Load the bundled sample city (Nanjing, from OpenStreetMap) and a synthetic year of its
-    reports, replacing what is there."""
-    from data.sample_loader import load_sample_city
+    reports, replacing what is there (and the photos a handler attached to those)."""
+    from api.photo_store import photo_store
+    from data.sample_loader import load_sample_city, sample_photo_keys
 
+    settings = Settings()
+    store = photo_store(settings)  # a settings error stops here, before anything is replaced
     with progress_bar("sample features") as advance, session_on() as session:
-        count = load_sample_city(
-            session=session, progress=advance, deadlines=Settings().deadlines()
-        )
+        photos = sample_photo_keys(session=session)
+        count = load_sample_city(session=session, progress=advance, deadlines=settings.deadlines())
         record(session=session, actor=actor(), action="import", entity="sample features")
+    forget_photo_files(store, photos)
     err.print(f"imported {count} sample features")
 
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy.orm import Session
 
-from api.cli.common import actor, err, session_on
+from api.cli.common import actor, err, forget_photo_files, session_on
 from data.audit import record
 
 remove_app = typer.Typer(help="Remove single records (audited): grids retire, others are deleted")
@@ -58,7 +58,7 @@ def remove_station(station_id: Annotated[int, typer.Argument(help="station id")]
 @remove_app.command("incident")
 def remove_incident(incident_id: Annotated[int, typer.Argument(help="incident id")]) -> None:
     """Delete one incident, its lifecycle events and its photos (rows, then files)."""
-    from api.photo_store import forget_photos, photo_store
+    from api.photo_store import photo_store
     from api.settings import Settings
     from data.removals import delete_incident
     from data.reports import photo_keys
@@ -71,10 +71,4 @@ def remove_incident(incident_id: Annotated[int, typer.Argument(help="incident id
         return {**delete_incident(session=session, incident_id=incident_id), "files": len(keys)}
 
     _remove("incident", str(incident_id), run)
-    failed = forget_photos(store, keys)  # after the commit: a failure leaves files nobody sees
-    if failed:
-        err.print(
-            f"warning: {len(failed)} of {len(keys)} photo files not removed from "
-            f"{store.describe()} (e.g. {failed[0]}); the log says why",
-            highlight=False,
-        )
+    forget_photo_files(store, keys)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -24,6 +25,8 @@ import api.cli.devices
 import api.cli.records
 from api.settings import Settings
 from data.embedded import free_port
+from data.lifecycle import DEFAULT_DEADLINE_HOURS
+from data.sample_loader import SAMPLE_ACTOR, load_sample_history, sample_photo_keys
 from tests.api.test_cli import gridmap_here
 from tests.api.test_hostile import checksum
 from tests.api.test_report import jpeg, new_token, png, report
@@ -33,6 +36,7 @@ pytestmark = pytest.mark.postgis
 BOTH_STORES = pytest.mark.parametrize("photo_storage", ["file", "s3"], indirect=True)
 PHOTO = [("p.jpg", jpeg(), "image/jpeg")]
 PROBLEM = "application/problem+json"
+DEADLINES: dict[str, timedelta] = {p: timedelta(hours=h) for p, h in DEFAULT_DEADLINE_HOURS.items()}
 
 
 def dead_bucket() -> dict[str, Any]:
@@ -274,3 +278,25 @@ def test_photos_check_says_whether_the_storage_works(
         r"error: photo storage: writing s3://gridmap-test/\S+\.check failed \(",
         err,
     ), err
+
+
+def test_reloading_the_sample_names_the_photos_its_reports_take_with_them(
+    rc: TestClient, session: Session, reporter_key: str, photo_storage: PhotoStorage
+) -> None:
+    """``gridmap import sample`` replaces the synthetic reports; a handler's photo on one of
+    them goes with its row, and the command removes its files by these keys."""
+    load_sample_history(session=session, end=datetime.now(UTC), deadlines=DEADLINES, count=10)
+    sample = session.execute(
+        text("SELECT id FROM incidents WHERE reporter = :a ORDER BY id LIMIT 1"),
+        {"a": SAMPLE_ACTOR},
+    ).scalar_one()
+    attached = rc.post(
+        f"/api/v1/incidents/{sample}/photos",
+        files={"photo": ("after.png", png(), "image/png")},
+        headers={"X-API-Key": reporter_key},
+    )
+    assert attached.status_code == 201, attached.text
+    keys = sample_photo_keys(session=session)
+    assert sorted(keys) == sorted(photo_storage.stored())
+    load_sample_history(session=session, end=datetime.now(UTC), deadlines=DEADLINES, count=10)
+    assert sample_photo_keys(session=session) == []

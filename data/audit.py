@@ -36,14 +36,15 @@ def record(
     )
 
 
-def insert_for(source: str, *, entity_id: str) -> str:
+def insert_for(source: str, *, entity_id: str, detail: str = "'{}'::jsonb") -> str:
     """The audit row as a data-modifying CTE of the change's own statement (one round trip
     less than ``record``): one row per row of ``source``, its ``entity_id`` the SQL expression
-    given. Bind ``:actor`` and ``values_for(...)`` with the statement."""
+    given, its detail ``values_for``'s merged with the ``detail`` SQL object (what only the
+    statement knows). Bind ``:actor`` and ``values_for(...)`` with the statement."""
     return (
         "INSERT INTO audit_log (actor, action, entity, entity_id, detail) "
         f"SELECT :actor, :audit_action, :audit_entity, {entity_id}, "
-        f"CAST(:audit_detail AS jsonb) FROM {source}"
+        f"CAST(:audit_detail AS jsonb) || {detail} FROM {source}"
     )
 
 

@@ -10,6 +10,7 @@ ETag, so of two concurrent steps exactly one applies and the other sees its resu
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -28,6 +29,7 @@ from data.lifecycle import (
     INITIAL,
     NEEDS_NOTE,
     OPEN,
+    STATUSES,
     Priority,
     Status,
     can_follow,
@@ -243,23 +245,38 @@ LOCK = text(
     "SELECT id, status, version, grid_code, assignee, merged_into FROM incidents "
     "WHERE id = :id FOR UPDATE"
 )
-# the step, its event row, its audit row and the new state in one statement (one round trip)
+# The step, its event row, its audit row and the new state in one statement (one round
+# trip). It applies only while the incident is in one of ``from_any`` and, when ``version`` is
+# given, at that version, and returns no row otherwise: a step that is legal from where the
+# incident is expected to be needs no separate lock (``transition``'s first try).
 APPLY = text(
     f"""
-    WITH upd AS (
-        UPDATE incidents SET status = :status, assignee = :assignee, version = version + 1,
-               updated_at = :now,
-               closed_at = CASE WHEN CAST(:status AS varchar) = 'closed' THEN :now
-                                ELSE closed_at END,
-               merged_into = coalesce(CAST(:merged_into AS bigint), merged_into)
-        WHERE id = :id
-        RETURNING *),
+    WITH cur AS (
+        SELECT id, status FROM incidents
+        WHERE id = :id AND status = ANY(CAST(:from_any AS varchar[]))
+          AND (CAST(:version AS bigint) IS NULL OR version = CAST(:version AS bigint))
+        FOR UPDATE),
+    upd AS (
+        UPDATE incidents i
+        SET status = :status, assignee = coalesce(CAST(:assignee AS bigint), i.assignee),
+            version = i.version + 1, updated_at = :now,
+            closed_at = CASE WHEN CAST(:status AS varchar) = 'closed' THEN :now
+                             ELSE i.closed_at END,
+            merged_into = coalesce(CAST(:merged_into AS bigint), i.merged_into)
+        FROM cur WHERE i.id = cur.id
+        RETURNING i.*, cur.status AS from_status),
     ev AS (
         INSERT INTO incident_events (incident_id, from_status, to_status, note, actor, at,
                                      actor_person, assignee)
-        SELECT id, :from_status, :status, :note, :actor, :now, :actor_person, :assignee
+        SELECT id, from_status, :status, :note, :actor, :now, :actor_person, assignee
         FROM upd),
-    au AS ({audit.insert_for("upd", entity_id="CAST(id AS text)")})
+    au AS ({
+        audit.insert_for(
+            "upd",
+            entity_id="CAST(id AS text)",
+            detail="jsonb_build_object('from', from_status, 'assignee', assignee)",
+        )
+    })
     SELECT {_RECORD}
     FROM upd
     """
@@ -324,8 +341,10 @@ def _assignee(session: Session, current: dict[str, Any], step: Step) -> int | No
 
 def _apply(
     session: Session,
-    current: dict[str, Any],
+    incident_id: int,
     *,
+    from_any: Sequence[str],
+    version: int | None,
     status: str,
     note: str | None,
     assignee: int | None,
@@ -333,20 +352,13 @@ def _apply(
     actor_person: int | None,
     now: datetime,
     merged_into: int | None = None,
-) -> dict[str, Any]:
+) -> dict[str, Any] | None:
+    """Apply the step when the incident is in one of ``from_any`` (at ``version``, if given);
+    the new record, or None when it is not (nothing written)."""
     values = {
-        **audit.values_for(
-            action="merge" if merged_into is not None else "transition",
-            entity="incident",
-            detail={
-                "from": current["status"],
-                "to": status,
-                "assignee": assignee,
-                "merged_into": merged_into,
-            },
-        ),
-        "id": current["id"],
-        "from_status": current["status"],
+        "id": incident_id,
+        "from_any": list(from_any),
+        "version": version,
         "status": status,
         "note": note,
         "assignee": assignee,
@@ -354,9 +366,47 @@ def _apply(
         "actor_person": actor_person,
         "now": now,
         "merged_into": merged_into,
+        **audit.values_for(
+            action="merge" if merged_into is not None else "transition",
+            entity="incident",
+            detail={"to": status, "merged_into": merged_into},
+        ),
     }
-    applied = session.connection().execute(APPLY, values).one()
-    return dict(applied._mapping)
+    applied = session.connection().execute(APPLY, values).first()
+    return None if applied is None else dict(applied._mapping)
+
+
+def _fast_step(
+    session: Session, incident_id: int, step: Step, if_match: str | None, **who: Any
+) -> dict[str, Any] | None:
+    """The common case in one statement: a step (not a dispatch, which looks up a worker) from
+    any status it may follow but its own (a repeat needs the retry rules), at the If-Match
+    version. None when the incident is elsewhere: ``transition`` then locks it and says why."""
+    if step.status == DISPATCHED or step.assignee is not None:
+        return None
+    version = None
+    if if_match is not None and if_match.strip() != "*":
+        match = re.fullmatch(rf'"{incident_id}\.(\d+)"', if_match.strip())
+        if match is None:
+            return None
+        version = int(match[1])
+    from_any = [
+        s
+        for s in STATUSES
+        if s != step.status
+        and can_follow(s, step.status)
+        and (step.note or (s, step.status) not in NEEDS_NOTE)
+    ]
+    return _apply(
+        session,
+        incident_id,
+        from_any=from_any,
+        version=version,
+        status=step.status,
+        note=step.note,
+        assignee=None,
+        **who,
+    )
 
 
 def transition(
@@ -378,6 +428,10 @@ def transition(
     (same status, actor, note and assignee), it is answered with the current record and
     nothing is written; sent without ``if_match``, the same repetition is 409 — also for a
     re-dispatch, which would otherwise be a second legal step."""
+    who = {"actor": actor, "actor_person": actor_person, "now": now}
+    fast = _fast_step(session, incident_id, step, if_match, **who)
+    if fast is not None:
+        return fast
     current = _locked(session, incident_id, None)
     repeat = _repeats_last_step(session, current, step, actor)
     if _stale(current, if_match):
@@ -398,17 +452,23 @@ def transition(
         )
     if (current["status"], step.status) in NEEDS_NOTE and not step.note:
         raise RuleError(f"{current['status']} → {step.status} needs a note saying why")
-    assignee = _assignee(session, current, step)
-    return _apply(
+    return _locked_apply(
         session,
         current,
         status=step.status,
         note=step.note,
-        assignee=assignee,
-        actor=actor,
-        actor_person=actor_person,
-        now=now,
+        assignee=_assignee(session, current, step),
+        **who,
     )
+
+
+def _locked_apply(session: Session, current: dict[str, Any], **step: Any) -> dict[str, Any]:
+    """Apply a step to an incident this transaction has locked (so it cannot have moved)."""
+    applied = _apply(
+        session, current["id"], from_any=[current["status"]], version=current["version"], **step
+    )
+    assert applied is not None  # the row is locked by this transaction
+    return applied
 
 
 def merge(
@@ -436,7 +496,7 @@ def merge(
         raise ConflictError(
             f"incident {into} was itself merged into {original['merged_into']}: merge into that"
         )
-    return _apply(
+    return _locked_apply(
         session,
         duplicate,
         status=CLOSED,

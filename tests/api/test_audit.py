@@ -1,5 +1,5 @@
 """The audit log records every write with its actor: filing (JSON API and Open311, once even
-when resent), lifecycle steps and merges; redraws are checked in test_redraw.py, commands in
+when resent), lifecycle steps and merges (from, to, assignee, the original); redraws are checked in test_redraw.py, commands in
 test_cli*.py."""
 
 from __future__ import annotations
@@ -51,3 +51,14 @@ def test_every_write_is_audited_with_its_actor(
     assert merged.status_code == 200, merged.text
     assert _audit(session, first) == [("create", actor), ("transition", actor)]
     assert _audit(session, second) == [("create", actor), ("merge", actor)]
+    details = session.execute(
+        text(
+            "SELECT entity_id, detail FROM audit_log WHERE action IN ('transition', 'merge') "
+            "AND entity_id IN (:a, :b) ORDER BY id"
+        ),
+        {"a": str(first), "b": str(second)},
+    )
+    assert [tuple(r) for r in details] == [
+        (str(first), {"from": "reported", "to": "accepted", "assignee": None, "merged_into": None}),
+        (str(second), {"from": "reported", "to": "closed", "assignee": None, "merged_into": first}),
+    ]

@@ -1,6 +1,6 @@
 """The audit log records every write with its actor: filing (JSON API and Open311, once even
-when resent), lifecycle steps and merges (from, to, assignee, the original); redraws are checked in test_redraw.py, commands in
-test_cli*.py."""
+when resent), lifecycle steps and merges (from, to, assignee, the original); redraws are
+checked in test_redraw.py, commands in test_cli*.py."""
 
 from __future__ import annotations
 

@@ -16,7 +16,6 @@ from sqlalchemy.orm import Session
 from api.locator import Locator
 from api.settings import Settings
 from data import incidents as repo
-from data.audit import record as audit
 from data.categories import get_category
 from data.db import retry_deadlocks
 from data.lifecycle import PRIORITIES, Priority
@@ -93,15 +92,6 @@ def file_report(
             index_state=snapshot.grid_version if snapshot.index is not None else None,
             index_until=snapshot.until,
         )
-        if created:
-            audit(
-                session=session,
-                actor=actor,
-                action="create",
-                entity="incident",
-                entity_id=str(record["id"]),
-                detail={"client_id": report.client_id, "grid": record["grid_code"]},
-            )
         duplicates = repo.possible_duplicates(session=session, incident=record)
         if commit:
             session.commit()  # durable before we acknowledge

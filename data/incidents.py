@@ -116,7 +116,12 @@ CREATE = text(
         RETURNING *),
     ev AS (
         INSERT INTO incident_events (incident_id, from_status, to_status, actor)
-        SELECT id, NULL, :status, :reporter FROM ins)
+        SELECT id, NULL, :status, :reporter FROM ins),
+    au AS ({
+        audit.insert_for(
+            "ins", entity_id="CAST(id AS text)", detail="jsonb_build_object('grid', grid_code)"
+        )
+    })
     SELECT {_RECORD}
     FROM ins
     """
@@ -134,13 +139,18 @@ def create_incident(
     index_state: int | None = None,
     index_until: datetime | None = None,
 ) -> tuple[dict[str, Any], bool]:
-    """Store a report and its first event in one statement unless its ``client_id`` is
-    known; returns (record, created). ``new.grid_code`` is taken when it comes from an index
-    of the grids as they still are (built at grid state ``index_state``, holding until
-    ``index_until``); else the database locates the point itself (migration 0004's
-    ``gridmap_filing_grid``), so no incident is filed with a grid a redraw just changed."""
+    """Store a report, its first event and its audit row in one statement unless its
+    ``client_id`` is known; returns (record, created). ``new.grid_code`` is taken when it
+    comes from an index of the grids as they still are (built at grid state ``index_state``,
+    holding until ``index_until``); else the database locates the point itself (migration
+    0004's ``gridmap_filing_grid``), so no incident is filed with a grid a redraw just
+    changed."""
     values = _values(new, deadlines=deadlines, reporter=reporter, now=now)
     values.update(tolerance_m=tolerance_m, index_state=index_state, index_until=index_until)
+    values.update(
+        actor=reporter,
+        **audit.values_for(action="create", entity="incident", detail={"client_id": new.client_id}),
+    )
     # Core-level execute on the session's connection: half the CPU of Session.execute on
     # this hot path, same transaction.
     row = session.connection().execute(CREATE, values).first()
@@ -532,7 +542,8 @@ def possible_duplicates(*, session: Session, incident: dict[str, Any]) -> list[i
     deg = DUPLICATE_RADIUS_M / (111_000.0 * max(math.cos(math.radians(lat)), 0.01)) * 1.05
     when = incident["reported_at"]
     return list(
-        session.execute(
+        session.connection()
+        .execute(  # Core, as in create_incident: on every filing
             DUPLICATES,
             {
                 "category": incident["category"],
@@ -544,7 +555,8 @@ def possible_duplicates(*, session: Session, incident: dict[str, Any]) -> list[i
                 "deg": deg,
                 "radius": DUPLICATE_RADIUS_M,
             },
-        ).scalars()
+        )
+        .scalars()
     )
 
 

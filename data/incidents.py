@@ -242,6 +242,12 @@ def etag(incident: dict[str, Any]) -> str:
     return f'"{incident["id"]}.{incident["version"]}"'
 
 
+def version_in(tag: str, incident_id: int) -> int | None:
+    """The version an ``etag`` of this incident names; None for any other text."""
+    match = re.fullmatch(rf'"{incident_id}\.(\d+)"', tag.strip())
+    return None if match is None else int(match[1])
+
+
 @dataclass(frozen=True)
 class Step:
     """One lifecycle step asked for: the new status, why, and (dispatch only) to whom."""
@@ -396,10 +402,9 @@ def _fast_step(
         return None
     version = None
     if if_match is not None and if_match.strip() != "*":
-        match = re.fullmatch(rf'"{incident_id}\.(\d+)"', if_match.strip())
-        if match is None:
+        version = version_in(if_match, incident_id)
+        if version is None:
             return None
-        version = int(match[1])
     from_any = [
         s
         for s in STATUSES

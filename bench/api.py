@@ -108,10 +108,12 @@ def _ms(text: str) -> float:
 
 
 @contextmanager
-def load_server(url: str, *, workers: int) -> Iterator[str]:
+def load_server(url: str, *, workers: int, keep_alive_s: int = 5) -> Iterator[str]:
     """The API on ``url``'s database under uvicorn with ``workers``, up and healthy; yields its
     base URL and stops it after. No write limit: wrk's one key and address stand for many
-    phones or handlers."""
+    phones or handlers. Idle connections close after ``keep_alive_s`` (uvicorn's default 5 s):
+    wrk, when the server closes a connection its ``delay()`` keeps idle, reconnects and sends
+    at once besides the delayed request, so a paced run needs a longer one."""
     env = {
         **os.environ,
         "GRIDMAP_DATABASE_URL": url,
@@ -122,6 +124,7 @@ def load_server(url: str, *, workers: int) -> Iterator[str]:
     port = free_port()
     command = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory"]
     options = ["--port", str(port), "--workers", str(workers), "--log-level", "warning"]
+    options += ["--timeout-keep-alive", str(keep_alive_s)]
     server = subprocess.Popen([*command, *options, "--no-access-log"], env=env)
     base = f"http://127.0.0.1:{port}"
     try:

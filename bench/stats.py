@@ -18,7 +18,7 @@ p99 under 200 concurrent handlers.
    request a fresh incident filed today (spread over grids and categories): reported →
    accepted (nothing counted changes) at ``--connections`` (200), 50 and 8 connections, and
    reported → rejected (one rollup upsert per bucket) at 50; then 200 handlers who each take
-   a step every 1–3 s, and every 10–30 s (the latency a handler sees, not the queue of a
+   a step every 1–3 s, and every 3–9 s (the latency a handler sees, not the queue of a
    saturated server), three rounds each, every round beside this machine's floor: the same
    paced callers asking ``GET /health``.
 
@@ -250,12 +250,12 @@ STEPS: tuple[tuple[str, int | None, str], ...] = (
     ("rejected", 50, '{"status":"rejected","note":"not ours"}'),
 )
 # Handlers who think between steps (ms; each waits THINK/2 to 3·THINK/2 after an answer):
-# 200 of them make ~97 steps/s at 1–3 s, ~35× Xi'an's peak hour (~20,000 reports a day, a
-# handful of steps each: ~3 steps/s in a busy hour), and ~27 steps/s as wrk paces 10–30 s,
-# still ~10× that peak. Each pace runs ROUNDS
-# times, each round the floor (GET /health, one thread hop and one SELECT 1) and then the
-# step, so a moment when the shared machine is slow shows in both.
-HANDLER_PACES_MS = (2_000, 20_000)
+# 200 of them make ~100 steps/s at 1–3 s, ~35× Xi'an's peak hour (~20,000 reports a day, a
+# handful of steps each: ~3 steps/s in a busy hour), and ~33 steps/s at 3–9 s, still ~10×
+# that peak. The server keeps idle connections open longer than any think (load_server).
+# Each pace runs ROUNDS times, each round the floor (GET /health, one thread hop and one
+# SELECT 1) and then the step, so a moment when the shared machine is slow shows in both.
+HANDLER_PACES_MS = (2_000, 6_000)
 ROUNDS = 3
 THINK_LUA = """
 function delay()
@@ -307,7 +307,8 @@ def transitions(url: str, *, seconds: int, connections: int, workers: int) -> di
 
     result: dict[str, Any] = {}
     accept = STEPS[0][2]
-    with load_server(url, workers=workers) as base:
+    longest_think_s = max(HANDLER_PACES_MS) * 3 // 2 // 1000
+    with load_server(url, workers=workers, keep_alive_s=longest_think_s + 10) as base:
         # warm-up on a block of its own: the pools' connections opened, plans cached
         _wrk(base, script(accept), seconds=3, connections=50)
         for status, concurrent, body in STEPS:
@@ -317,8 +318,8 @@ def transitions(url: str, *, seconds: int, connections: int, workers: int) -> di
             print(f"  PATCH → {status} at {count}: {measured}", file=sys.stderr, flush=True)
         for think in HANDLER_PACES_MS:
             paced = THINK_LUA.replace("THINK", str(think))
-            # long enough for a p99 over a few thousand steps at either pace
-            span = seconds * (3 if think <= 2_000 else 10)
+            # long enough for a p99 over ~2,000 steps or more at either pace
+            span = seconds * 3 * think // HANDLER_PACES_MS[0]
             steps, floors = [], []
             for _ in range(ROUNDS):
                 floors.append(_wrk(base + "/health", paced, seconds=span, connections=connections))
